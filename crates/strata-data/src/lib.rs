@@ -1,0 +1,36 @@
+//! strata-data: everything between a file on disk and a batch of windows.
+//!
+//! * [`table`]: reads TSLib-layout CSV / `.csv.gz` files into a [`table::Table`].
+//! * [`registry`]: the named datasets (ETTh1, ..., ILI, `custom`) with their split borders.
+//! * [`impute`]: missing-value detection and filling, with a report.
+//! * [`scaler`]: per-variable StandardScaler fitted on training rows only.
+//! * [`timefeat`]: calendar features (TSLib `timeenc=1`).
+//! * [`window`]: stride-1 sliding windows and zero-copy batching.
+//! * [`prepare`]: the whole pipeline for one run (read, impute, select, scale, split).
+
+pub mod error;
+pub mod impute;
+pub mod prepare;
+pub mod registry;
+pub mod scaler;
+pub mod table;
+pub mod timefeat;
+pub mod window;
+
+pub use error::DataError;
+pub use prepare::{DataConfig, Features, Prepared};
+
+/// The directory holding the real data: `$STRATA_DATA`, else `../shared/data`.
+pub fn data_root() -> std::path::PathBuf {
+    std::env::var_os("STRATA_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("../shared/data"))
+}
+
+/// SHA-256 of a file's bytes, as lowercase hex.
+pub fn sha256_file(path: &std::path::Path) -> Result<String, DataError> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let digest = Sha256::digest(&bytes);
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+}

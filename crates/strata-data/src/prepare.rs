@@ -1,0 +1,159 @@
+//! The whole data pipeline of one run: read, impute, select features, scale, split, window.
+
+use std::path::PathBuf;
+
+use crate::impute::{Impute, ImputeReport, impute};
+use crate::registry::{Borders, SplitRule, lookup};
+use crate::scaler::StandardScaler;
+use crate::table::{Quality, read_table};
+use crate::window::{Series, Windows};
+use crate::{DataError, data_root, sha256_file};
+
+/// Which variables go in and come out (TSLib's `--features`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Features {
+    /// All variables in, all variables out.
+    #[default]
+    M,
+    /// The target alone in and out.
+    S,
+    /// All variables in, the target (last channel) out.
+    MS,
+}
+
+/// The `[data]` section of a run configuration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// A registry name (`etth1`, `etth2`, `ettm1`, `ettm2`, `weather`, `exchange`, `ili`) or `custom`.
+    pub dataset: String,
+    /// File to read: required for `custom`; for registry datasets, overrides `$STRATA_DATA/<file>`.
+    pub path: Option<PathBuf>,
+    /// Target column (default: the registry's, `OT`).
+    pub target: Option<String>,
+    pub features: Features,
+    /// Input length (look-back window).
+    pub seq_len: usize,
+    /// Forecast horizon.
+    pub pred_len: usize,
+    /// Missing-value filling applied before scaling.
+    pub impute: Impute,
+    /// Standardise with statistics of the training rows (the LSF protocol); false keeps raw values.
+    pub scale: bool,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dataset: "etth1".into(),
+            path: None,
+            target: None,
+            features: Features::M,
+            seq_len: 96,
+            pred_len: 96,
+            impute: Impute::Linear,
+            scale: true,
+        }
+    }
+}
+
+/// Everything a run needs from its data.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub dataset: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub freq: String,
+    pub columns: Vec<String>,
+    pub features: Features,
+    pub rows: usize,
+    pub borders: Borders,
+    pub scaler: Option<StandardScaler>,
+    pub impute: ImputeReport,
+    pub quality: Quality,
+    pub train: Windows,
+    pub val: Windows,
+    pub test: Windows,
+}
+
+impl Prepared {
+    /// Channels the model reads.
+    pub fn channels(&self) -> usize {
+        self.columns.len()
+    }
+    /// Channels the loss and metrics use: all for M and S, the last (target) for MS.
+    pub fn output_channels(&self) -> std::ops::Range<usize> {
+        match self.features {
+            Features::MS => self.channels() - 1..self.channels(),
+            _ => 0..self.channels(),
+        }
+    }
+}
+
+pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
+    let (path, split, freq, default_target) = if cfg.dataset.eq_ignore_ascii_case("custom") {
+        let path = cfg.path.clone().ok_or_else(|| DataError::Config("data.dataset = \"custom\" needs data.path".into()))?;
+        (path, SplitRule::Ratio712, "h".to_string(), "OT")
+    } else {
+        let spec = lookup(&cfg.dataset)?;
+        let path = cfg.path.clone().unwrap_or_else(|| data_root().join(spec.file));
+        (path, spec.split, spec.freq.to_string(), spec.target)
+    };
+    if cfg.seq_len == 0 || cfg.pred_len == 0 {
+        return Err(DataError::Config("data.seq_len and data.pred_len must be positive".into()));
+    }
+    if !path.exists() {
+        return Err(DataError::file(&path, "file not found (set STRATA_DATA or data.path)"));
+    }
+    let target = cfg.target.as_deref().unwrap_or(default_target);
+    let mut table = read_table(&path, Some(target))?;
+    let borders = split.borders(table.rows, cfg.seq_len)?;
+    let impute_report = impute(&mut table, cfg.impute, borders.train.1)?;
+    let freq = if cfg.dataset.eq_ignore_ascii_case("custom") { custom_freq(&table.quality).unwrap_or(freq) } else { freq };
+    if cfg.features == Features::S {
+        table = table.select(&[table.cols() - 1]);
+    }
+    let scaler = cfg.scale.then(|| StandardScaler::fit(&table.values, table.cols(), borders.train.1));
+    if let Some(s) = &scaler {
+        s.transform(&mut table.values);
+    }
+    let series = Series { data: table.values.into(), rows: table.rows, channels: table.columns.len() };
+    let windows = |(start, end): (usize, usize)| Windows { series: series.clone(), start, end, seq_len: cfg.seq_len, pred_len: cfg.pred_len };
+    let (train, val, test) = (windows(borders.train), windows(borders.val), windows(borders.test));
+    for (name, w) in [("train", &train), ("val", &val), ("test", &test)] {
+        if w.is_empty() {
+            return Err(DataError::Config(format!(
+                "the {name} split (rows {}..{}) is too short for seq_len {} + pred_len {}",
+                w.start, w.end, cfg.seq_len, cfg.pred_len
+            )));
+        }
+    }
+    Ok(Prepared {
+        dataset: cfg.dataset.to_ascii_lowercase(),
+        sha256: sha256_file(&path)?,
+        path,
+        freq,
+        columns: table.columns,
+        features: cfg.features,
+        rows: table.rows,
+        borders,
+        scaler,
+        impute: impute_report,
+        quality: table.quality,
+        train,
+        val,
+        test,
+    })
+}
+
+/// A frequency string from the usual time step (used for custom files).
+fn custom_freq(q: &Quality) -> Option<String> {
+    let s = q.step_seconds?;
+    Some(match s {
+        s if s % 604800 == 0 => "w".into(),
+        s if s % 86400 == 0 => "d".into(),
+        s if s % 3600 == 0 => "h".into(),
+        s if s % 60 == 0 => format!("{}min", s / 60),
+        s => format!("{s}s"),
+    })
+}

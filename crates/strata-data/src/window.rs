@@ -1,0 +1,127 @@
+//! Stride-1 sliding windows over one split, and batching without copying the series.
+//!
+//! The scaled series is stored once, row-major `[rows, channels]`, behind an `Arc`. A window's
+//! input `x` is the contiguous row range `[i, i+seq_len)` and its target `y` the next `pred_len`
+//! rows, so filling a batch is one `memcpy` per window into a reused buffer.
+
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+/// A scaled multivariate series shared by the three splits.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub data: Arc<[f32]>,
+    pub rows: usize,
+    pub channels: usize,
+}
+
+/// The windows of one split: row range `[start, end)` of `series`.
+#[derive(Debug, Clone)]
+pub struct Windows {
+    pub series: Series,
+    pub start: usize,
+    pub end: usize,
+    pub seq_len: usize,
+    pub pred_len: usize,
+}
+
+/// One batch, row-major: `x` is `[batch, seq_len, channels]`, `y` is `[batch, pred_len, channels]`.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    pub x: Vec<f32>,
+    pub y: Vec<f32>,
+    pub size: usize,
+    /// Index of each window within its split.
+    pub index: Vec<usize>,
+}
+
+impl Windows {
+    /// Number of complete windows (stride 1). Zero when the split is too short.
+    pub fn len(&self) -> usize {
+        (self.end - self.start + 1).saturating_sub(self.seq_len + self.pred_len)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn channels(&self) -> usize {
+        self.series.channels
+    }
+    /// Input rows of window `i`, `[seq_len * channels]`.
+    pub fn x(&self, i: usize) -> &[f32] {
+        let c = self.series.channels;
+        let r = self.start + i;
+        &self.series.data[r * c..(r + self.seq_len) * c]
+    }
+    /// Target rows of window `i`, `[pred_len * channels]`.
+    pub fn y(&self, i: usize) -> &[f32] {
+        let c = self.series.channels;
+        let r = self.start + i + self.seq_len;
+        &self.series.data[r * c..(r + self.pred_len) * c]
+    }
+    /// Fill `batch` with the windows `idx`, reusing its buffers.
+    pub fn fill(&self, idx: &[usize], batch: &mut Batch) {
+        batch.x.clear();
+        batch.y.clear();
+        batch.index.clear();
+        for &i in idx {
+            batch.x.extend_from_slice(self.x(i));
+            batch.y.extend_from_slice(self.y(i));
+        }
+        batch.index.extend_from_slice(idx);
+        batch.size = idx.len();
+    }
+}
+
+/// The order in which one epoch visits the windows: shuffled by a seeded ChaCha8 generator
+/// (so a seed reproduces the epoch on any platform), or in time order for evaluation.
+/// The last batch may be smaller: nothing is dropped.
+pub fn epoch_order(n: usize, shuffle_seed: Option<u64>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    if let Some(seed) = shuffle_seed {
+        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows() -> Windows {
+        // 10 rows x 2 channels: value = 10*row + channel.
+        let data: Vec<f32> = (0..10).flat_map(|r| [10.0 * r as f32, 10.0 * r as f32 + 1.0]).collect();
+        let series = Series { data: data.into(), rows: 10, channels: 2 };
+        Windows { series, start: 2, end: 10, seq_len: 3, pred_len: 2 }
+    }
+
+    #[test]
+    fn counts_every_complete_window() {
+        // rows 2..10 = 8 rows; windows of 5 rows: 4.
+        assert_eq!(windows().len(), 4);
+    }
+
+    #[test]
+    fn window_contents_are_the_right_rows() {
+        let w = windows();
+        assert_eq!(w.x(0), [20.0, 21.0, 30.0, 31.0, 40.0, 41.0]);
+        assert_eq!(w.y(3), [80.0, 81.0, 90.0, 91.0]);
+        let mut b = Batch::default();
+        w.fill(&[3, 0], &mut b);
+        assert_eq!(b.size, 2);
+        assert_eq!(&b.x[..6], [50.0, 51.0, 60.0, 61.0, 70.0, 71.0]);
+        assert_eq!(&b.y[4..], [50.0, 51.0, 60.0, 61.0]);
+    }
+
+    #[test]
+    fn shuffle_is_seeded_and_a_permutation() {
+        let a = epoch_order(100, Some(7));
+        assert_eq!(a, epoch_order(100, Some(7)));
+        assert_ne!(a, epoch_order(100, Some(8)));
+        let mut s = a.clone();
+        s.sort();
+        assert_eq!(s, (0..100).collect::<Vec<_>>());
+        assert_eq!(epoch_order(3, None), [0, 1, 2]);
+    }
+}

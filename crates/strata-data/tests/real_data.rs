@@ -1,0 +1,94 @@
+//! Integration tests on the real files in `$STRATA_DATA` (default `../shared/data`).
+
+use strata_data::prepare::{DataConfig, Features, prepare};
+use strata_data::table::read_table;
+use strata_data::{data_root, registry};
+
+fn root() -> std::path::PathBuf {
+    // Tests run in the crate directory; the data lives beside the repository.
+    let r = std::env::var_os("STRATA_DATA").map(Into::into).unwrap_or_else(|| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    });
+    assert!(r.join("ETTh1/ETTh1.csv").exists(), "real data not found at {} (set STRATA_DATA)", r.display());
+    r
+}
+
+#[test]
+fn weather_loads_with_its_quirks() {
+    let t = read_table(&root().join("weather/weather.csv.gz"), Some("OT")).unwrap();
+    assert_eq!(t.rows, 52696);
+    assert_eq!(t.cols(), 21);
+    assert_eq!(t.columns.last().unwrap(), "OT");
+    assert!(t.columns.iter().any(|c| c.starts_with("SWDR")));
+    assert_eq!(t.quality.step_seconds, Some(600));
+    // One duplicated timestamp (2020-05-12 06:00) and one 100-minute gap.
+    assert_eq!(t.quality.duplicate_timestamp_lines.len(), 1);
+    let dup_line = t.quality.duplicate_timestamp_lines[0] as usize;
+    assert_eq!(t.dates.as_ref().unwrap()[dup_line - 2].to_string(), "2020-05-12 06:00:00");
+    let gaps: Vec<_> = t.quality.irregular_step_lines.iter().map(|&l| {
+        let d = t.dates.as_ref().unwrap();
+        (d[l as usize - 2] - d[l as usize - 3]).num_minutes()
+    }).collect();
+    assert!(gaps.contains(&100), "{gaps:?}");
+    assert_eq!(t.quality.missing_cells, 0);
+}
+
+#[test]
+fn every_registry_dataset_prepares() {
+    unsafe { std::env::set_var("STRATA_DATA", root()) };
+    assert_eq!(data_root(), root());
+    for spec in registry::DATASETS {
+        let seq_len = if spec.name == "ili" { 36 } else { 96 };
+        let pred_len = if spec.name == "ili" { 24 } else { 96 };
+        let cfg = DataConfig { dataset: spec.name.into(), seq_len, pred_len, ..Default::default() };
+        let p = prepare(&cfg).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        assert_eq!(p.columns.last().unwrap(), "OT", "{}", spec.name);
+        assert_eq!(p.sha256.len(), 64);
+    }
+}
+
+#[test]
+fn etth1_windows_and_scaling_follow_the_protocol() {
+    let cfg = DataConfig {
+        dataset: "etth1".into(),
+        path: Some(root().join("ETTh1/ETTh1.csv")),
+        seq_len: 336,
+        pred_len: 96,
+        ..Default::default()
+    };
+    let p = prepare(&cfg).unwrap();
+    assert_eq!(p.rows, 17420);
+    assert_eq!(p.channels(), 7);
+    assert_eq!(p.train.len(), 8640 - 336 - 96 + 1);
+    assert_eq!(p.val.len(), 2880 - 96 + 1);
+    assert_eq!(p.test.len(), 2880 - 96 + 1);
+    // Scaled training rows have mean 0 and unit (population) variance per channel.
+    let c = p.channels();
+    for ch in 0..c {
+        let col: Vec<f64> = (0..8640).map(|r| p.train.series.data[r * c + ch] as f64).collect();
+        let mean = col.iter().sum::<f64>() / col.len() as f64;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / col.len() as f64;
+        assert!(mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3, "channel {ch}: {mean} {var}");
+    }
+    // First raw OT value of ETTh1 is 30.531; the scaler maps it back.
+    let s = p.scaler.as_ref().unwrap();
+    let ot = p.train.series.data[c - 1] * s.std[c - 1] + s.mean[c - 1];
+    assert!((ot - 30.531).abs() < 1e-3);
+
+    let s_mode = prepare(&DataConfig { features: Features::S, ..cfg.clone() }).unwrap();
+    assert_eq!(s_mode.columns, ["OT"]);
+    let ms = prepare(&DataConfig { features: Features::MS, ..cfg }).unwrap();
+    assert_eq!(ms.output_channels(), 6..7);
+}
+
+#[test]
+fn bad_files_get_one_line_errors() {
+    let dir = std::env::temp_dir().join(format!("strata-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.csv");
+    std::fs::write(&f, "date,a,OT\n2020-01-01 00:00:00,1,2\n2020-01-01 01:00:00,1\n").unwrap();
+    let cfg = DataConfig { dataset: "custom".into(), path: Some(f.clone()), seq_len: 1, pred_len: 1, ..Default::default() };
+    let e = prepare(&cfg).unwrap_err().to_string();
+    assert!(e.contains("bad.csv:3: column 3: ragged row"), "{e}");
+    assert!(!e.contains('\n'));
+}
