@@ -1,0 +1,62 @@
+//! Multi-head self-attention that returns its weights and, optionally, adds the previous layer's
+//! pre-softmax scores (PatchTST's residual attention, from RealFormer).
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+
+#[derive(Module, Debug)]
+pub struct SelfAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub output: Linear,
+    pub attn_dropout: Dropout,
+    pub proj_dropout: Dropout,
+    pub n_heads: usize,
+    pub d_head: usize,
+}
+
+/// The result of one attention call.
+pub struct AttentionOut {
+    /// `[batch, tokens, d_model]`.
+    pub context: Tensor<3>,
+    /// Pre-softmax scores `[batch, heads, tokens, tokens]` (for residual attention).
+    pub scores: Tensor<4>,
+    /// Attention weights `[batch, heads, tokens, tokens]`.
+    pub weights: Tensor<4>,
+}
+
+impl SelfAttention {
+    pub fn new(d_model: usize, n_heads: usize, attn_dropout: f64, proj_dropout: f64, device: &Device) -> Self {
+        assert!(d_model % n_heads == 0, "d_model {d_model} is not a multiple of n_heads {n_heads}");
+        let lin = || LinearConfig::new(d_model, d_model).init(device);
+        SelfAttention {
+            query: lin(),
+            key: lin(),
+            value: lin(),
+            output: lin(),
+            attn_dropout: DropoutConfig::new(attn_dropout).init(),
+            proj_dropout: DropoutConfig::new(proj_dropout).init(),
+            n_heads,
+            d_head: d_model / n_heads,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>, prev_scores: Option<Tensor<4>>) -> AttentionOut {
+        let [b, t, d] = x.dims();
+        let heads = |y: Tensor<3>| y.reshape([b, t, self.n_heads, self.d_head]).swap_dims(1, 2);
+        let q = heads(self.query.forward(x.clone()));
+        let k = heads(self.key.forward(x.clone()));
+        let v = heads(self.value.forward(x));
+        let mut scores = q.matmul(k.transpose()).mul_scalar((self.d_head as f64).powf(-0.5));
+        if let Some(prev) = prev_scores {
+            scores = scores + prev;
+        }
+        let weights = softmax(scores.clone(), 3);
+        let context = self.attn_dropout.forward(weights.clone()).matmul(v).swap_dims(1, 2).reshape([b, t, d]);
+        let context = self.proj_dropout.forward(self.output.forward(context));
+        AttentionOut { context, scores, weights }
+    }
+}
