@@ -21,6 +21,16 @@ pub enum Features {
     MS,
 }
 
+impl Features {
+    pub fn name(self) -> &'static str {
+        match self {
+            Features::M => "M",
+            Features::S => "S",
+            Features::MS => "MS",
+        }
+    }
+}
+
 /// The `[data]` section of a run configuration.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -154,7 +154,6 @@ pub fn parse_table(path: &Path, bytes: &[u8], target: Option<&str>) -> Result<Ta
         }
         None => var_cols.clone(),
     };
-    let ncols = order.len();
     let mut values = Vec::new();
     let mut dates = date_col.map(|_| Vec::new());
     let mut quality = Quality::default();

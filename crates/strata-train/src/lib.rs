@@ -1,1 +1,14 @@
-pub fn _x(){}
+//! strata-train: run configuration, the training loop (schedules, clipping, early stopping,
+//! atomic checkpoints, resume), evaluation metrics and result records.
+
+pub mod checkpoint;
+pub mod config;
+pub mod device;
+pub mod evaluate;
+pub mod metrics;
+pub mod record;
+pub mod schedule;
+pub mod trainer;
+
+pub use config::{RunConfig, TrainConfig};
+pub use metrics::Metrics;

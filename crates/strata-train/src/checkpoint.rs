@@ -1,0 +1,104 @@
+//! Atomic checkpoints: every file is written beside its destination and renamed into place,
+//! so an interrupted run never leaves a half-written checkpoint or record.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use serde::{Deserialize, Serialize};
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().expect("file path").to_os_string();
+    name.push(format!(".tmp{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Write bytes to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp_path(path);
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+/// Save a module's parameters (burnpack) atomically.
+pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<()> {
+    let tmp = tmp_path(path);
+    module.clone().save_file(&tmp).map_err(|e| anyhow!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+/// Load parameters saved by [`save_module`] into `module` (which fixes shapes and names).
+pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M> {
+    module.try_load_file(path).map_err(|e| anyhow!("cannot load checkpoint {}: {e}", path.display()))
+}
+
+pub fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<()> {
+    let tmp = tmp_path(path);
+    optim.save(&tmp).map_err(|e| anyhow!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+pub fn load_optimizer(optim: ModuleOptimizer, path: &Path) -> Result<ModuleOptimizer> {
+    optim.load(path).map_err(|e| anyhow!("cannot load optimizer state {}: {e}", path.display()))
+}
+
+/// One line of the training log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub lr: f64,
+    pub seconds: f64,
+    pub steps: usize,
+}
+
+/// Where training stands; written after every epoch, read to resume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Epochs completed (the next epoch to run, 0-based).
+    pub epochs_done: usize,
+    pub global_step: usize,
+    pub best_val: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub bad_epochs: usize,
+    pub stopped_early: bool,
+    pub finished: bool,
+    /// Seconds spent training so far, over every session of this run.
+    pub train_seconds: f64,
+    pub history: Vec<EpochLog>,
+}
+
+impl TrainState {
+    pub fn load(path: &Path) -> Result<TrainState> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not a valid training state", path.display()))
+    }
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, serde_json::to_string_pretty(self)?.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::LinearConfig;
+    use burn::tensor::Device;
+
+    #[test]
+    fn module_round_trip_and_wrong_shape_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("strata-ckpt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let device = Device::flex();
+        let a = LinearConfig::new(3, 2).init(&device);
+        let path = dir.join("m.bpk");
+        save_module(&a, &path).unwrap();
+        let b = load_module(LinearConfig::new(3, 2).init(&device), &path).unwrap();
+        assert_eq!(a.weight.val().into_data(), b.weight.val().into_data());
+        assert!(load_module(LinearConfig::new(4, 2).init(&device), &path).is_err());
+        // Nothing temporary is left behind.
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+}

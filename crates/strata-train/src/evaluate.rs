@@ -1,0 +1,56 @@
+//! Evaluation of a model on every window of a split.
+
+use std::ops::Range;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use strata_data::scaler::StandardScaler;
+use strata_data::window::{Batch, Windows, epoch_order};
+use strata_models::{Forecaster, Model};
+
+use crate::metrics::{Accumulator, Metrics};
+
+/// Metrics on the scaled data, and on the original scale when a scaler is given.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub scaled: Metrics,
+    pub original: Option<Metrics>,
+    pub windows: usize,
+}
+
+/// Forecast every window of `windows` (in time order, no window dropped) and accumulate
+/// metrics over the channels `out`. `model` should be in validation mode.
+pub fn evaluate(
+    model: &Model,
+    windows: &Windows,
+    out: Range<usize>,
+    batch_size: usize,
+    device: &Device,
+    scaler: Option<&StandardScaler>,
+) -> Evaluation {
+    let (l, c) = (windows.seq_len, windows.channels());
+    let mut acc = Accumulator::default();
+    let mut acc_orig = Accumulator::default();
+    let mut batch = Batch::default();
+    let order = epoch_order(windows.len(), None);
+    let out_cols: Vec<usize> = out.clone().collect();
+    for idx in order.chunks(batch_size) {
+        windows.fill(idx, &mut batch);
+        let b = batch.size;
+        let x = Tensor::<3>::from_data(TensorData::new(std::mem::take(&mut batch.x), [b, l, c]), device);
+        let pred = model.forecast(x).narrow(2, out.start, out.len());
+        let pred: Vec<f32> = pred.into_data().try_into_vec().expect("f32 forecast");
+        let truth: Vec<f32> = if out.len() == c {
+            batch.y.clone()
+        } else {
+            batch.y.chunks_exact(c).flat_map(|row| row[out.clone()].to_vec()).collect()
+        };
+        acc.add(&pred, &truth);
+        if let Some(s) = scaler {
+            let (mut p, mut t) = (pred, truth);
+            s.inverse_columns(&mut p, &out_cols);
+            s.inverse_columns(&mut t, &out_cols);
+            acc_orig.add(&p, &t);
+        }
+    }
+    Evaluation { scaled: acc.finish(), original: scaler.map(|_| acc_orig.finish()), windows: windows.len() }
+}

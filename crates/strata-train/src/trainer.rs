@@ -1,0 +1,410 @@
+//! The training loop: seeded shuffling, scheduled learning rate, gradient clipping, early stopping
+//! on the validation loss, atomic checkpoints after every epoch, and resume.
+//!
+//! A run folder holds `config.toml`, `state.json`, `last.bpk` + `optimizer.bpk` (resume point),
+//! `best.bpk` (best validation loss), `results.json` and `results.csv`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use strata_data::prepare::{Prepared, prepare};
+use strata_data::window::{Batch, epoch_order};
+use strata_models::{Capabilities, Forecaster, Model, Shape};
+
+use crate::checkpoint::{EpochLog, TrainState, load_module, load_optimizer, save_module, save_optimizer, write_atomic};
+use crate::config::{Loss, Optimizer, RunConfig, TrainConfig};
+use crate::device::{compute_device, device_name, training_device};
+use crate::evaluate::{Evaluation, evaluate};
+use crate::metrics::Metrics;
+use crate::record::{git_revision, write_csv_row, write_json};
+use crate::schedule::learning_rate;
+
+/// How `train` treats an existing run folder.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrainOptions {
+    /// Discard any checkpoint in the run folder and start over.
+    pub fresh: bool,
+}
+
+/// Everything `results.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    pub strata_version: String,
+    pub git_revision: String,
+    pub created_unix: u64,
+    pub device: String,
+    pub protocol: String,
+    pub config: RunConfig,
+    pub data: DataRecord,
+    pub model: ModelRecord,
+    pub seed: u64,
+    pub training: TrainingRecord,
+    pub val: Metrics,
+    pub test: Metrics,
+    pub test_original_scale: Option<Metrics>,
+    /// Wall time of this invocation (data, training, evaluation), seconds.
+    pub wall_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataRecord {
+    pub dataset: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub rows: usize,
+    pub columns: Vec<String>,
+    pub features: String,
+    pub borders: [(usize, usize); 3],
+    pub windows: [usize; 3],
+    pub cells_imputed: usize,
+    pub duplicate_timestamps: usize,
+    pub irregular_steps: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub name: String,
+    pub parameters: usize,
+    pub cross_channel: bool,
+    pub probabilistic: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
+    pub train_seconds: f64,
+    pub resumed_at_epoch: Option<usize>,
+    pub history: Vec<EpochLog>,
+}
+
+/// The protocol line printed and recorded with every result.
+pub fn protocol_line(data: &Prepared) -> String {
+    format!(
+        "LSF/TSLib: {} split rows train {:?} val {:?} test {:?}; scaler fitted on train rows; features {:?}; metrics on {} data; stride-1 windows, every test window evaluated (no drop_last)",
+        data.dataset,
+        data.borders.train,
+        data.borders.val,
+        data.borders.test,
+        data.features,
+        if data.scaler.is_some() { "scaled" } else { "raw" }
+    )
+}
+
+pub fn build_optimizer(t: &TrainConfig) -> ModuleOptimizer {
+    let clip = t.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32));
+    match t.optimizer {
+        Optimizer::Adam => AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay((t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32)))
+            .with_grad_clipping(clip)
+            .init(),
+        Optimizer::Adamw => AdamWConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(t.weight_decay as f32)
+            .with_grad_clipping(clip)
+            .init(),
+    }
+}
+
+fn shape_of(data: &Prepared) -> Shape {
+    Shape { seq_len: data.train.seq_len, pred_len: data.train.pred_len, channels: data.channels() }
+}
+
+fn loss_of(loss: Loss, pred: Tensor<3>, truth: Tensor<3>) -> Tensor<1> {
+    let diff = pred - truth;
+    match loss {
+        Loss::Mse => diff.powi_scalar(2).mean(),
+        Loss::Mae => diff.abs().mean(),
+    }
+}
+
+/// The default run folder for a config file: `runs/<name or file stem>`.
+pub fn default_run_dir(cfg: &RunConfig, config_path: &Path) -> PathBuf {
+    let stem = cfg.name.clone().unwrap_or_else(|| config_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or("run".into()));
+    PathBuf::from("runs").join(stem)
+}
+
+/// Train (or resume) the run described by `cfg` in `run_dir`, then evaluate the best checkpoint.
+pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Results> {
+    let wall = Instant::now();
+    let data = prepare(&cfg.data)?;
+    std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
+    let paths = RunPaths::new(run_dir);
+    let mut state = TrainState::default();
+    let mut resumed_at = None;
+    if paths.state.exists() {
+        if opts.fresh {
+            for p in [&paths.state, &paths.last, &paths.optim, &paths.best, &paths.results_json, &paths.results_csv] {
+                let _ = std::fs::remove_file(p);
+            }
+        } else {
+            let saved = RunConfig::from_toml_str(&std::fs::read_to_string(&paths.config)?)
+                .with_context(|| format!("cannot read {}", paths.config.display()))?;
+            if &saved != cfg {
+                bail!(
+                    "{} holds a run of a different configuration; pass --fresh to start over or --out to use another folder",
+                    run_dir.display()
+                );
+            }
+            state = TrainState::load(&paths.state)?;
+            resumed_at = Some(state.epochs_done);
+        }
+    }
+    write_atomic(&paths.config, cfg.to_toml().as_bytes())?;
+
+    let t = &cfg.train;
+    let device = training_device();
+    device.seed(t.seed);
+    let mut model = cfg.model.init(shape_of(&data), &device);
+    let mut optim = build_optimizer(t);
+    if state.epochs_done > 0 {
+        model = load_module(model, &paths.last)?;
+        optim = load_optimizer(optim, &paths.optim)?;
+        eprintln!("resuming {} at epoch {}/{}", run_dir.display(), state.epochs_done + 1, t.epochs);
+    }
+    let caps = cfg.model.capabilities();
+    eprintln!(
+        "{} on {} ({} {}->{}, {} channels): {} parameters, {} training windows, {}",
+        cfg.model.name(),
+        data.dataset,
+        cfg.data.features.name(),
+        cfg.data.seq_len,
+        cfg.data.pred_len,
+        data.channels(),
+        model.num_params(),
+        data.train.len(),
+        device_name(&device)
+    );
+    if data.impute.total > 0 {
+        eprintln!("imputed {} missing cells ({:?}): {:?}", data.impute.total, cfg.data.impute, data.impute.filled);
+    }
+
+    let out = data.output_channels();
+    let (l, h, c) = (cfg.data.seq_len, cfg.data.pred_len, data.channels());
+    let n = data.train.len();
+    let steps_per_epoch = t.max_steps_per_epoch.map_or(n.div_ceil(t.batch_size), |m| m.min(n.div_ceil(t.batch_size)));
+    let total_steps = steps_per_epoch * t.epochs;
+    let eval_device = device.clone().without_autodiff();
+    let mut batch = Batch::default();
+    while !state.finished && state.epochs_done < t.epochs && !state.stopped_early {
+        let epoch = state.epochs_done;
+        let started = Instant::now();
+        device.seed(t.seed.wrapping_add(1 + epoch as u64));
+        let order = epoch_order(n, Some(t.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
+        let bar = progress_bar(steps_per_epoch as u64, epoch, t.epochs);
+        let mut loss_sum = 0.0;
+        let mut lr = t.lr;
+        for (i, idx) in order.chunks(t.batch_size).take(steps_per_epoch).enumerate() {
+            lr = learning_rate(t.schedule, t.lr, epoch, t.epochs, state.global_step, total_steps, t.pct_start);
+            data.train.fill(idx, &mut batch);
+            let b = batch.size;
+            let x = Tensor::<3>::from_data(TensorData::new(std::mem::take(&mut batch.x), [b, l, c]), &device);
+            let y = Tensor::<3>::from_data(TensorData::new(std::mem::take(&mut batch.y), [b, h, c]), &device);
+            let pred = model.forecast(x).narrow(2, out.start, out.len());
+            let loss = loss_of(t.loss, pred, y.narrow(2, out.start, out.len()));
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                bail!("training diverged at epoch {} step {i}: loss is {value}; lower train.lr or set train.grad_clip", epoch + 1);
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            loss_sum += value as f64;
+            state.global_step += 1;
+            bar.set_message(format!("loss {:.4}", loss_sum / (i + 1) as f64));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let valid = model.valid();
+        let val = evaluate(&valid, &data.val, out.clone(), t.eval_batch_size, &eval_device, None);
+        let val_loss = match t.loss {
+            Loss::Mse => val.scaled.mse,
+            Loss::Mae => val.scaled.mae,
+        };
+        let improved = state.best_val.is_none_or(|b| val_loss < b);
+        if improved {
+            state.best_val = Some(val_loss);
+            state.best_epoch = Some(epoch + 1);
+            state.bad_epochs = 0;
+            save_module(&model, &paths.best)?;
+        } else {
+            state.bad_epochs += 1;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        state.train_seconds += seconds;
+        state.history.push(EpochLog { epoch: epoch + 1, train_loss: loss_sum / steps_per_epoch as f64, val_loss, lr, seconds, steps: steps_per_epoch });
+        state.epochs_done += 1;
+        state.stopped_early = state.bad_epochs >= t.patience;
+        eprintln!(
+            "epoch {:>3}/{} train {:.5} val {:.5} lr {:.3e} {:.1}s{}",
+            epoch + 1,
+            t.epochs,
+            loss_sum / steps_per_epoch as f64,
+            val_loss,
+            lr,
+            seconds,
+            if improved { " *" } else { "" }
+        );
+        save_module(&model, &paths.last)?;
+        save_optimizer(&optim, &paths.optim)?;
+        state.save(&paths.state)?;
+        if state.stopped_early {
+            eprintln!("early stopping: no better validation loss for {} epochs", t.patience);
+        }
+    }
+    state.finished = true;
+    state.save(&paths.state)?;
+
+    let best = load_module(cfg.model.init(shape_of(&data), &eval_device), &paths.best)?;
+    let (val, test) = evaluate_splits(&best, &data, t.eval_batch_size, cfg.eval.inverse, &eval_device);
+    let results = Results {
+        strata_version: env!("CARGO_PKG_VERSION").into(),
+        git_revision: git_revision(),
+        created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        device: device_name(&eval_device),
+        protocol: protocol_line(&data),
+        config: cfg.clone(),
+        data: data_record(&data),
+        model: model_record(cfg.model.name(), best.num_params(), caps),
+        seed: t.seed,
+        training: TrainingRecord {
+            epochs_run: state.epochs_done,
+            best_epoch: state.best_epoch,
+            stopped_early: state.stopped_early,
+            train_seconds: state.train_seconds,
+            resumed_at_epoch: resumed_at,
+            history: state.history.clone(),
+        },
+        val: val.scaled,
+        test: test.scaled,
+        test_original_scale: test.original,
+        wall_seconds: wall.elapsed().as_secs_f64(),
+    };
+    write_results(&paths, &results)?;
+    Ok(results)
+}
+
+fn evaluate_splits(model: &Model, data: &Prepared, batch: usize, inverse: bool, device: &Device) -> (Evaluation, Evaluation) {
+    let scaler = if inverse { data.scaler.as_ref() } else { None };
+    let val = evaluate(model, &data.val, data.output_channels(), batch, device, None);
+    let test = evaluate(model, &data.test, data.output_channels(), batch, device, scaler);
+    (val, test)
+}
+
+/// Re-evaluate the best checkpoint of a finished run folder on its data; writes `eval.json`.
+pub fn evaluate_run(run_dir: &Path) -> Result<Results> {
+    let wall = Instant::now();
+    let paths = RunPaths::new(run_dir);
+    let cfg = RunConfig::from_toml_str(&std::fs::read_to_string(&paths.config).with_context(|| format!("{} is not a run folder (no config.toml)", run_dir.display()))?)?;
+    let mut results: Results = serde_json::from_str(&std::fs::read_to_string(&paths.results_json).with_context(|| format!("{} has no results.json: train it first", run_dir.display()))?)?;
+    let data = prepare(&cfg.data)?;
+    if data.sha256 != results.data.sha256 {
+        eprintln!("warning: {} changed since training (sha256 {} -> {})", data.path.display(), results.data.sha256, data.sha256);
+    }
+    let device = compute_device();
+    let model = load_module(cfg.model.init(shape_of(&data), &device), &paths.best)?;
+    let (val, test) = evaluate_splits(&model, &data, cfg.train.eval_batch_size, cfg.eval.inverse, &device);
+    results.val = val.scaled;
+    results.test = test.scaled;
+    results.test_original_scale = test.original;
+    results.data = data_record(&data);
+    results.git_revision = git_revision();
+    results.wall_seconds = wall.elapsed().as_secs_f64();
+    write_json(&run_dir.join("eval.json"), &results)?;
+    Ok(results)
+}
+
+struct RunPaths {
+    config: PathBuf,
+    state: PathBuf,
+    last: PathBuf,
+    optim: PathBuf,
+    best: PathBuf,
+    results_json: PathBuf,
+    results_csv: PathBuf,
+}
+
+impl RunPaths {
+    fn new(dir: &Path) -> Self {
+        RunPaths {
+            config: dir.join("config.toml"),
+            state: dir.join("state.json"),
+            last: dir.join("last.bpk"),
+            optim: dir.join("optimizer.bpk"),
+            best: dir.join("best.bpk"),
+            results_json: dir.join("results.json"),
+            results_csv: dir.join("results.csv"),
+        }
+    }
+}
+
+fn data_record(d: &Prepared) -> DataRecord {
+    DataRecord {
+        dataset: d.dataset.clone(),
+        path: d.path.clone(),
+        sha256: d.sha256.clone(),
+        rows: d.rows,
+        columns: d.columns.clone(),
+        features: d.features.name().into(),
+        borders: [d.borders.train, d.borders.val, d.borders.test],
+        windows: [d.train.len(), d.val.len(), d.test.len()],
+        cells_imputed: d.impute.total,
+        duplicate_timestamps: d.quality.duplicate_timestamp_lines.len(),
+        irregular_steps: d.quality.irregular_step_lines.len(),
+    }
+}
+
+fn model_record(name: &str, parameters: usize, caps: Capabilities) -> ModelRecord {
+    ModelRecord { name: name.into(), parameters, cross_channel: caps.cross_channel, probabilistic: caps.probabilistic }
+}
+
+fn write_results(paths: &RunPaths, r: &Results) -> Result<()> {
+    write_json(&paths.results_json, r)?;
+    let f = |v: f64| format!("{v:.6}");
+    write_csv_row(
+        &paths.results_csv,
+        &[
+            ("dataset", r.data.dataset.clone()),
+            ("model", r.model.name.clone()),
+            ("features", r.data.features.clone()),
+            ("seq_len", r.config.data.seq_len.to_string()),
+            ("pred_len", r.config.data.pred_len.to_string()),
+            ("mse", f(r.test.mse)),
+            ("mae", f(r.test.mae)),
+            ("rmse", f(r.test.rmse)),
+            ("mape", f(r.test.mape)),
+            ("r2", f(r.test.r2)),
+            ("test_windows", r.data.windows[2].to_string()),
+            ("val_mse", f(r.val.mse)),
+            ("epochs", r.training.epochs_run.to_string()),
+            ("best_epoch", r.training.best_epoch.map_or(String::new(), |e| e.to_string())),
+            ("seed", r.seed.to_string()),
+            ("train_seconds", format!("{:.1}", r.training.train_seconds)),
+            ("git_revision", r.git_revision.clone()),
+            ("data_sha256", r.data.sha256.clone()),
+        ],
+    )
+}
+
+fn progress_bar(len: u64, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    bar.set_style(
+        ProgressStyle::with_template(&format!("epoch {}/{epochs} [{{bar:30}}] {{pos}}/{{len}} {{msg}} {{elapsed}}<{{eta}}", epoch + 1))
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
