@@ -2,7 +2,9 @@
 //! pre-softmax scores (PatchTST's residual attention, from RealFormer).
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
+
+use crate::dropout::Dropout;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
@@ -37,8 +39,8 @@ impl SelfAttention {
             key: lin(),
             value: lin(),
             output: lin(),
-            attn_dropout: DropoutConfig::new(attn_dropout).init(),
-            proj_dropout: DropoutConfig::new(proj_dropout).init(),
+            attn_dropout: Dropout::new(attn_dropout),
+            proj_dropout: Dropout::new(proj_dropout),
             n_heads,
             d_head: d_model / n_heads,
         }

@@ -146,8 +146,8 @@ mod tests {
         let out = m.forecast(Tensor::from_data(TensorData::new(x.clone(), [1, 8, 2]), &device));
         assert_eq!(out.dims(), [1, 3, 2]);
         let bias = m.seasonal.as_ref().unwrap().bias.as_ref().unwrap().val() + m.trend.as_ref().unwrap().bias.as_ref().unwrap().val();
-        let bias: Vec<f32> = bias.into_data().to_vec().unwrap();
-        let out: Vec<f32> = out.into_data().to_vec().unwrap();
+        let bias: Vec<f32> = bias.into_data().try_to_vec().unwrap();
+        let out: Vec<f32> = out.into_data().try_to_vec().unwrap();
         for h in 0..3 {
             for c in 0..2 {
                 let mean = (0..8).map(|t| x[t * 2 + c]).sum::<f32>() / 8.0;

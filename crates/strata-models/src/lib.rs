@@ -8,6 +8,7 @@
 
 pub mod attention;
 pub mod dlinear;
+pub mod dropout;
 pub mod patchtst;
 pub mod revin;
 
@@ -60,6 +61,11 @@ impl ModelConfig {
             ModelConfig::Patchtst(_) => "patchtst",
         }
     }
+    /// One default configuration of every model (the conformance test runs them all).
+    pub fn all_defaults() -> Vec<ModelConfig> {
+        vec![ModelConfig::Dlinear(DLinearConfig::default()), ModelConfig::Patchtst(PatchTSTConfig::default())]
+    }
+
     pub fn capabilities(&self) -> Capabilities {
         match self {
             ModelConfig::Dlinear(_) => DLinearConfig::CAPABILITIES,

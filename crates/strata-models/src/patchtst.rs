@@ -6,7 +6,9 @@
 //! head mapping `d_model * patches` to `pred_len`.
 
 use burn::module::{Initializer, Module, Param};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Gelu, Linear, LinearConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Gelu, Linear, LinearConfig};
+
+use crate::dropout::Dropout;
 use burn::tensor::{Device, Tensor};
 
 use crate::attention::SelfAttention;
@@ -73,12 +75,12 @@ impl PatchTSTConfig {
         let layers = (0..self.e_layers)
             .map(|_| EncoderLayer {
                 attention: SelfAttention::new(self.d_model, self.n_heads, self.attn_dropout, self.dropout, device),
-                dropout_attn: DropoutConfig::new(self.dropout).init(),
+                dropout_attn: Dropout::new(self.dropout),
                 norm_attn: BatchNormConfig::new(self.d_model).init(device),
                 ff_in: LinearConfig::new(self.d_model, self.d_ff).init(device),
                 ff_out: LinearConfig::new(self.d_ff, self.d_model).init(device),
-                ff_dropout: DropoutConfig::new(self.dropout).init(),
-                dropout_ffn: DropoutConfig::new(self.dropout).init(),
+                ff_dropout: Dropout::new(self.dropout),
+                dropout_ffn: Dropout::new(self.dropout),
                 norm_ffn: BatchNormConfig::new(self.d_model).init(device),
                 gelu: Gelu::new(),
             })
@@ -87,10 +89,10 @@ impl PatchTSTConfig {
             revin: self.revin.then(|| RevIN::new(shape.channels, self.affine, self.subtract_last, device)),
             patch_embed: LinearConfig::new(self.patch_len, self.d_model).init(device),
             position: Initializer::Uniform { min: -0.02, max: 0.02 }.init([n, self.d_model], device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: Dropout::new(self.dropout),
             layers,
             head: LinearConfig::new(self.d_model * n, shape.pred_len).init(device),
-            head_dropout: DropoutConfig::new(self.head_dropout).init(),
+            head_dropout: Dropout::new(self.head_dropout),
             patch_len: self.patch_len,
             stride: self.stride,
             padding_end: self.padding_end,
@@ -211,7 +213,7 @@ mod tests {
         assert_eq!(att.len(), 2);
         assert_eq!(att[0].dims(), [6, 2, 4, 4]);
         // Attention rows are distributions.
-        let sums: Vec<f32> = att[0].clone().sum_dim(3).into_data().to_vec().unwrap();
+        let sums: Vec<f32> = att[0].clone().sum_dim(3).into_data().try_to_vec().unwrap();
         assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5));
         // RevIN: shifting and scaling the input shifts and scales the forecast (eval mode).
         let y2 = m.forecast(x.mul_scalar(3.0).add_scalar(5.0));

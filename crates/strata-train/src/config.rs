@@ -111,7 +111,8 @@ impl RunConfig {
     fn from_table(table: toml::Table) -> Result<RunConfig> {
         let cfg: RunConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let path = e.path().to_string();
-            anyhow!("key `{path}`: {}", e.into_inner())
+            let inner = e.into_inner().to_string();
+            anyhow!("key `{path}`: {}", inner.lines().next().unwrap_or_default())
         })?;
         cfg.validate()?;
         Ok(cfg)

@@ -201,6 +201,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         let epoch = state.epochs_done;
         let started = Instant::now();
         device.seed(t.seed.wrapping_add(1 + epoch as u64));
+        strata_models::dropout::seed(t.seed.wrapping_add(1 + epoch as u64));
         let order = epoch_order(n, Some(t.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
         let bar = progress_bar(steps_per_epoch as u64, epoch, t.epochs);
         let mut loss_sum = 0.0;
