@@ -11,6 +11,7 @@ pub mod dlinear;
 pub mod dropout;
 pub mod patchtst;
 pub mod revin;
+pub mod weights;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
