@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use burn::module::Module;
 use burn::nn::DropoutConfig;
 use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
 
 static SEED: AtomicU64 = AtomicU64::new(0x5eed);
 static CALLS: AtomicU64 = AtomicU64::new(0);
@@ -31,13 +32,18 @@ fn splitmix64(mut z: u64) -> u64 {
 pub fn mask(n: usize, keep: f64, stream: u64) -> Vec<f32> {
     let threshold = (keep * 4294967296.0) as u64; // compare 32-bit uniforms
     let scale = (1.0 / keep) as f32;
-    let mut out = Vec::with_capacity(n);
     let base = splitmix64(stream);
-    for i in 0..n.div_ceil(2) {
-        let r = splitmix64(base ^ (i as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
-        out.push(if (r & 0xffff_ffff) < threshold { scale } else { 0.0 });
-        out.push(if (r >> 32) < threshold { scale } else { 0.0 });
-    }
+    let mut out = vec![0f32; n.div_ceil(2) * 2];
+    // Element 2i and 2i+1 come from hash i: the mask does not depend on the chunking.
+    const CHUNK: usize = 1 << 14;
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+        for (j, pair) in chunk.chunks_exact_mut(2).enumerate() {
+            let i = (c * CHUNK / 2 + j) as u64;
+            let r = splitmix64(base ^ i.wrapping_mul(0x2545_f491_4f6c_dd1d));
+            pair[0] = if (r & 0xffff_ffff) < threshold { scale } else { 0.0 };
+            pair[1] = if (r >> 32) < threshold { scale } else { 0.0 };
+        }
+    });
     out.truncate(n);
     out
 }

@@ -9,6 +9,7 @@
 pub mod attention;
 pub mod dlinear;
 pub mod dropout;
+pub mod gelu;
 pub mod patchtst;
 pub mod revin;
 pub mod weights;

@@ -6,7 +6,7 @@
 //! head mapping `d_model * patches` to `pred_len`.
 
 use burn::module::{Initializer, Module, Param};
-use burn::nn::{BatchNorm, BatchNormConfig, Gelu, Linear, LinearConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 
 use crate::dropout::Dropout;
 use burn::tensor::{Device, Tensor};
@@ -82,7 +82,6 @@ impl PatchTSTConfig {
                 ff_dropout: Dropout::new(self.dropout),
                 dropout_ffn: Dropout::new(self.dropout),
                 norm_ffn: BatchNormConfig::new(self.d_model).init(device),
-                gelu: Gelu::new(),
             })
             .collect();
         PatchTST {
@@ -111,7 +110,6 @@ pub struct EncoderLayer {
     pub ff_dropout: Dropout,
     pub dropout_ffn: Dropout,
     pub norm_ffn: BatchNorm,
-    pub gelu: Gelu,
 }
 
 /// BatchNorm over the feature axis of `[batch, tokens, features]`.
@@ -124,7 +122,7 @@ impl EncoderLayer {
     fn forward(&self, x: Tensor<3>, prev: Option<Tensor<4>>) -> (Tensor<3>, Tensor<4>, Tensor<4>) {
         let att = self.attention.forward(x.clone(), prev);
         let x = batch_norm(&self.norm_attn, x + self.dropout_attn.forward(att.context));
-        let ff = self.ff_out.forward(self.ff_dropout.forward(self.gelu.forward(self.ff_in.forward(x.clone()))));
+        let ff = self.ff_out.forward(self.ff_dropout.forward(crate::gelu::gelu(self.ff_in.forward(x.clone()))));
         let x = batch_norm(&self.norm_ffn, x + self.dropout_ffn.forward(ff));
         (x, att.scores, att.weights)
     }

@@ -14,18 +14,21 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Write bytes to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Write `path` through `write(tmp)` to a temporary file beside it, then rename into place.
+fn via_tmp(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = tmp_path(path);
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    write(&tmp)?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+/// Write bytes to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    via_tmp(path, |tmp| std::fs::write(tmp, bytes).with_context(|| format!("cannot write {}", tmp.display())))
 }
 
 /// Save a module's parameters (burnpack) atomically.
 pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<()> {
-    let tmp = tmp_path(path);
-    module.clone().save_file(&tmp).map_err(|e| anyhow!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    via_tmp(path, |tmp| module.clone().save_file(tmp).map_err(|e| anyhow!("cannot write {}: {e}", tmp.display())))
 }
 
 /// Load parameters saved by [`save_module`] into `module` (which fixes shapes and names).
@@ -34,9 +37,7 @@ pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M> {
 }
 
 pub fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<()> {
-    let tmp = tmp_path(path);
-    optim.save(&tmp).map_err(|e| anyhow!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    via_tmp(path, |tmp| optim.save(tmp).map_err(|e| anyhow!("cannot write {}: {e}", tmp.display())))
 }
 
 pub fn load_optimizer(optim: ModuleOptimizer, path: &Path) -> Result<ModuleOptimizer> {
