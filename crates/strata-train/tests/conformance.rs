@@ -77,3 +77,47 @@ fn every_model_trains_and_beats_the_zero_forecast() {
         assert_eq!(r.data.sha256.len(), 64);
     }
 }
+
+#[test]
+fn features_modes_optimisers_schedules_and_losses_train() {
+    use strata_data::Features;
+    use strata_train::config::{Loss, Optimizer};
+    use strata_train::schedule::Schedule;
+    let dir = std::env::temp_dir().join(format!("strata-conf-modes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("sines.csv");
+    write_sines(&csv);
+    let cases = [
+        (Features::MS, Optimizer::Adamw, Schedule::Onecycle, Loss::Mse, Some(1.0), 1),
+        (Features::S, Optimizer::Adam, Schedule::Cosine, Loss::Mae, None, 1),
+        (Features::M, Optimizer::Adam, Schedule::Type3, Loss::Mse, Some(0.5), 3),
+    ];
+    for (i, (features, optimizer, schedule, loss, clip, out_channels)) in cases.into_iter().enumerate() {
+        let mut cfg = RunConfig {
+            name: None,
+            data: DataConfig { dataset: "custom".into(), path: Some(csv.clone()), seq_len: 48, pred_len: 12, features, ..Default::default() },
+            model: ModelConfig::all_defaults().remove(0),
+            train: Default::default(),
+            eval: Default::default(),
+        };
+        cfg.train.epochs = 3;
+        cfg.train.lr = 5e-3;
+        cfg.train.optimizer = optimizer;
+        cfg.train.weight_decay = 1e-4;
+        cfg.train.schedule = schedule;
+        cfg.train.loss = loss;
+        cfg.train.grad_clip = clip;
+        let r = train(&cfg, &dir.join(format!("case{i}")), TrainOptions { fresh: true }).unwrap();
+        let what = format!("{features:?} {optimizer:?} {schedule:?} {loss:?}");
+        assert!(r.test.mse < 0.3, "{what}: {}", r.test.mse);
+        // Metrics cover the output channels only: the target for MS and S.
+        assert_eq!(r.test.count as usize, r.data.windows[2] * 12 * out_channels, "{what}");
+        // The recorded learning rates follow the schedule.
+        let lrs: Vec<f64> = r.training.history.iter().map(|h| h.lr).collect();
+        match schedule {
+            Schedule::Type3 => assert_eq!(lrs, [5e-3; 3]),
+            Schedule::Cosine => assert!(lrs[0] == 5e-3 && lrs[2] < lrs[1] && lrs[1] < lrs[0], "{lrs:?}"),
+            _ => assert!(lrs[2] < 1e-4, "one-cycle ends near zero: {lrs:?}"),
+        }
+    }
+}
