@@ -8,6 +8,10 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+unsafe extern "C" {
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
 use std::time::Instant;
 
 use burn::module::Module;
@@ -49,6 +53,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    // As the strata binary: never purge freed memory (mimalloc option 15, purge_delay).
+    unsafe { mi_option_set(15, -1) };
     let args: Vec<String> = std::env::args().collect();
     let arg = |k: &str, d: usize| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(d);
     let (warmup, iters) = (arg("--warmup", 3), arg("--iters", 10));
