@@ -17,6 +17,9 @@ for f in sorted(glob.glob(os.path.join(root, "*", "results.json"))):
     if not m:
         continue
     r = json.load(open(f))
+    ev = os.path.join(os.path.dirname(f), "eval.json")  # `strata eval` adds the drop_last view to older runs
+    if not r.get("test_drop_last") and os.path.exists(ev):
+        r["test_drop_last"] = json.load(open(ev)).get("test_drop_last")
     groups.setdefault((m.group(1), m.group(3) or ""), []).append(r)
 
 rows = []
@@ -28,16 +31,18 @@ for (cfg, suffix), rs in sorted(groups.items()):
     key = (r0["model"]["name"], r0["data"]["dataset"])
     h = r0["config"]["data"]["pred_len"]
     mses = [r["test"]["mse"] for r in seeds]
+    dl = [r["test_drop_last"]["mse"] for r in seeds if r.get("test_drop_last")]
     maes = [r["test"]["mae"] for r in seeds]
     pm, pa = PAPER[key][h]
     sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0
     mean_mse = statistics.mean(mses)
     rows.append((key[0], key[1], h, suffix, len(seeds), mean_mse, sd(mses), statistics.mean(maes), sd(maes), pm, pa,
-                 100 * (mean_mse - pm) / pm, mses, r0["training"]["epochs_run"], r0["data"]["windows"][2]))
+                 100 * (mean_mse - pm) / pm, mses, r0["training"]["epochs_run"], r0["data"]["windows"][2],
+                 statistics.mean(dl) if len(dl) == len(seeds) else None))
 
-print("| model | dataset | horizon | seeds | test MSE (mean ± std) | test MAE | paper MSE | paper MAE | MSE vs paper | per-seed MSE | test windows |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
-for m, d, h, suf, n, mse, smse, mae, smae, pm, pa, diff, mses, ep, win in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
+print("| model | dataset | horizon | seeds | test MSE (mean ± std) | test MAE | paper MSE | paper MAE | MSE vs paper | MSE with the papers' drop_last | per-seed MSE | test windows |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for m, d, h, suf, n, mse, smse, mae, smae, pm, pa, diff, mses, ep, win, dl in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
     note = f" ({suf[1:]} epochs)" if suf.startswith("_e") else ""
     print(f"| {m}{note} | {d} | {h} | {n} | {mse:.4f} ± {smse:.4f} | {mae:.4f} ± {smae:.4f} | {pm:.3f} | {pa:.3f} | {diff:+.1f}% | "
-          f"{', '.join(f'{v:.4f}' for v in mses)} | {win} |")
+          f"{'-' if dl is None else f'{dl:.4f}'} | {', '.join(f'{v:.4f}' for v in mses)} | {win} |")

@@ -141,6 +141,10 @@ fn print_table(r: &Results, dir: &std::path::Path) {
     };
     row("val", r.data.windows[1], &r.val);
     row("test", r.data.windows[2], &r.test);
+    if let Some(m) = &r.test_drop_last {
+        let b = r.config.train.batch_size;
+        row(&format!("test, first {} windows (the papers' drop_last, batch {b})", r.data.windows[2] / b * b), r.data.windows[2] / b * b, m);
+    }
     if let Some(m) = &r.test_original_scale {
         row("test (original scale)", r.data.windows[2], m);
     }

@@ -14,6 +14,9 @@ use crate::metrics::{Accumulator, Metrics};
 pub struct Evaluation {
     pub scaled: Metrics,
     pub original: Option<Metrics>,
+    /// Scaled metrics over the windows the papers' code evaluated: `drop_last=True` with batch
+    /// size `b` keeps the first `(n / b) * b` windows in time order.
+    pub drop_last: Option<Metrics>,
     pub windows: usize,
 }
 
@@ -26,10 +29,14 @@ pub fn evaluate(
     batch_size: usize,
     device: &Device,
     scaler: Option<&StandardScaler>,
+    drop_last_batch: Option<usize>,
 ) -> Evaluation {
     let (l, c) = (windows.seq_len, windows.channels());
     let mut acc = Accumulator::default();
     let mut acc_orig = Accumulator::default();
+    let mut acc_drop = Accumulator::default();
+    let kept = drop_last_batch.map(|b| windows.len() / b * b);
+    let per_window = windows.pred_len * out.len();
     let mut batch = Batch::default();
     let order = epoch_order(windows.len(), None);
     let out_cols: Vec<usize> = out.clone().collect();
@@ -45,6 +52,11 @@ pub fn evaluate(
             batch.y.chunks_exact(c).flat_map(|row| row[out.clone()].to_vec()).collect()
         };
         acc.add(&pred, &truth);
+        if let Some(kept) = kept {
+            for k in (0..idx.len()).filter(|&k| idx[k] < kept) {
+                acc_drop.add(&pred[k * per_window..(k + 1) * per_window], &truth[k * per_window..(k + 1) * per_window]);
+            }
+        }
         if let Some(s) = scaler {
             let (mut p, mut t) = (pred, truth);
             s.inverse_columns(&mut p, &out_cols);
@@ -52,5 +64,10 @@ pub fn evaluate(
             acc_orig.add(&p, &t);
         }
     }
-    Evaluation { scaled: acc.finish(), original: scaler.map(|_| acc_orig.finish()), windows: windows.len() }
+    Evaluation {
+        scaled: acc.finish(),
+        original: scaler.map(|_| acc_orig.finish()),
+        drop_last: kept.map(|_| acc_drop.finish()),
+        windows: windows.len(),
+    }
 }

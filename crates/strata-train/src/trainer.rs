@@ -51,6 +51,10 @@ pub struct Results {
     pub val: Metrics,
     pub test: Metrics,
     pub test_original_scale: Option<Metrics>,
+    /// Test metrics over the windows the papers' code kept (`drop_last=True` at the training
+    /// batch size), for comparison with published numbers only.
+    #[serde(default)]
+    pub test_drop_last: Option<Metrics>,
     /// Wall time of this invocation (data, training, evaluation), seconds.
     pub wall_seconds: f64,
 }
@@ -227,7 +231,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         }
         bar.finish_and_clear();
         let valid = model.valid();
-        let val = evaluate(&valid, &data.val, out.clone(), t.eval_batch_size, &eval_device, None);
+        let val = evaluate(&valid, &data.val, out.clone(), t.eval_batch_size, &eval_device, None, None);
         let val_loss = match t.loss {
             Loss::Mse => val.scaled.mse,
             Loss::Mae => val.scaled.mae,
@@ -267,7 +271,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     state.save(&paths.state)?;
 
     let best = load_module(cfg.model.init(shape_of(&data), &eval_device), &paths.best)?;
-    let (val, test) = evaluate_splits(&best, &data, t.eval_batch_size, cfg.eval.inverse, &eval_device);
+    let (val, test) = evaluate_splits(&best, &data, t, cfg.eval.inverse, &eval_device);
     let results = Results {
         strata_version: env!("CARGO_PKG_VERSION").into(),
         git_revision: git_revision(),
@@ -289,16 +293,17 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         val: val.scaled,
         test: test.scaled,
         test_original_scale: test.original,
+        test_drop_last: test.drop_last,
         wall_seconds: wall.elapsed().as_secs_f64(),
     };
     write_results(&paths, &results)?;
     Ok(results)
 }
 
-fn evaluate_splits(model: &Model, data: &Prepared, batch: usize, inverse: bool, device: &Device) -> (Evaluation, Evaluation) {
+fn evaluate_splits(model: &Model, data: &Prepared, t: &TrainConfig, inverse: bool, device: &Device) -> (Evaluation, Evaluation) {
     let scaler = if inverse { data.scaler.as_ref() } else { None };
-    let val = evaluate(model, &data.val, data.output_channels(), batch, device, None);
-    let test = evaluate(model, &data.test, data.output_channels(), batch, device, scaler);
+    let val = evaluate(model, &data.val, data.output_channels(), t.eval_batch_size, device, None, None);
+    let test = evaluate(model, &data.test, data.output_channels(), t.eval_batch_size, device, scaler, Some(t.batch_size));
     (val, test)
 }
 
@@ -314,10 +319,11 @@ pub fn evaluate_run(run_dir: &Path) -> Result<Results> {
     }
     let device = compute_device();
     let model = load_module(cfg.model.init(shape_of(&data), &device), &paths.best)?;
-    let (val, test) = evaluate_splits(&model, &data, cfg.train.eval_batch_size, cfg.eval.inverse, &device);
+    let (val, test) = evaluate_splits(&model, &data, &cfg.train, cfg.eval.inverse, &device);
     results.val = val.scaled;
     results.test = test.scaled;
     results.test_original_scale = test.original;
+    results.test_drop_last = test.drop_last;
     results.data = data_record(&data);
     results.git_revision = git_revision();
     results.wall_seconds = wall.elapsed().as_secs_f64();

@@ -71,6 +71,8 @@ fn every_model_trains_and_beats_the_zero_forecast() {
         // Every test window is evaluated: 900 rows, split 630/90/180, test starts 48 rows early.
         assert_eq!(r.data.windows[2], 180 + 48 - 48 - 12 + 1, "{name}");
         assert_eq!(r.test.count as usize, r.data.windows[2] * 12 * 3, "{name}");
+        // The papers' drop_last view keeps whole batches of 32 in time order: 160 of 169 windows.
+        assert_eq!(r.test_drop_last.unwrap().count as usize, 160 * 12 * 3, "{name}");
         for f in ["config.toml", "state.json", "best.bpk", "last.bpk", "optimizer.bpk", "results.json", "results.csv"] {
             assert!(run.join(f).exists(), "{name}: {f} missing");
         }
