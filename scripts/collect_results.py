@@ -43,6 +43,6 @@ for (cfg, suffix), rs in sorted(groups.items()):
 print("| model | dataset | horizon | seeds | test MSE (mean ± std) | test MAE | paper MSE | paper MAE | MSE vs paper | MSE with the papers' drop_last | per-seed MSE | test windows |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for m, d, h, suf, n, mse, smse, mae, smae, pm, pa, diff, mses, ep, win, dl in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
-    note = f" ({suf[1:]} epochs)" if suf.startswith("_e") else ""
+    note = f" ({suf[2:]} epochs)" if suf.startswith("_e") else ""
     print(f"| {m}{note} | {d} | {h} | {n} | {mse:.4f} ± {smse:.4f} | {mae:.4f} ± {smae:.4f} | {pm:.3f} | {pa:.3f} | {diff:+.1f}% | "
           f"{'-' if dl is None else f'{dl:.4f}'} | {', '.join(f'{v:.4f}' for v in mses)} | {win} |")
