@@ -149,7 +149,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     let mut resumed_at = None;
     if paths.state.exists() {
         if opts.fresh {
-            for p in [&paths.state, &paths.last, &paths.optim, &paths.best, &paths.results_json, &paths.results_csv] {
+            for p in [&paths.state, &paths.last, &paths.optim, &paths.best, &paths.best_next, &paths.results_json, &paths.results_csv] {
                 let _ = std::fs::remove_file(p);
             }
         } else {
@@ -162,6 +162,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
                 );
             }
             state = TrainState::load(&paths.state)?;
+            settle_best(&paths, &state)?;
             resumed_at = Some(state.epochs_done);
         }
     }
@@ -241,7 +242,8 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
             state.best_val = Some(val_loss);
             state.best_epoch = Some(epoch + 1);
             state.bad_epochs = 0;
-            save_module(&model, &paths.best)?;
+            // Staged: becomes best.bpk only once state.json records it (see `settle_best`).
+            save_module(&model, &paths.best_next)?;
         } else {
             state.bad_epochs += 1;
         }
@@ -263,6 +265,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         save_module(&model, &paths.last)?;
         save_optimizer(&optim, &paths.optim)?;
         state.save(&paths.state)?;
+        settle_best(&paths, &state)?;
         if state.stopped_early {
             eprintln!("early stopping: no better validation loss for {} epochs", t.patience);
         }
@@ -337,6 +340,7 @@ struct RunPaths {
     last: PathBuf,
     optim: PathBuf,
     best: PathBuf,
+    best_next: PathBuf,
     results_json: PathBuf,
     results_csv: PathBuf,
 }
@@ -349,10 +353,24 @@ impl RunPaths {
             last: dir.join("last.bpk"),
             optim: dir.join("optimizer.bpk"),
             best: dir.join("best.bpk"),
+            best_next: dir.join("best.next.bpk"),
             results_json: dir.join("results.json"),
             results_csv: dir.join("results.csv"),
         }
     }
+}
+
+/// Finish or discard a staged best checkpoint: it is the best model only if `state.json` says
+/// the last completed epoch was the best one (a run killed before writing its state discards it).
+fn settle_best(paths: &RunPaths, state: &TrainState) -> Result<()> {
+    if paths.best_next.exists() {
+        if state.epochs_done > 0 && state.best_epoch == Some(state.epochs_done) {
+            std::fs::rename(&paths.best_next, &paths.best).with_context(|| format!("cannot rename {}", paths.best_next.display()))?;
+        } else {
+            std::fs::remove_file(&paths.best_next).with_context(|| format!("cannot remove {}", paths.best_next.display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn data_record(d: &Prepared) -> DataRecord {
@@ -414,4 +432,29 @@ fn progress_bar(len: u64, epoch: usize, epochs: usize) -> ProgressBar {
             .progress_chars("=> "),
     );
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_best_is_kept_only_when_the_state_records_it() {
+        let dir = std::env::temp_dir().join(format!("strata-settle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths = RunPaths::new(&dir);
+        std::fs::write(&paths.best, b"old").unwrap();
+        // Killed after staging epoch 3's model but before state.json said so: discard it.
+        std::fs::write(&paths.best_next, b"new").unwrap();
+        let state = TrainState { epochs_done: 2, best_epoch: Some(2), ..Default::default() };
+        settle_best(&paths, &state).unwrap();
+        assert_eq!(std::fs::read(&paths.best).unwrap(), b"old");
+        assert!(!paths.best_next.exists());
+        // State recorded epoch 3 as the best: the staged model becomes best.bpk.
+        std::fs::write(&paths.best_next, b"new").unwrap();
+        let state = TrainState { epochs_done: 3, best_epoch: Some(3), ..Default::default() };
+        settle_best(&paths, &state).unwrap();
+        assert_eq!(std::fs::read(&paths.best).unwrap(), b"new");
+        assert!(!paths.best_next.exists());
+    }
 }
