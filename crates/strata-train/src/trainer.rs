@@ -149,9 +149,10 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     let mut resumed_at = None;
     if paths.state.exists() {
         if opts.fresh {
-            for p in [&paths.state, &paths.last, &paths.optim, &paths.best, &paths.best_next, &paths.results_json, &paths.results_csv] {
+            for p in [&paths.state, &paths.last, &paths.optim, &paths.best, &paths.results_json, &paths.results_csv] {
                 let _ = std::fs::remove_file(p);
             }
+            settle_best(&paths, &TrainState::default())?;
         } else {
             let saved = RunConfig::from_toml_str(&std::fs::read_to_string(&paths.config)?)
                 .with_context(|| format!("cannot read {}", paths.config.display()))?;
@@ -243,7 +244,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
             state.best_epoch = Some(epoch + 1);
             state.bad_epochs = 0;
             // Staged: becomes best.bpk only once state.json records it (see `settle_best`).
-            save_module(&model, &paths.best_next)?;
+            save_module(&model, &paths.staged_best(epoch + 1))?;
         } else {
             state.bad_epochs += 1;
         }
@@ -340,12 +341,17 @@ struct RunPaths {
     last: PathBuf,
     optim: PathBuf,
     best: PathBuf,
-    best_next: PathBuf,
+    dir: PathBuf,
     results_json: PathBuf,
     results_csv: PathBuf,
 }
 
 impl RunPaths {
+    /// Where the model of `epoch` (1-based) waits until `state.json` records it as the best.
+    fn staged_best(&self, epoch: usize) -> PathBuf {
+        self.dir.join(format!("best.epoch{epoch}.bpk"))
+    }
+
     fn new(dir: &Path) -> Self {
         RunPaths {
             config: dir.join("config.toml"),
@@ -353,21 +359,28 @@ impl RunPaths {
             last: dir.join("last.bpk"),
             optim: dir.join("optimizer.bpk"),
             best: dir.join("best.bpk"),
-            best_next: dir.join("best.next.bpk"),
+            dir: dir.to_path_buf(),
             results_json: dir.join("results.json"),
             results_csv: dir.join("results.csv"),
         }
     }
 }
 
-/// Finish or discard a staged best checkpoint: it is the best model only if `state.json` says
-/// the last completed epoch was the best one (a run killed before writing its state discards it).
+/// Finish or discard staged best checkpoints (`best.epochN.bpk`): the one whose epoch
+/// `state.json` records as the best becomes `best.bpk`; any other (a run killed before its state
+/// was written) is discarded and its epoch runs again on resume.
 fn settle_best(paths: &RunPaths, state: &TrainState) -> Result<()> {
-    if paths.best_next.exists() {
-        if state.epochs_done > 0 && state.best_epoch == Some(state.epochs_done) {
-            std::fs::rename(&paths.best_next, &paths.best).with_context(|| format!("cannot rename {}", paths.best_next.display()))?;
+    let entries = std::fs::read_dir(&paths.dir).with_context(|| format!("cannot list {}", paths.dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(epoch) = name.strip_prefix("best.epoch").and_then(|r| r.strip_suffix(".bpk")).and_then(|n| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        let path = entry.path();
+        if state.best_epoch == Some(epoch) && epoch <= state.epochs_done {
+            std::fs::rename(&path, &paths.best).with_context(|| format!("cannot rename {}", path.display()))?;
         } else {
-            std::fs::remove_file(&paths.best_next).with_context(|| format!("cannot remove {}", paths.best_next.display()))?;
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }
     Ok(())
@@ -445,16 +458,16 @@ mod tests {
         let paths = RunPaths::new(&dir);
         std::fs::write(&paths.best, b"old").unwrap();
         // Killed after staging epoch 3's model but before state.json said so: discard it.
-        std::fs::write(&paths.best_next, b"new").unwrap();
+        std::fs::write(paths.staged_best(3), b"new").unwrap();
         let state = TrainState { epochs_done: 2, best_epoch: Some(2), ..Default::default() };
         settle_best(&paths, &state).unwrap();
         assert_eq!(std::fs::read(&paths.best).unwrap(), b"old");
-        assert!(!paths.best_next.exists());
-        // State recorded epoch 3 as the best: the staged model becomes best.bpk.
-        std::fs::write(&paths.best_next, b"new").unwrap();
+        assert!(!paths.staged_best(3).exists());
+        // Killed after state.json recorded epoch 3 as the best, before the rename: keep it.
+        std::fs::write(paths.staged_best(3), b"new").unwrap();
         let state = TrainState { epochs_done: 3, best_epoch: Some(3), ..Default::default() };
         settle_best(&paths, &state).unwrap();
         assert_eq!(std::fs::read(&paths.best).unwrap(), b"new");
-        assert!(!paths.best_next.exists());
+        assert!(!paths.staged_best(3).exists());
     }
 }
