@@ -26,6 +26,15 @@ fn write_sines(path: &std::path::Path) {
     std::fs::write(path, s).unwrap();
 }
 
+/// A fresh temporary folder holding `sines.csv`.
+fn sines_in(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("strata-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("sines.csv");
+    write_sines(&csv);
+    (dir, csv)
+}
+
 /// Hourly timestamps from 2020-01-01 without a date library.
 fn chrono_like(t: usize) -> String {
     format!("2020-01-{:02} {:02}:00:00", 1 + t / 24 % 28, t % 24)
@@ -33,10 +42,7 @@ fn chrono_like(t: usize) -> String {
 
 #[test]
 fn every_model_trains_and_beats_the_zero_forecast() {
-    let dir = std::env::temp_dir().join(format!("strata-conf-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let csv = dir.join("sines.csv");
-    write_sines(&csv);
+    let (dir, csv) = sines_in("conf");
     for model in ModelConfig::all_defaults() {
         let model = match model {
             ModelConfig::Patchtst(mut c) => {
@@ -85,10 +91,7 @@ fn features_modes_optimisers_schedules_and_losses_train() {
     use strata_data::Features;
     use strata_train::config::{Loss, Optimizer};
     use strata_train::schedule::Schedule;
-    let dir = std::env::temp_dir().join(format!("strata-conf-modes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let csv = dir.join("sines.csv");
-    write_sines(&csv);
+    let (dir, csv) = sines_in("conf-modes");
     let cases = [
         (Features::MS, Optimizer::Adamw, Schedule::Onecycle, Loss::Mse, Some(1.0), 1),
         (Features::S, Optimizer::Adam, Schedule::Cosine, Loss::Mae, None, 1),
