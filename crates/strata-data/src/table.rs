@@ -44,10 +44,6 @@ impl Table {
     pub fn row(&self, r: usize) -> &[f32] {
         &self.values[r * self.cols()..(r + 1) * self.cols()]
     }
-    /// Index of a column by name.
-    pub fn column(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c == name)
-    }
     /// Keep only the given columns (by index), in that order.
     pub fn select(&self, keep: &[usize]) -> Table {
         let mut values = Vec::with_capacity(self.rows * keep.len());

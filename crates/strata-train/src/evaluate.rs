@@ -47,7 +47,7 @@ pub fn evaluate(
         let pred = model.forecast(x).narrow(2, out.start, out.len());
         let pred: Vec<f32> = pred.into_data().try_into_vec().expect("f32 forecast");
         let truth: Vec<f32> = if out.len() == c {
-            batch.y.clone()
+            std::mem::take(&mut batch.y)
         } else {
             batch.y.chunks_exact(c).flat_map(|row| row[out.clone()].to_vec()).collect()
         };

@@ -24,20 +24,20 @@ use strata_train::trainer::build_optimizer;
 
 struct Case {
     name: &'static str,
-    model: fn(&Device) -> Model,
+    model: fn(Shape, &Device) -> Model,
     batch: usize,
     shape: Shape,
 }
 
-fn patchtst_ref(device: &Device) -> Model {
+fn patchtst_ref(shape: Shape, device: &Device) -> Model {
     let cfg = PatchTSTConfig { d_model: 128, n_heads: 16, d_ff: 256, e_layers: 3, dropout: 0.2, ..Default::default() };
-    Model::PatchTST(cfg.init(Shape { seq_len: 336, pred_len: 96, channels: 7 }, device))
+    Model::PatchTST(cfg.init(shape, device))
 }
-fn patchtst_etth1(device: &Device) -> Model {
-    Model::PatchTST(PatchTSTConfig::default().init(Shape { seq_len: 336, pred_len: 96, channels: 7 }, device))
+fn patchtst_etth1(shape: Shape, device: &Device) -> Model {
+    Model::PatchTST(PatchTSTConfig::default().init(shape, device))
 }
-fn dlinear(device: &Device) -> Model {
-    Model::DLinear(DLinearConfig::default().init(Shape { seq_len: 336, pred_len: 96, channels: 7 }, device))
+fn dlinear(shape: Shape, device: &Device) -> Model {
+    Model::DLinear(DLinearConfig::default().init(shape, device))
 }
 
 const SHAPE: Shape = Shape { seq_len: 336, pred_len: 96, channels: 7 };
@@ -64,7 +64,7 @@ fn main() {
         let (b, Shape { seq_len: l, pred_len: h, channels: c }) = (case.batch, case.shape);
         let device = Device::flex().autodiff();
         device.seed(0);
-        let mut model = (case.model)(&device);
+        let mut model = (case.model)(case.shape, &device);
         let mut optim = build_optimizer(&TrainConfig::default());
         // Windows over a random series: the batching cost is measured inside the step.
         let rows = 4096;
