@@ -7,11 +7,18 @@
 //! * [`timefeat`]: calendar features (TSLib `timeenc=1`).
 //! * [`window`]: stride-1 sliding windows and zero-copy batching.
 //! * [`prepare`]: the whole pipeline for one run (read, impute, select, scale, split).
+//! * [`spatial`], [`graph`], [`prepare_st`]: spatio-temporal signals, sensor graphs and the
+//!   traffic protocol; [`npy`] and [`pickle`] read the NumPy and Python files they ship in.
 
 pub mod error;
+pub mod graph;
 pub mod impute;
+pub mod npy;
+pub mod pickle;
 pub mod prepare;
+pub mod prepare_st;
 pub mod registry;
+pub mod spatial;
 pub mod scaler;
 pub mod table;
 pub mod timefeat;
@@ -19,6 +26,7 @@ pub mod window;
 
 pub use error::DataError;
 pub use prepare::{DataConfig, Features, Prepared};
+pub use prepare_st::{SpatialPrepared, prepare_spatial};
 
 /// The directory holding the real data: `$STRATA_DATA`, else `../shared/data`.
 pub fn data_root() -> std::path::PathBuf {

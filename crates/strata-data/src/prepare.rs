@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::graph::EdgeWeights;
 use crate::impute::{Impute, ImputeReport, impute};
 use crate::registry::{Borders, SplitRule, lookup};
 use crate::scaler::StandardScaler;
@@ -50,6 +51,29 @@ pub struct DataConfig {
     pub impute: Impute,
     /// Standardise with statistics of the training rows (the LSF protocol); false keeps raw values.
     pub scale: bool,
+    // --- spatio-temporal datasets only (see `spatial`) ---
+    /// Graph file: edge list CSV, dense CSV matrix, `.npy`, DCRNN `.pkl` or PyGT `.json`.
+    pub graph: Option<PathBuf>,
+    /// Sensor-id file fixing the node order of an edge list whose endpoints are sensor ids.
+    pub graph_ids: Option<PathBuf>,
+    /// How edge-list distances become weights.
+    pub graph_weights: EdgeWeights,
+    /// Add the reverse of every listed edge.
+    pub graph_symmetric: bool,
+    /// Expected node count (checked against the signal and the graph).
+    pub nodes: Option<usize>,
+    /// Array name inside an `.npz` signal.
+    pub npz_key: String,
+    /// Train/val/test shares of the windows, in time order (default: the registry's, 7:1:2).
+    pub split: Option<[f64; 3]>,
+    /// Add the time of day as an input feature (default: yes where the step is under a day).
+    pub time_of_day: Option<bool>,
+    /// Add the day of week as an input feature (default: as `time_of_day`).
+    pub day_of_week: Option<bool>,
+    /// Steps per day, for time features of a `spatial` dataset.
+    pub steps_per_day: Option<usize>,
+    /// The nodes form a `[height, width]` grid (row-major), for grid models such as ConvLSTM.
+    pub grid: Option<[usize; 2]>,
 }
 
 impl Default for DataConfig {
@@ -63,6 +87,17 @@ impl Default for DataConfig {
             pred_len: 96,
             impute: Impute::Linear,
             scale: true,
+            graph: None,
+            graph_ids: None,
+            graph_weights: EdgeWeights::Gaussian,
+            graph_symmetric: false,
+            nodes: None,
+            npz_key: "data".into(),
+            split: None,
+            time_of_day: None,
+            day_of_week: None,
+            steps_per_day: None,
+            grid: None,
         }
     }
 }
@@ -100,7 +135,27 @@ impl Prepared {
     }
 }
 
+impl DataConfig {
+    /// Whether this names a spatio-temporal dataset (a registered one, or `spatial` for your own).
+    pub fn is_spatial(&self) -> bool {
+        self.dataset.eq_ignore_ascii_case("spatial") || crate::spatial::spatial_lookup(&self.dataset).is_some()
+    }
+}
+
 pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
+    let st_only = [
+        ("graph", cfg.graph.is_some()),
+        ("graph_ids", cfg.graph_ids.is_some()),
+        ("nodes", cfg.nodes.is_some()),
+        ("split", cfg.split.is_some()),
+        ("time_of_day", cfg.time_of_day.is_some()),
+        ("day_of_week", cfg.day_of_week.is_some()),
+        ("steps_per_day", cfg.steps_per_day.is_some()),
+        ("grid", cfg.grid.is_some()),
+    ];
+    if let Some((key, _)) = st_only.iter().find(|(_, set)| *set) {
+        return Err(DataError::Config(format!("key `data.{key}`: only spatio-temporal datasets take it, and `{}` is a long-sequence dataset", cfg.dataset)));
+    }
     let (path, split, freq, default_target) = if cfg.dataset.eq_ignore_ascii_case("custom") {
         let path = cfg.path.clone().ok_or_else(|| DataError::Config("data.dataset = \"custom\" needs data.path".into()))?;
         (path, SplitRule::Ratio712, "h".to_string(), "OT")
@@ -128,7 +183,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         s.transform(&mut table.values);
     }
     let series = Series { data: table.values.into(), rows: table.rows, channels: table.columns.len() };
-    let windows = |(start, end): (usize, usize)| Windows { series: series.clone(), start, end, seq_len: cfg.seq_len, pred_len: cfg.pred_len };
+    let windows = |(start, end): (usize, usize)| Windows { series: series.clone(), target: series.clone(), start, end, seq_len: cfg.seq_len, pred_len: cfg.pred_len };
     let (train, val, test) = (windows(borders.train), windows(borders.val), windows(borders.test));
     for (name, w) in [("train", &train), ("val", &val), ("test", &test)] {
         if w.is_empty() {

@@ -18,9 +18,15 @@ pub struct Series {
 }
 
 /// The windows of one split: row range `[start, end)` of `series`.
+///
+/// Inputs come from `series` and targets from `target`, two views of the same rows: the same
+/// series for long-sequence forecasting; for spatio-temporal data the inputs are the scaled
+/// signal with time features (`[rows, nodes * features]`) and the targets the raw signal
+/// (`[rows, nodes]`), since the field computes its metrics on the original scale.
 #[derive(Debug, Clone)]
 pub struct Windows {
     pub series: Series,
+    pub target: Series,
     pub start: usize,
     pub end: usize,
     pub seq_len: usize,
@@ -54,11 +60,11 @@ impl Windows {
         let r = self.start + i;
         &self.series.data[r * c..(r + self.seq_len) * c]
     }
-    /// Target rows of window `i`, `[pred_len * channels]`.
+    /// Target rows of window `i`, `[pred_len * target channels]`.
     pub fn y(&self, i: usize) -> &[f32] {
-        let c = self.series.channels;
+        let c = self.target.channels;
         let r = self.start + i + self.seq_len;
-        &self.series.data[r * c..(r + self.pred_len) * c]
+        &self.target.data[r * c..(r + self.pred_len) * c]
     }
     /// Fill `batch` with the windows `idx`, reusing its buffers.
     pub fn fill(&self, idx: &[usize], batch: &mut Batch) {
@@ -93,7 +99,7 @@ mod tests {
         // 10 rows x 2 channels: value = 10*row + channel.
         let data: Vec<f32> = (0..10).flat_map(|r| [10.0 * r as f32, 10.0 * r as f32 + 1.0]).collect();
         let series = Series { data: data.into(), rows: 10, channels: 2 };
-        Windows { series, start: 2, end: 10, seq_len: 3, pred_len: 2 }
+        Windows { target: series.clone(), series, start: 2, end: 10, seq_len: 3, pred_len: 2 }
     }
 
     #[test]

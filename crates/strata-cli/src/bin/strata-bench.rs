@@ -69,7 +69,8 @@ fn main() {
         // Windows over a random series: the batching cost is measured inside the step.
         let rows = 4096;
         let data: Vec<f32> = Tensor::<2>::random([rows, c], Distribution::Normal(0.0, 1.0), &Device::flex()).into_data().try_to_vec().unwrap();
-        let w = Windows { series: Series { data: data.into(), rows, channels: c }, start: 0, end: rows, seq_len: l, pred_len: h };
+        let series = Series { data: data.into(), rows, channels: c };
+        let w = Windows { target: series.clone(), series, start: 0, end: rows, seq_len: l, pred_len: h };
         let order = epoch_order(w.len(), Some(1));
         let mut batch = Batch::default();
         let (mut step, mut fill, mut infer) = (vec![], vec![], vec![]);

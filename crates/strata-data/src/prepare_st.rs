@@ -1,0 +1,182 @@
+//! The spatio-temporal pipeline of one run: read the signal and the graph, check they agree,
+//! split the windows in time order, fit one z-score on the training rows, add time features.
+
+use std::path::PathBuf;
+
+use crate::graph::{Graph, GraphOptions, read_graph, read_ids};
+use crate::prepare::DataConfig;
+use crate::scaler::StandardScaler;
+use crate::spatial::{read_signal, spatial_lookup, split_windows};
+use crate::window::{Series, Windows};
+use crate::{DataError, data_root, sha256_file};
+
+/// Everything a spatio-temporal run needs from its data.
+#[derive(Debug, Clone)]
+pub struct SpatialPrepared {
+    pub dataset: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub graph: Option<Graph>,
+    pub graph_sha256: Option<String>,
+    pub freq: String,
+    pub rows: usize,
+    pub nodes: usize,
+    /// Input features per node: the scaled signal, then time of day, then day of week.
+    pub in_features: usize,
+    pub ids: Option<Vec<String>>,
+    pub steps_per_day: Option<usize>,
+    pub time_of_day: bool,
+    pub day_of_week: bool,
+    pub grid: Option<[usize; 2]>,
+    /// The z-score (one mean and std over every node of the training rows).
+    pub scaler: StandardScaler,
+    /// Cells missing in the file (stored as 0, the null value), and zero targets overall.
+    pub missing: usize,
+    pub zeros: usize,
+    pub split: [f64; 3],
+    /// Rows `[start, end)` each split's windows cover.
+    pub borders: [(usize, usize); 3],
+    pub train: Windows,
+    pub val: Windows,
+    pub test: Windows,
+}
+
+pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
+    let spec = spatial_lookup(&cfg.dataset);
+    let root = data_root();
+    let path = match (&cfg.path, spec) {
+        (Some(p), _) => p.clone(),
+        (None, Some(s)) => root.join(s.signal),
+        (None, None) => return Err(DataError::Config("data.dataset = \"spatial\" needs data.path (the signal file)".into())),
+    };
+    let graph_path = cfg.graph.clone().or_else(|| spec.and_then(|s| s.graph).map(|g| root.join(g)));
+    if cfg.seq_len == 0 || cfg.pred_len == 0 {
+        return Err(DataError::Config("data.seq_len and data.pred_len must be positive".into()));
+    }
+    let signal = read_signal(&path, &cfg.npz_key)?;
+    let n = signal.n;
+    if let Some(want) = cfg.nodes
+        && want != n
+    {
+        return Err(DataError::file(&path, format!("the signal has {n} nodes, data.nodes says {want}")));
+    }
+    let graph = match &graph_path {
+        None => None,
+        Some(gp) => {
+            let ids = cfg.graph_ids.as_deref().map(read_ids).transpose()?;
+            let opts = GraphOptions { ids, nodes: None, weights: cfg.graph_weights, threshold: 0.1, symmetric: cfg.graph_symmetric };
+            let mut g = read_graph(gp, &opts)?;
+            if g.n != n {
+                return Err(DataError::Config(format!(
+                    "node count mismatch: the signal {} has {n} nodes, the graph {} has {}",
+                    path.display(),
+                    gp.display(),
+                    g.n
+                )));
+            }
+            align_ids(&mut g, signal.ids.as_deref())?;
+            Some(g)
+        }
+    };
+    if let Some([h, w]) = cfg.grid
+        && h * w != n
+    {
+        return Err(DataError::Config(format!("data.grid = [{h}, {w}] holds {} cells, the signal has {n} nodes", h * w)));
+    }
+
+    let (l, hz) = (cfg.seq_len, cfg.pred_len);
+    let t = signal.t;
+    let total = (t + 1).saturating_sub(l + hz);
+    let split = cfg.split.or(spec.map(|s| s.split)).unwrap_or([0.7, 0.1, 0.2]);
+    let counts = split_windows(total, split);
+    if let Some(k) = counts.iter().position(|&c| c == 0) {
+        return Err(DataError::Config(format!(
+            "the {} split has no windows: {t} steps give {total} windows of {l} + {hz} steps, split {split:?}",
+            ["train", "val", "test"][k]
+        )));
+    }
+    // Channel 0 is the target; other channels of the file are not used as inputs.
+    let target: Vec<f32> = signal.values.chunks_exact(signal.c).map(|c| c[0]).collect();
+    let zeros = target.iter().filter(|&&v| v.abs() <= 5e-5).count();
+    // One z-score over all nodes of the rows the training inputs cover (BasicTS).
+    let train_rows = counts[0] - 1 + l;
+    let scaler = StandardScaler::fit(&target[..train_rows * n], 1, train_rows * n);
+
+    let steps_per_day = cfg.steps_per_day.or(spec.and_then(|s| s.steps_per_day));
+    let tod = cfg.time_of_day.unwrap_or(steps_per_day.is_some());
+    let dow = cfg.day_of_week.unwrap_or(tod);
+    if (tod || dow) && steps_per_day.is_none() {
+        return Err(DataError::Config("time features need data.steps_per_day (this dataset has no daily cycle in the registry)".into()));
+    }
+    let spd = steps_per_day.unwrap_or(1);
+    let start_weekday = spec.map_or(0, |s| s.start_weekday);
+    let f = 1 + tod as usize + dow as usize;
+    let mut x = Vec::with_capacity(t * n * f);
+    for (r, row) in target.chunks_exact(n).enumerate() {
+        let tod_v = (r % spd) as f32 / spd as f32;
+        let dow_v = ((r / spd + start_weekday) % 7) as f32 / 7.0;
+        for &v in row {
+            x.push((v - scaler.mean[0]) / scaler.std[0]);
+            if tod {
+                x.push(tod_v);
+            }
+            if dow {
+                x.push(dow_v);
+            }
+        }
+    }
+    let xs = Series { data: x.into(), rows: t, channels: n * f };
+    let ys = Series { data: target.into(), rows: t, channels: n };
+    let starts = [0, counts[0], counts[0] + counts[1]];
+    let windows = |k: usize| Windows { series: xs.clone(), target: ys.clone(), start: starts[k], end: starts[k] + counts[k] - 1 + l + hz, seq_len: l, pred_len: hz };
+    let (train, val, test) = (windows(0), windows(1), windows(2));
+    let borders = [(train.start, train.end), (val.start, val.end), (test.start, test.end)];
+    Ok(SpatialPrepared {
+        dataset: cfg.dataset.to_ascii_lowercase(),
+        sha256: sha256_file(&path)?,
+        path,
+        graph_sha256: graph_path.as_deref().map(sha256_file).transpose()?,
+        graph,
+        freq: spec.map_or("?".into(), |s| s.freq.into()),
+        rows: t,
+        nodes: n,
+        in_features: f,
+        ids: signal.ids,
+        steps_per_day,
+        time_of_day: tod,
+        day_of_week: dow,
+        grid: cfg.grid,
+        scaler,
+        missing: signal.missing,
+        zeros,
+        split,
+        borders,
+        train,
+        val,
+        test,
+    })
+}
+
+/// Put the graph's nodes in the signal's order when both name their nodes by the same ids.
+fn align_ids(g: &mut Graph, signal_ids: Option<&[String]>) -> Result<(), DataError> {
+    let (Some(sig), Some(gids)) = (signal_ids, g.ids.as_ref()) else { return Ok(()) };
+    if sig == gids.as_slice() {
+        return Ok(());
+    }
+    let pos: std::collections::HashMap<&str, usize> = gids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let perm: Option<Vec<usize>> = sig.iter().map(|s| pos.get(s.as_str()).copied()).collect();
+    let Some(perm) = perm else {
+        let missing = sig.iter().find(|s| !pos.contains_key(s.as_str())).cloned().unwrap_or_default();
+        return Err(DataError::file(&g.path, format!("the signal's node {missing:?} is not in the graph's ids")));
+    };
+    let n = g.n;
+    let mut adj = vec![0f32; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            adj[i * n + j] = g.adj[perm[i] * n + perm[j]];
+        }
+    }
+    g.adj = adj;
+    g.ids = Some(sig.to_vec());
+    Ok(())
+}
