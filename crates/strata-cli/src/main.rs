@@ -134,6 +134,17 @@ fn print_table(r: &Results, dir: &std::path::Path) {
         r.training.train_seconds,
         r.wall_seconds
     );
+    if let Some(st) = &r.spatial {
+        println!("| test, masked (null 0), original scale | MAE | RMSE | MAPE |");
+        println!("|---|---|---|---|");
+        for m in st.test.horizons.iter().chain(std::iter::once(&st.test.average)) {
+            let name = if m.horizon == 0 { "average".to_string() } else { format!("horizon {}", m.horizon) };
+            println!("| {name} | {:.4} | {:.4} | {:.2}% |", m.mae, m.rmse, 100.0 * m.mape);
+        }
+        println!("| val average | {:.4} | {:.4} | {:.2}% |", st.val.average.mae, st.val.average.rmse, 100.0 * st.val.average.mape);
+        println!("test windows: {}; results: {}", r.data.windows[2], dir.join("results.json").display());
+        return;
+    }
     println!("| split | windows | MSE | MAE | RMSE | MAPE | R2 |");
     println!("|---|---|---|---|---|---|---|");
     let row = |name: &str, w: usize, m: &strata_train::Metrics| {

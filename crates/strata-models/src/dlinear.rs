@@ -35,7 +35,7 @@ impl DLinearConfig {
 
     pub fn init(&self, shape: Shape, device: &Device) -> DLinear {
         assert!(self.moving_avg % 2 == 1, "dlinear moving_avg must be odd, got {}", self.moving_avg);
-        let Shape { seq_len: l, pred_len: h, channels: c } = shape;
+        let Shape { seq_len: l, pred_len: h, channels: c, .. } = shape;
         let avg = TensorData::new(moving_average_matrix(l, self.moving_avg), [l, l]);
         let linear = |device: &Device| {
             let mut lin = LinearConfig::new(l, h).init(device);
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn mean_init_forecasts_window_mean_plus_bias() {
         let device = Device::flex();
-        let shape = Shape { seq_len: 8, pred_len: 3, channels: 2 };
+        let shape = Shape::lsf(8, 3, 2);
         let m = DLinearConfig::default().init(shape, &device);
         // With weights 1/l, seasonal + trend = x, so the forecast is mean(x) + b_s + b_t.
         let x: Vec<f32> = (0..16).map(|i| i as f32).collect();
@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn individual_mode_has_per_channel_weights() {
         let device = Device::flex();
-        let shape = Shape { seq_len: 8, pred_len: 3, channels: 5 };
+        let shape = Shape::lsf(8, 3, 5);
         let cfg = DLinearConfig { individual: true, ..Default::default() };
         let m = cfg.init(shape, &device);
         assert_eq!(m.num_params(), 2 * (5 * 8 * 3 + 5 * 3));

@@ -2,30 +2,66 @@
 //!
 //! burn 0.22 erases the backend behind a runtime [`burn::tensor::Device`] (Flex on CPU, CUDA
 //! behind a feature), so a model is written once and runs wherever its device says. Every model
-//! maps an input window `[batch, seq_len, channels]` to a forecast `[batch, pred_len, channels]`
-//! ([`Forecaster`]), has a documented config struct with the published defaults, and is
-//! reachable through [`ModelConfig`] / [`Model`] by name.
+//! maps an input window `[batch, seq_len, nodes, features]` to a forecast
+//! `[batch, pred_len, nodes]` ([`Model::forward`]); for long-sequence data the "nodes" are the
+//! channels and there is one feature, and [`Forecaster`] takes `[batch, seq_len, channels]`
+//! directly. Every model has a documented config struct with the published defaults and is
+//! reachable through [`ModelConfig`] / [`Model`] by name; graph models get the adjacency at init.
 
 pub mod attention;
+pub mod convlstm;
 pub mod dlinear;
 pub mod dropout;
 pub mod gelu;
+pub mod graph_ops;
+pub mod gwnet;
 pub mod patchtst;
 pub mod revin;
+pub mod spatial_mix;
+pub mod stcnn;
+pub mod stgcn;
+pub mod stid;
 pub mod weights;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+pub use convlstm::{ConvLSTM, ConvLSTMConfig};
 pub use dlinear::{DLinear, DLinearConfig};
+pub use gwnet::{GWNet, GWNetConfig};
 pub use patchtst::{PatchTST, PatchTSTConfig};
+pub use stcnn::{STCNN, STCNNConfig};
+pub use stgcn::{STGCN, STGCNConfig};
+pub use stid::{STID, STIDConfig};
 
 /// The data shape a model is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     pub seq_len: usize,
     pub pred_len: usize,
+    /// Channels (long-sequence data) or nodes (spatio-temporal data).
     pub channels: usize,
+    /// Input features per node: the value, then time of day and day of week where present.
+    pub features: usize,
+    /// Steps per day (size of the time-of-day embedding); 0 when there is no time-of-day input.
+    pub steps_per_day: usize,
+    pub tod: bool,
+    pub dow: bool,
+    /// The nodes form a `[height, width]` grid.
+    pub grid: Option<[usize; 2]>,
+}
+
+impl Shape {
+    /// A long-sequence shape: `channels` series, one feature each.
+    pub const fn lsf(seq_len: usize, pred_len: usize, channels: usize) -> Self {
+        Shape { seq_len, pred_len, channels, features: 1, steps_per_day: 0, tod: false, dow: false, grid: None }
+    }
+    pub fn time_of_day(&self) -> bool {
+        self.tod
+    }
+    pub fn day_of_week(&self) -> bool {
+        self.dow
+    }
 }
 
 /// What a model supports (as neuralforecast declares it).
@@ -54,6 +90,16 @@ pub enum ModelConfig {
     Dlinear(DLinearConfig),
     #[serde(alias = "PatchTST")]
     Patchtst(PatchTSTConfig),
+    #[serde(alias = "STID")]
+    Stid(STIDConfig),
+    #[serde(alias = "STGCN")]
+    Stgcn(STGCNConfig),
+    #[serde(alias = "GWNet", alias = "graphwavenet")]
+    Gwnet(GWNetConfig),
+    #[serde(alias = "STCNN", alias = "st-cnn")]
+    Stcnn(STCNNConfig),
+    #[serde(alias = "ConvLSTM", alias = "strnn")]
+    Convlstm(ConvLSTMConfig),
 }
 
 impl ModelConfig {
@@ -61,23 +107,70 @@ impl ModelConfig {
         match self {
             ModelConfig::Dlinear(_) => "dlinear",
             ModelConfig::Patchtst(_) => "patchtst",
+            ModelConfig::Stid(_) => "stid",
+            ModelConfig::Stgcn(_) => "stgcn",
+            ModelConfig::Gwnet(_) => "gwnet",
+            ModelConfig::Stcnn(_) => "stcnn",
+            ModelConfig::Convlstm(_) => "convlstm",
         }
     }
     /// One default configuration of every model (the conformance test runs them all).
     pub fn all_defaults() -> Vec<ModelConfig> {
-        vec![ModelConfig::Dlinear(DLinearConfig::default()), ModelConfig::Patchtst(PatchTSTConfig::default())]
+        vec![
+            ModelConfig::Dlinear(DLinearConfig::default()),
+            ModelConfig::Patchtst(PatchTSTConfig::default()),
+            ModelConfig::Stid(STIDConfig::default()),
+            ModelConfig::Stgcn(STGCNConfig::default()),
+            ModelConfig::Gwnet(GWNetConfig::default()),
+            ModelConfig::Stcnn(STCNNConfig::default()),
+            ModelConfig::Convlstm(ConvLSTMConfig::default()),
+        ]
     }
 
     pub fn capabilities(&self) -> Capabilities {
         match self {
             ModelConfig::Dlinear(_) => DLinearConfig::CAPABILITIES,
             ModelConfig::Patchtst(_) => PatchTSTConfig::CAPABILITIES,
+            ModelConfig::Stid(_) => STIDConfig::CAPABILITIES,
+            ModelConfig::Stgcn(_) => STGCNConfig::CAPABILITIES,
+            ModelConfig::Gwnet(_) => GWNetConfig::CAPABILITIES,
+            ModelConfig::Stcnn(_) => STCNNConfig::CAPABILITIES,
+            ModelConfig::Convlstm(_) => ConvLSTMConfig::CAPABILITIES,
         }
     }
-    pub fn init(&self, shape: Shape, device: &Device) -> Model {
+
+    /// Graph models: a sensor graph (or, for the convolutional seed models, a grid) is required.
+    pub fn needs_graph(&self) -> bool {
+        matches!(self, ModelConfig::Stgcn(_) | ModelConfig::Stcnn(_) | ModelConfig::Convlstm(_))
+    }
+
+    /// Whether this model can be built for `shape` (with or without a graph); the error says why not.
+    pub fn check(&self, shape: &Shape, has_graph: bool) -> Result<(), String> {
+        match self {
+            ModelConfig::Stgcn(c) if c.remaining_steps(shape.seq_len) == 0 => {
+                return Err(format!("stgcn: seq_len {} is too short for {} blocks of kernel {} (each removes {} steps)", shape.seq_len, c.blocks.len(), c.kt, 2 * (c.kt - 1)));
+            }
+            ModelConfig::Stgcn(_) if !has_graph => return Err("stgcn needs a graph: set data.graph or use a dataset that has one".into()),
+            ModelConfig::Gwnet(c) if !has_graph && !c.adaptive => return Err("gwnet without a graph needs model.adaptive = true".into()),
+            ModelConfig::Stcnn(_) | ModelConfig::Convlstm(_) if !has_graph && shape.grid.is_none() => {
+                return Err(format!("{} needs a graph (data.graph) or a grid (data.grid)", self.name()));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Build the model; `adj` is the row-major `[nodes, nodes]` adjacency where the data has one.
+    /// Call [`Self::check`] first: a graph model without its graph panics here.
+    pub fn init(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> Model {
         match self {
             ModelConfig::Dlinear(c) => Model::DLinear(c.init(shape, device)),
             ModelConfig::Patchtst(c) => Model::PatchTST(c.init(shape, device)),
+            ModelConfig::Stid(c) => Model::STID(c.init(shape, device)),
+            ModelConfig::Stgcn(c) => Model::STGCN(c.init(shape, adj, device)),
+            ModelConfig::Gwnet(c) => Model::GWNet(c.init(shape, adj, device)),
+            ModelConfig::Stcnn(c) => Model::STCNN(c.init(shape, adj, device)),
+            ModelConfig::Convlstm(c) => Model::ConvLSTM(c.init(shape, adj, device)),
         }
     }
 }
@@ -87,6 +180,33 @@ impl ModelConfig {
 pub enum Model {
     DLinear(DLinear),
     PatchTST(PatchTST),
+    STID(STID),
+    STGCN(STGCN),
+    GWNet(GWNet),
+    STCNN(STCNN),
+    ConvLSTM(ConvLSTM),
+}
+
+impl Model {
+    /// `x`: `[batch, seq_len, nodes, features]` -> `[batch, pred_len, nodes]`. Channel-independent
+    /// long-sequence models read feature 0 of every node as a series.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
+        match self {
+            Model::DLinear(m) => m.forecast(values(x)),
+            Model::PatchTST(m) => m.forecast(values(x)),
+            Model::STID(m) => m.forward(x),
+            Model::STGCN(m) => m.forward(x),
+            Model::GWNet(m) => m.forward(x),
+            Model::STCNN(m) => m.forward(x),
+            Model::ConvLSTM(m) => m.forward(x),
+        }
+    }
+}
+
+/// Feature 0 of every node: `[b, l, n, f] -> [b, l, n]`.
+fn values(x: Tensor<4>) -> Tensor<3> {
+    let [b, l, n, f] = x.dims();
+    if f == 1 { x.reshape([b, l, n]) } else { x.narrow(3, 0, 1).reshape([b, l, n]) }
 }
 
 impl Forecaster for Model {
@@ -94,6 +214,7 @@ impl Forecaster for Model {
         match self {
             Model::DLinear(m) => m.forecast(x),
             Model::PatchTST(m) => m.forecast(x),
+            other => other.forward(x.unsqueeze_dim(3)),
         }
     }
 }

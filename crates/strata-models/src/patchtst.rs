@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn shapes_and_revin_invariance() {
         let device = Device::flex();
-        let shape = Shape { seq_len: 32, pred_len: 8, channels: 3 };
+        let shape = Shape::lsf(32, 8, 3);
         let m = PatchTSTConfig { d_model: 8, n_heads: 2, d_ff: 16, e_layers: 2, ..Default::default() }.init(shape, &device).valid();
         let x = Tensor::<3>::random([2, 32, 3], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
         let (y, att) = m.forward_with_attention(x.clone());

@@ -36,7 +36,7 @@ fn dlinear_matches_pytorch() {
     let [b, l, h, c] = f.shape;
     let device = Device::flex();
     let cfg: DLinearConfig = serde_json::from_value(f.config).unwrap();
-    let m = load_named(cfg.init(Shape { seq_len: l, pred_len: h, channels: c }, &device), &f.params).unwrap();
+    let m = load_named(cfg.init(Shape::lsf(l, h, c), &device), &f.params).unwrap();
     let y = m.forecast(Tensor::from_data(TensorData::new(f.x, [b, l, c]), &device));
     assert_close(y, &f.y_eval, 1e-5, "dlinear");
 }
@@ -46,7 +46,7 @@ fn patchtst_matches_pytorch_in_eval_and_train_mode() {
     let f = fixtures().remove("patchtst").unwrap();
     let [b, l, h, c] = f.shape;
     let cfg: PatchTSTConfig = serde_json::from_value(f.config).unwrap();
-    let shape = Shape { seq_len: l, pred_len: h, channels: c };
+    let shape = Shape::lsf(l, h, c);
     // Train mode (BatchNorm on batch statistics) needs the autodiff device.
     let device = Device::flex().autodiff();
     let m = load_named(cfg.init(shape, &device), &f.params).unwrap();

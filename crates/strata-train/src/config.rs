@@ -54,6 +54,9 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Share of the steps spent warming up, for `onecycle`.
     pub pct_start: f64,
+    /// Epochs at which `multistep` multiplies the rate by `gamma`.
+    pub milestones: Vec<usize>,
+    pub gamma: f64,
     /// Early stopping: epochs without a better validation loss before stopping.
     pub patience: usize,
     /// Clip the global gradient norm to this value.
@@ -75,6 +78,8 @@ impl Default for TrainConfig {
             weight_decay: 0.0,
             schedule: Schedule::Type1,
             pct_start: 0.3,
+            milestones: vec![],
+            gamma: 0.5,
             patience: 3,
             grad_clip: None,
             loss: Loss::Mse,

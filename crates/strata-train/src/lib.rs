@@ -5,9 +5,11 @@ pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod evaluate;
+pub mod evaluate_st;
 pub mod metrics;
 pub mod record;
 pub mod schedule;
+pub mod task;
 pub mod trainer;
 
 pub use config::{RunConfig, TrainConfig};

@@ -19,11 +19,23 @@ pub enum Schedule {
     /// PyTorch `OneCycleLR` stepped every batch (PatchTST's `TST`): cosine warm-up from
     /// `lr/25` to `lr` over `pct_start` of the steps, then cosine down to `lr/25/1e4`.
     Onecycle,
+    /// PyTorch `MultiStepLR` stepped every epoch (BasicTS): epoch k uses
+    /// `lr * gamma^(number of milestones <= k)`.
+    Multistep,
+}
+
+/// Milestones and factor of the `multistep` schedule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Steps<'a> {
+    pub milestones: &'a [usize],
+    pub gamma: f64,
 }
 
 /// Rate for `step` (global, 0-based) of `epoch` (0-based).
-pub fn learning_rate(s: Schedule, lr: f64, epoch: usize, epochs: usize, step: usize, total_steps: usize, pct_start: f64) -> f64 {
+#[allow(clippy::too_many_arguments)]
+pub fn learning_rate(s: Schedule, lr: f64, epoch: usize, epochs: usize, step: usize, total_steps: usize, pct_start: f64, steps: Steps) -> f64 {
     match s {
+        Schedule::Multistep => lr * steps.gamma.powi(steps.milestones.iter().filter(|&&m| m <= epoch).count() as i32),
         Schedule::Constant => lr,
         Schedule::Type1 => lr * 0.5f64.powi(epoch.saturating_sub(1) as i32),
         Schedule::Type3 => {
@@ -62,7 +74,18 @@ mod tests {
     use super::*;
 
     fn epoch_lr(s: Schedule, e: usize) -> f64 {
-        learning_rate(s, 1e-2, e, 10, 0, 100, 0.3)
+        learning_rate(s, 1e-2, e, 10, 0, 100, 0.3, NO_STEPS)
+    }
+
+    const NO_STEPS: Steps = Steps { milestones: &[], gamma: 0.5 };
+
+    #[test]
+    fn multistep_matches_pytorch() {
+        // MultiStepLR(milestones=[1, 50], gamma=0.5), stepped after each epoch: epoch 0 -> lr,
+        // epochs 1..49 -> lr/2, epoch 50.. -> lr/4.
+        let st = Steps { milestones: &[1, 50], gamma: 0.5 };
+        let lr = |e| learning_rate(Schedule::Multistep, 2e-3, e, 100, 0, 1, 0.3, st);
+        assert_eq!([lr(0), lr(1), lr(49), lr(50), lr(99)], [2e-3, 1e-3, 1e-3, 5e-4, 5e-4]);
     }
 
     #[test]
@@ -82,7 +105,7 @@ mod tests {
     fn one_cycle_matches_pytorch() {
         // torch.optim.lr_scheduler.OneCycleLR(max_lr=0.01, total_steps=100, pct_start=0.3):
         // step 0 -> 0.0004, step 29 -> 0.01 (peak), step 99 -> 4e-8.
-        let lr = |s| learning_rate(Schedule::Onecycle, 1e-2, 0, 1, s, 100, 0.3);
+        let lr = |s| learning_rate(Schedule::Onecycle, 1e-2, 0, 1, s, 100, 0.3, NO_STEPS);
         assert!((lr(0) - 4e-4).abs() < 1e-12);
         assert!((lr(29) - 1e-2).abs() < 1e-12);
         assert!((lr(99) - 4e-8).abs() < 1e-15);

@@ -13,20 +13,23 @@ use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use strata_data::prepare::{Prepared, prepare};
+use strata_data::SpatialPrepared;
+use strata_data::prepare::Prepared;
 use strata_data::window::{Batch, epoch_order};
-use strata_models::{Capabilities, Forecaster, Model, Shape};
+use strata_models::{Capabilities, Model};
 
 use crate::checkpoint::{EpochLog, TrainState, load_module, load_optimizer, save_module, save_optimizer, write_atomic};
 use crate::config::{Loss, Optimizer, RunConfig, TrainConfig};
 use crate::device::{compute_device, device_name, training_device};
 use crate::evaluate::{Evaluation, evaluate};
+use crate::evaluate_st::{SpatialEvaluation, evaluate_spatial};
+use crate::task::Task;
 use crate::metrics::Metrics;
 use crate::record::{git_revision, write_csv_row, write_json};
-use crate::schedule::learning_rate;
+use crate::schedule::{Steps, learning_rate};
 
 /// How `train` treats an existing run folder.
 #[derive(Debug, Clone, Copy, Default)]
@@ -55,8 +58,19 @@ pub struct Results {
     /// batch size), for comparison with published numbers only.
     #[serde(default)]
     pub test_drop_last: Option<Metrics>,
+    /// Spatio-temporal runs: masked metrics on the original scale at horizons 3/6/12 and on
+    /// average (test), and the validation average. `val`/`test` then hold unmasked metrics on
+    /// the original scale.
+    #[serde(default)]
+    pub spatial: Option<SpatialResults>,
     /// Wall time of this invocation (data, training, evaluation), seconds.
     pub wall_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpatialResults {
+    pub test: SpatialEvaluation,
+    pub val: SpatialEvaluation,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +86,13 @@ pub struct DataRecord {
     pub cells_imputed: usize,
     pub duplicate_timestamps: usize,
     pub irregular_steps: usize,
+    /// Spatio-temporal data: the graph file and its SHA-256, the node count.
+    #[serde(default)]
+    pub graph: Option<PathBuf>,
+    #[serde(default)]
+    pub graph_sha256: Option<String>,
+    #[serde(default)]
+    pub nodes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,7 +114,11 @@ pub struct TrainingRecord {
 }
 
 /// The protocol line printed and recorded with every result.
-pub fn protocol_line(data: &Prepared) -> String {
+pub fn protocol_line(task: &Task) -> String {
+    let data = match task {
+        Task::Lsf(d) => d,
+        Task::Spatial(d) => return spatial_protocol_line(d),
+    };
     format!(
         "LSF/TSLib: {} split rows train {:?} val {:?} test {:?}; scaler fitted on train rows; features {:?}; metrics on {} data; stride-1 windows, every test window evaluated (no drop_last)",
         data.dataset,
@@ -121,16 +146,27 @@ pub fn build_optimizer(t: &TrainConfig) -> ModuleOptimizer {
     }
 }
 
-fn shape_of(data: &Prepared) -> Shape {
-    Shape { seq_len: data.train.seq_len, pred_len: data.train.pred_len, channels: data.channels() }
+fn spatial_protocol_line(d: &SpatialPrepared) -> String {
+    format!(
+        "ST/BasicTS: {} {} nodes, windows {}->{} split {:?} in time order (train/val/test windows {}/{}/{}); one z-score over all nodes of the training rows; inputs: value{}{}; loss and metrics on the original scale, masked where the target is 0 (null), summed over every test window",
+        d.dataset,
+        d.nodes,
+        d.train.seq_len,
+        d.train.pred_len,
+        d.split,
+        d.train.len(),
+        d.val.len(),
+        d.test.len(),
+        if d.time_of_day { ", time of day" } else { "" },
+        if d.day_of_week { ", day of week" } else { "" },
+    )
 }
 
-fn loss_of(loss: Loss, pred: Tensor<3>, truth: Tensor<3>) -> Tensor<1> {
-    let diff = pred - truth;
-    match loss {
-        Loss::Mse => diff.powi_scalar(2).mean(),
-        Loss::Mae => diff.abs().mean(),
-    }
+/// Build the model of `cfg` for the data of `task`, or say why it cannot be built.
+fn build_model(cfg: &RunConfig, task: &Task, device: &Device) -> Result<Model> {
+    let shape = task.shape();
+    cfg.model.check(&shape, task.adjacency().is_some()).map_err(anyhow::Error::msg)?;
+    Ok(cfg.model.init(shape, task.adjacency(), device))
 }
 
 /// The default run folder for a config file: `runs/<name or file stem>`.
@@ -142,7 +178,7 @@ pub fn default_run_dir(cfg: &RunConfig, config_path: &Path) -> PathBuf {
 /// Train (or resume) the run described by `cfg` in `run_dir`, then evaluate the best checkpoint.
 pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Results> {
     let wall = Instant::now();
-    let data = prepare(&cfg.data)?;
+    let task = Task::load(&cfg.data)?;
     std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
     let paths = RunPaths::new(run_dir);
     let mut state = TrainState::default();
@@ -172,7 +208,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     let t = &cfg.train;
     let device = training_device();
     device.seed(t.seed);
-    let mut model = cfg.model.init(shape_of(&data), &device);
+    let mut model = build_model(cfg, &task, &device)?;
     let mut optim = build_optimizer(t);
     if state.epochs_done > 0 {
         model = load_module(model, &paths.last)?;
@@ -180,25 +216,30 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         eprintln!("resuming {} at epoch {}/{}", run_dir.display(), state.epochs_done + 1, t.epochs);
     }
     let caps = cfg.model.capabilities();
+    let shape = task.shape();
     eprintln!(
-        "{} on {} ({} {}->{}, {} channels): {} parameters, {} training windows, {}",
+        "{} on {} ({} {}->{}, {} {}): {} parameters, {} training windows, {}",
         cfg.model.name(),
-        data.dataset,
-        cfg.data.features.name(),
+        task.dataset(),
+        if matches!(task, Task::Spatial(_)) { "ST" } else { cfg.data.features.name() },
         cfg.data.seq_len,
         cfg.data.pred_len,
-        data.channels(),
+        shape.channels,
+        if matches!(task, Task::Spatial(_)) { "nodes" } else { "channels" },
         model.num_params(),
-        data.train.len(),
+        task.splits()[0].len(),
         device_name(&device)
     );
-    if data.impute.total > 0 {
-        eprintln!("imputed {} missing cells ({:?}): {:?}", data.impute.total, cfg.data.impute, data.impute.filled);
+    match &task {
+        Task::Lsf(data) if data.impute.total > 0 => {
+            eprintln!("imputed {} missing cells ({:?}): {:?}", data.impute.total, cfg.data.impute, data.impute.filled)
+        }
+        Task::Spatial(d) if d.missing > 0 => eprintln!("{} missing cells read as 0 (the null value, masked in loss and metrics)", d.missing),
+        _ => {}
     }
 
-    let out = data.output_channels();
-    let (l, h, c) = (cfg.data.seq_len, cfg.data.pred_len, data.channels());
-    let n = data.train.len();
+    let [train_windows, ..] = task.splits();
+    let n = train_windows.len();
     let steps_per_epoch = t.max_steps_per_epoch.map_or(n.div_ceil(t.batch_size), |m| m.min(n.div_ceil(t.batch_size)));
     let total_steps = steps_per_epoch * t.epochs;
     let eval_device = device.clone().without_autodiff();
@@ -213,13 +254,11 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         let mut loss_sum = 0.0;
         let mut lr = t.lr;
         for (i, idx) in order.chunks(t.batch_size).take(steps_per_epoch).enumerate() {
-            lr = learning_rate(t.schedule, t.lr, epoch, t.epochs, state.global_step, total_steps, t.pct_start);
-            data.train.fill(idx, &mut batch);
-            let b = batch.size;
-            let x = Tensor::<3>::from_data(TensorData::new(std::mem::take(&mut batch.x), [b, l, c]), &device);
-            let y = Tensor::<3>::from_data(TensorData::new(std::mem::take(&mut batch.y), [b, h, c]), &device);
-            let pred = model.forecast(x).narrow(2, out.start, out.len());
-            let loss = loss_of(t.loss, pred, y.narrow(2, out.start, out.len()));
+            lr = learning_rate(t.schedule, t.lr, epoch, t.epochs, state.global_step, total_steps, t.pct_start, Steps { milestones: &t.milestones, gamma: t.gamma });
+            train_windows.fill(idx, &mut batch);
+            let x = task.input(&mut batch, &device);
+            let y = task.target(&mut batch, &device);
+            let loss = task.loss(t.loss, model.forward(x), y);
             let value: f32 = loss.clone().into_scalar();
             if !value.is_finite() {
                 bail!("training diverged at epoch {} step {i}: loss is {value}; lower train.lr or set train.grad_clip", epoch + 1);
@@ -232,12 +271,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
             bar.inc(1);
         }
         bar.finish_and_clear();
-        let valid = model.valid();
-        let val = evaluate(&valid, &data.val, out.clone(), t.eval_batch_size, &eval_device, None, None);
-        let val_loss = match t.loss {
-            Loss::Mse => val.scaled.mse,
-            Loss::Mae => val.scaled.mae,
-        };
+        let val_loss = validation_loss(&model.valid(), &task, t, &eval_device);
         let improved = state.best_val.is_none_or(|b| val_loss < b);
         if improved {
             state.best_val = Some(val_loss);
@@ -274,16 +308,16 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     state.finished = true;
     state.save(&paths.state)?;
 
-    let best = load_module(cfg.model.init(shape_of(&data), &eval_device), &paths.best)?;
-    let (val, test) = evaluate_splits(&best, &data, t, cfg.eval.inverse, &eval_device);
+    let best = load_module(build_model(cfg, &task, &eval_device)?, &paths.best)?;
+    let scores = evaluate_splits(&best, &task, t, cfg.eval.inverse, &eval_device);
     let results = Results {
         strata_version: env!("CARGO_PKG_VERSION").into(),
         git_revision: git_revision(),
         created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         device: device_name(&eval_device),
-        protocol: protocol_line(&data),
+        protocol: protocol_line(&task),
         config: cfg.clone(),
-        data: data_record(&data),
+        data: data_record(&task),
         model: model_record(cfg.model.name(), best.num_params(), caps),
         seed: t.seed,
         training: TrainingRecord {
@@ -294,21 +328,60 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
             resumed_at_epoch: resumed_at,
             history: state.history.clone(),
         },
-        val: val.scaled,
-        test: test.scaled,
-        test_original_scale: test.original,
-        test_drop_last: test.drop_last,
+        val: scores.val,
+        test: scores.test,
+        test_original_scale: scores.test_original,
+        test_drop_last: scores.test_drop_last,
+        spatial: scores.spatial,
         wall_seconds: wall.elapsed().as_secs_f64(),
     };
     write_results(&paths, &results)?;
     Ok(results)
 }
 
-fn evaluate_splits(model: &Model, data: &Prepared, t: &TrainConfig, inverse: bool, device: &Device) -> (Evaluation, Evaluation) {
-    let scaler = if inverse { data.scaler.as_ref() } else { None };
-    let val = evaluate(model, &data.val, data.output_channels(), t.eval_batch_size, device, None, None);
-    let test = evaluate(model, &data.test, data.output_channels(), t.eval_batch_size, device, scaler, Some(t.batch_size));
-    (val, test)
+/// The validation loss early stopping watches: the training loss's metric on the validation
+/// windows (scaled for LSF; masked on the original scale for spatio-temporal data).
+fn validation_loss(model: &Model, task: &Task, t: &TrainConfig, device: &Device) -> f64 {
+    match task {
+        Task::Lsf(data) => {
+            let val = evaluate(model, &data.val, data.output_channels(), t.eval_batch_size, device, None, None);
+            match t.loss {
+                Loss::Mse => val.scaled.mse,
+                Loss::Mae => val.scaled.mae,
+            }
+        }
+        Task::Spatial(d) => {
+            let val = evaluate_spatial(model, d, &d.val, t.eval_batch_size, device);
+            match t.loss {
+                Loss::Mse => val.average.rmse.powi(2),
+                Loss::Mae => val.average.mae,
+            }
+        }
+    }
+}
+
+struct Scores {
+    val: crate::metrics::Metrics,
+    test: crate::metrics::Metrics,
+    test_original: Option<crate::metrics::Metrics>,
+    test_drop_last: Option<crate::metrics::Metrics>,
+    spatial: Option<SpatialResults>,
+}
+
+fn evaluate_splits(model: &Model, task: &Task, t: &TrainConfig, inverse: bool, device: &Device) -> Scores {
+    match task {
+        Task::Lsf(data) => {
+            let scaler = if inverse { data.scaler.as_ref() } else { None };
+            let val: Evaluation = evaluate(model, &data.val, data.output_channels(), t.eval_batch_size, device, None, None);
+            let test = evaluate(model, &data.test, data.output_channels(), t.eval_batch_size, device, scaler, Some(t.batch_size));
+            Scores { val: val.scaled, test: test.scaled, test_original: test.original, test_drop_last: test.drop_last, spatial: None }
+        }
+        Task::Spatial(d) => {
+            let val = evaluate_spatial(model, d, &d.val, t.eval_batch_size, device);
+            let test = evaluate_spatial(model, d, &d.test, t.eval_batch_size, device);
+            Scores { val: val.unmasked, test: test.unmasked, test_original: Some(test.unmasked), test_drop_last: None, spatial: Some(SpatialResults { test, val }) }
+        }
+    }
 }
 
 /// Re-evaluate the best checkpoint of a finished run folder on its data; writes `eval.json`.
@@ -317,18 +390,20 @@ pub fn evaluate_run(run_dir: &Path) -> Result<Results> {
     let paths = RunPaths::new(run_dir);
     let cfg = RunConfig::from_toml_str(&std::fs::read_to_string(&paths.config).with_context(|| format!("{} is not a run folder (no config.toml)", run_dir.display()))?)?;
     let mut results: Results = serde_json::from_str(&std::fs::read_to_string(&paths.results_json).with_context(|| format!("{} has no results.json: train it first", run_dir.display()))?)?;
-    let data = prepare(&cfg.data)?;
-    if data.sha256 != results.data.sha256 {
-        eprintln!("warning: {} changed since training (sha256 {} -> {})", data.path.display(), results.data.sha256, data.sha256);
+    let task = Task::load(&cfg.data)?;
+    let record = data_record(&task);
+    if record.sha256 != results.data.sha256 {
+        eprintln!("warning: {} changed since training (sha256 {} -> {})", record.path.display(), results.data.sha256, record.sha256);
     }
     let device = compute_device();
-    let model = load_module(cfg.model.init(shape_of(&data), &device), &paths.best)?;
-    let (val, test) = evaluate_splits(&model, &data, &cfg.train, cfg.eval.inverse, &device);
-    results.val = val.scaled;
-    results.test = test.scaled;
-    results.test_original_scale = test.original;
-    results.test_drop_last = test.drop_last;
-    results.data = data_record(&data);
+    let model = load_module(build_model(&cfg, &task, &device)?, &paths.best)?;
+    let scores = evaluate_splits(&model, &task, &cfg.train, cfg.eval.inverse, &device);
+    results.val = scores.val;
+    results.test = scores.test;
+    results.test_original_scale = scores.test_original;
+    results.test_drop_last = scores.test_drop_last;
+    results.spatial = scores.spatial;
+    results.data = record;
     results.git_revision = git_revision();
     results.wall_seconds = wall.elapsed().as_secs_f64();
     write_json(&run_dir.join("eval.json"), &results)?;
@@ -386,8 +461,32 @@ fn settle_best(paths: &RunPaths, state: &TrainState) -> Result<()> {
     Ok(())
 }
 
-fn data_record(d: &Prepared) -> DataRecord {
+fn data_record(task: &Task) -> DataRecord {
+    let d: &Prepared = match task {
+        Task::Lsf(d) => d,
+        Task::Spatial(d) => {
+            return DataRecord {
+                dataset: d.dataset.clone(),
+                path: d.path.clone(),
+                sha256: d.sha256.clone(),
+                rows: d.rows,
+                columns: d.ids.clone().unwrap_or_default(),
+                features: "ST".into(),
+                borders: d.borders,
+                windows: [d.train.len(), d.val.len(), d.test.len()],
+                cells_imputed: 0,
+                duplicate_timestamps: 0,
+                irregular_steps: 0,
+                graph: d.graph.as_ref().map(|g| g.path.clone()),
+                graph_sha256: d.graph_sha256.clone(),
+                nodes: Some(d.nodes),
+            };
+        }
+    };
     DataRecord {
+        graph: None,
+        graph_sha256: None,
+        nodes: None,
         dataset: d.dataset.clone(),
         path: d.path.clone(),
         sha256: d.sha256.clone(),

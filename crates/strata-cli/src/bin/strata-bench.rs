@@ -40,7 +40,7 @@ fn dlinear(shape: Shape, device: &Device) -> Model {
     Model::DLinear(DLinearConfig::default().init(shape, device))
 }
 
-const SHAPE: Shape = Shape { seq_len: 336, pred_len: 96, channels: 7 };
+const SHAPE: Shape = Shape::lsf(336, 96, 7);
 const CASES: &[Case] = &[
     Case { name: "dlinear", model: dlinear, batch: 32, shape: SHAPE },
     Case { name: "patchtst", model: patchtst_ref, batch: 32, shape: SHAPE },
@@ -61,7 +61,7 @@ fn main() {
     let infer_only = args.iter().any(|a| a == "--infer-only");
     let only: Vec<&str> = args.windows(2).filter(|w| w[0] == "--case").map(|w| w[1].as_str()).collect();
     for case in CASES.iter().filter(|c| only.is_empty() || only.contains(&c.name)) {
-        let (b, Shape { seq_len: l, pred_len: h, channels: c }) = (case.batch, case.shape);
+        let (b, Shape { seq_len: l, pred_len: h, channels: c, .. }) = (case.batch, case.shape);
         let device = Device::flex().autodiff();
         device.seed(0);
         let mut model = (case.model)(case.shape, &device);

@@ -1,0 +1,129 @@
+//! Graph operators the graph models share, computed once on the host in f64 from a dense
+//! row-major adjacency `adj[i * n + j]` and stored as constant tensors.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Kipf & Welling's renormalised adjacency `D^-1/2 (A + I) D^-1/2` of the symmetrised graph
+/// `max(A, A^T)`.
+pub fn gcn_norm(adj: &[f32], n: usize) -> Vec<f32> {
+    let mut a = symmetrise(adj, n);
+    for i in 0..n {
+        a[i * n + i] += 1.0;
+    }
+    sym_normalise(&a, n).into_iter().map(|v| v as f32).collect()
+}
+
+/// The scaled Laplacian `2 L / lambda_max - I` with `L = I - D^-1/2 W D^-1/2`, `W = max(A, A^T)`
+/// (STGCN's Chebyshev graph shift operator). `lambda_max` comes from power iteration.
+pub fn scaled_laplacian(adj: &[f32], n: usize) -> Vec<f32> {
+    let w = symmetrise(adj, n);
+    let norm = sym_normalise(&w, n);
+    let mut l: Vec<f64> = norm.iter().map(|v| -v).collect();
+    for i in 0..n {
+        l[i * n + i] += 1.0;
+    }
+    let lambda = largest_eigenvalue(&l, n).max(1e-6);
+    let mut out: Vec<f32> = l.iter().map(|v| (2.0 * v / lambda) as f32).collect();
+    for i in 0..n {
+        out[i * n + i] -= 1.0;
+    }
+    out
+}
+
+/// The random-walk transition matrix `D^-1 A` (rows sum to 1; empty rows stay 0).
+pub fn transition(adj: &[f32], n: usize) -> Vec<f32> {
+    let mut p = adj.to_vec();
+    for row in p.chunks_exact_mut(n) {
+        let d: f64 = row.iter().map(|&v| v as f64).sum();
+        if d > 0.0 {
+            row.iter_mut().for_each(|v| *v = (*v as f64 / d) as f32);
+        }
+    }
+    p
+}
+
+pub fn transpose(a: &[f32], n: usize) -> Vec<f32> {
+    let mut t = vec![0f32; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            t[j * n + i] = a[i * n + j];
+        }
+    }
+    t
+}
+
+pub fn tensor(a: Vec<f32>, n: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(a, [n, n]), device)
+}
+
+fn symmetrise(adj: &[f32], n: usize) -> Vec<f64> {
+    let mut w = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            w[i * n + j] = adj[i * n + j].max(adj[j * n + i]) as f64;
+        }
+    }
+    w
+}
+
+fn sym_normalise(w: &[f64], n: usize) -> Vec<f64> {
+    let d: Vec<f64> = w.chunks_exact(n).map(|r| r.iter().sum::<f64>()).map(|s| if s > 0.0 { 1.0 / s.sqrt() } else { 0.0 }).collect();
+    let mut out = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            out[i * n + j] = d[i] * w[i * n + j] * d[j];
+        }
+    }
+    out
+}
+
+/// Largest eigenvalue of a symmetric positive semi-definite matrix, by power iteration.
+fn largest_eigenvalue(m: &[f64], n: usize) -> f64 {
+    let mut v: Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64 * 0.1).collect();
+    let mut lambda = 0.0;
+    for _ in 0..500 {
+        let mut w = vec![0f64; n];
+        for i in 0..n {
+            w[i] = (0..n).map(|j| m[i * n + j] * v[j]).sum();
+        }
+        let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return 0.0;
+        }
+        let next = norm / v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        v = w.into_iter().map(|x| x / norm).collect();
+        if (next - lambda).abs() < 1e-10 {
+            return next;
+        }
+        lambda = next;
+    }
+    lambda
+}
+
+/// `x @ op^T` over the node axis: `x` is `[rows, n]`, the result `out[r, i] = sum_j op[i, j] x[r, j]`.
+pub fn propagate(x: Tensor<2>, op_t: &Tensor<2>) -> Tensor<2> {
+    x.matmul(op_t.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_graph_by_hand() {
+        // Path 0 - 1 - 2: degrees 1, 2, 1; L's eigenvalues are 0, 1, 2, so lambda_max = 2 and the
+        // scaled Laplacian is L - I.
+        let a = [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0];
+        let s = scaled_laplacian(&a, 3);
+        let r = 1.0 / 2f32.sqrt();
+        let want = [0.0, -r, 0.0, -r, 0.0, -r, 0.0, -r, 0.0];
+        for (x, y) in s.iter().zip(want) {
+            assert!((x - y).abs() < 1e-5, "{s:?}");
+        }
+        // Transition rows sum to one.
+        assert_eq!(transition(&a, 3), [0.0, 1.0, 0.0, 0.5, 0.0, 0.5, 0.0, 1.0, 0.0]);
+        // GCN: A + I has degrees 2, 3, 2; entry (0, 1) = 1 / sqrt(2 * 3).
+        let g = gcn_norm(&a, 3);
+        assert!((g[1] - 1.0 / 6f32.sqrt()).abs() < 1e-6 && (g[0] - 0.5).abs() < 1e-6);
+    }
+}

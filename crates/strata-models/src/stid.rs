@@ -1,0 +1,120 @@
+//! STID (Shao et al., "Spatial-Temporal Identity", CIKM 2022), as BasicTS implements it.
+//!
+//! Each node's input window (all input features, flattened) is embedded by a linear map and
+//! concatenated with learned identity embeddings of the node, of the time of day and of the day of
+//! week at the last input step; residual MLP layers follow and a linear head outputs the horizon.
+//! BasicTS writes the maps as 1x1 convolutions over `[batch, channels, nodes, 1]`; a linear layer
+//! over `[batch, nodes, channels]` is the same computation. Needs no graph.
+
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::dropout::Dropout;
+use crate::{Capabilities, Shape};
+
+/// STID hyper-parameters (BasicTS defaults for METR-LA).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct STIDConfig {
+    /// Width of the window embedding.
+    pub embed_dim: usize,
+    /// Width of the node identity embedding (0 turns it off).
+    pub node_dim: usize,
+    /// Width of the time-of-day embedding (0 turns it off; needs the time-of-day input).
+    pub temp_dim_tid: usize,
+    /// Width of the day-of-week embedding (0 turns it off; needs the day-of-week input).
+    pub temp_dim_diw: usize,
+    /// Residual MLP layers.
+    pub num_layer: usize,
+    pub dropout: f64,
+}
+
+impl Default for STIDConfig {
+    fn default() -> Self {
+        STIDConfig { embed_dim: 32, node_dim: 32, temp_dim_tid: 32, temp_dim_diw: 32, num_layer: 3, dropout: 0.15 }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    fc1: Linear,
+    fc2: Linear,
+    dropout: Dropout,
+}
+
+impl Mlp {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let h = self.fc2.forward(self.dropout.forward(relu(self.fc1.forward(x.clone()))));
+        h + x
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct STID {
+    series_emb: Linear,
+    node_emb: Option<Param<Tensor<2>>>,
+    tid_emb: Option<Param<Tensor<2>>>,
+    diw_emb: Option<Param<Tensor<2>>>,
+    encoder: Vec<Mlp>,
+    regression: Linear,
+    steps_per_day: usize,
+    /// Input feature holding the time of day / day of week (`usize::MAX`: absent).
+    tod_col: usize,
+    dow_col: usize,
+}
+
+impl STIDConfig {
+    pub const CAPABILITIES: Capabilities = Capabilities { cross_channel: true, probabilistic: false, exogenous: true, attention: false };
+
+    pub fn init(&self, shape: Shape, device: &Device) -> STID {
+        let (l, h, n, f) = (shape.seq_len, shape.pred_len, shape.channels, shape.features);
+        let xavier = Initializer::XavierUniform { gain: 1.0 };
+        let tod = self.temp_dim_tid > 0 && shape.time_of_day();
+        let dow = self.temp_dim_diw > 0 && shape.day_of_week();
+        let hidden = self.embed_dim + if self.node_dim > 0 { self.node_dim } else { 0 } + if tod { self.temp_dim_tid } else { 0 } + if dow { self.temp_dim_diw } else { 0 };
+        STID {
+            series_emb: LinearConfig::new(l * f, self.embed_dim).init(device),
+            // torch's xavier_uniform_ on [rows, cols]: fan_in = cols, fan_out = rows.
+            node_emb: (self.node_dim > 0).then(|| xavier.init_with([n, self.node_dim], Some(self.node_dim), Some(n), device)),
+            tid_emb: tod.then(|| xavier.init_with([shape.steps_per_day, self.temp_dim_tid], Some(self.temp_dim_tid), Some(shape.steps_per_day), device)),
+            diw_emb: dow.then(|| xavier.init_with([7, self.temp_dim_diw], Some(self.temp_dim_diw), Some(7), device)),
+            encoder: (0..self.num_layer)
+                .map(|_| Mlp { fc1: LinearConfig::new(hidden, hidden).init(device), fc2: LinearConfig::new(hidden, hidden).init(device), dropout: Dropout::new(self.dropout) })
+                .collect(),
+            regression: LinearConfig::new(hidden, h).init(device),
+            steps_per_day: shape.steps_per_day,
+            tod_col: if shape.time_of_day() { 1 } else { usize::MAX },
+            dow_col: if shape.day_of_week() { 1 + shape.time_of_day() as usize } else { usize::MAX },
+        }
+    }
+}
+
+impl STID {
+    /// `x`: `[batch, seq_len, nodes, features]` (features: value, time of day, day of week).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
+        let [b, l, n, f] = x.dims();
+        let series = x.clone().permute([0, 2, 1, 3]).reshape([b, n, l * f]);
+        let mut parts = vec![self.series_emb.forward(series)];
+        if let Some(e) = &self.node_emb {
+            parts.push(e.val().unsqueeze_dim::<3>(0).expand([b as i64, -1, -1]));
+        }
+        let last = x.narrow(1, l - 1, 1).reshape([b * n, f]);
+        let lookup = |table: &Param<Tensor<2>>, col: usize, size: usize| {
+            let idx: Tensor<1, Int> = (last.clone().narrow(1, col, 1).reshape([b * n]) * size as f32).floor().clamp(0.0, size as f32 - 1.0).int();
+            table.val().select(0, idx).reshape([b, n, table.dims()[1]])
+        };
+        if let Some(e) = &self.tid_emb {
+            parts.push(lookup(e, self.tod_col, self.steps_per_day));
+        }
+        if let Some(e) = &self.diw_emb {
+            parts.push(lookup(e, self.dow_col, 7));
+        }
+        let mut hidden = Tensor::cat(parts, 2);
+        for layer in &self.encoder {
+            hidden = layer.forward(hidden);
+        }
+        self.regression.forward(hidden).permute([0, 2, 1])
+    }
+}

@@ -1,0 +1,115 @@
+//! What the trainer needs from the data, for both lanes: long-sequence forecasting (LSF, scaled
+//! metrics, all or the target channel) and spatio-temporal forecasting (graph data, masked
+//! losses and metrics on the original scale).
+
+use std::ops::Range;
+
+use anyhow::Result;
+use burn::tensor::{Device, Tensor, TensorData};
+use strata_data::prepare::{Prepared, prepare};
+use strata_data::window::{Batch, Windows};
+use strata_data::{DataConfig, SpatialPrepared, prepare_spatial};
+use strata_models::Shape;
+
+use crate::config::Loss;
+
+/// Targets at or below this magnitude are the null value (missing) in spatio-temporal data.
+pub const NULL_EPS: f32 = 5e-5;
+
+pub enum Task {
+    Lsf(Prepared),
+    Spatial(SpatialPrepared),
+}
+
+impl Task {
+    pub fn load(cfg: &DataConfig) -> Result<Task> {
+        Ok(if cfg.is_spatial() { Task::Spatial(prepare_spatial(cfg)?) } else { Task::Lsf(prepare(cfg)?) })
+    }
+
+    pub fn shape(&self) -> Shape {
+        match self {
+            Task::Lsf(d) => Shape::lsf(d.train.seq_len, d.train.pred_len, d.channels()),
+            Task::Spatial(d) => Shape {
+                seq_len: d.train.seq_len,
+                pred_len: d.train.pred_len,
+                channels: d.nodes,
+                features: d.in_features,
+                steps_per_day: d.steps_per_day.unwrap_or(0),
+                tod: d.time_of_day,
+                dow: d.day_of_week,
+                grid: d.grid,
+            },
+        }
+    }
+
+    pub fn adjacency(&self) -> Option<&[f32]> {
+        match self {
+            Task::Lsf(_) => None,
+            Task::Spatial(d) => d.graph.as_ref().map(|g| g.adj.as_slice()),
+        }
+    }
+
+    pub fn splits(&self) -> [&Windows; 3] {
+        match self {
+            Task::Lsf(d) => [&d.train, &d.val, &d.test],
+            Task::Spatial(d) => [&d.train, &d.val, &d.test],
+        }
+    }
+
+    pub fn dataset(&self) -> &str {
+        match self {
+            Task::Lsf(d) => &d.dataset,
+            Task::Spatial(d) => &d.dataset,
+        }
+    }
+
+    /// Forecast channels the loss and metrics use (LSF `MS` keeps only the target).
+    pub fn output(&self) -> Range<usize> {
+        match self {
+            Task::Lsf(d) => d.output_channels(),
+            Task::Spatial(d) => 0..d.nodes,
+        }
+    }
+
+    /// The input tensor `[b, seq_len, nodes, features]` of a filled batch (takes its buffer).
+    pub fn input(&self, batch: &mut Batch, device: &Device) -> Tensor<4> {
+        let s = self.shape();
+        Tensor::from_data(TensorData::new(std::mem::take(&mut batch.x), [batch.size, s.seq_len, s.channels, s.features]), device)
+    }
+
+    /// The target tensor `[b, pred_len, target channels]` of a filled batch (takes its buffer).
+    pub fn target(&self, batch: &mut Batch, device: &Device) -> Tensor<3> {
+        let [w, ..] = self.splits();
+        let (h, c) = (w.pred_len, w.target.channels);
+        Tensor::from_data(TensorData::new(std::mem::take(&mut batch.y), [batch.size, h, c]), device)
+    }
+
+    /// The training loss of a forecast `[b, pred_len, nodes]` against the batch targets.
+    pub fn loss(&self, loss: Loss, pred: Tensor<3>, truth: Tensor<3>) -> Tensor<1> {
+        let out = self.output();
+        let pred = pred.narrow(2, out.start, out.len());
+        let truth = truth.narrow(2, out.start, out.len());
+        match self {
+            Task::Lsf(_) => {
+                let diff = pred - truth;
+                match loss {
+                    Loss::Mse => diff.powi_scalar(2).mean(),
+                    Loss::Mae => diff.abs().mean(),
+                }
+            }
+            Task::Spatial(d) => {
+                // BasicTS: forecast back on the original scale, error masked where the target is
+                // the null value, the mask rescaled to mean 1.
+                let pred = pred * d.scaler.std[0] + d.scaler.mean[0];
+                let mask = truth.clone().abs().greater_elem(NULL_EPS).float();
+                let diff = pred - truth;
+                let err = match loss {
+                    Loss::Mse => diff.powi_scalar(2),
+                    Loss::Mae => diff.abs(),
+                };
+                let kept = mask.clone().sum();
+                (err * mask).sum() / kept.clamp_min(1.0)
+            }
+        }
+    }
+}
