@@ -48,8 +48,13 @@ enum Command {
         #[arg(long)]
         fresh: bool,
     },
-    /// Re-evaluate the best checkpoint of a run folder on its test split.
-    Eval { run_dir: PathBuf },
+    /// Re-evaluate the best checkpoint of a run folder on its test split (writes eval.json).
+    Eval {
+        run_dir: PathBuf,
+        /// Evaluate on other data: `--set data.path=other.csv` (data.* and eval.* keys only).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// List the dataset registry and what was found on disk.
     Datasets,
     /// Train DLinear on ETTh1 (96 -> 96) and print the test metrics.
@@ -75,8 +80,8 @@ fn run(cli: Cli) -> Result<()> {
             let r = train(&cfg, &dir, TrainOptions { fresh })?;
             print_table(&r, &dir);
         }
-        Command::Eval { run_dir } => {
-            let r = evaluate_run(&run_dir)?;
+        Command::Eval { run_dir, set } => {
+            let r = evaluate_run(&run_dir, &set)?;
             print_table(&r, &run_dir);
         }
         Command::Datasets => datasets(),
@@ -142,6 +147,9 @@ fn print_table(r: &Results, dir: &std::path::Path) {
             println!("| {name} | {:.4} | {:.4} | {:.2}% |", m.mae, m.rmse, 100.0 * m.mape);
         }
         println!("| val average | {:.4} | {:.4} | {:.2}% |", st.val.average.mae, st.val.average.rmse, 100.0 * st.val.average.mape);
+        for (name, b) in [("last value", &st.baselines.last_value), ("historical average", &st.baselines.historical_average)] {
+            println!("| baseline: {name}, test average | {:.4} | {:.4} | {:.2}% |", b.average.mae, b.average.rmse, 100.0 * b.average.mape);
+        }
         println!("test windows: {}; results: {}", r.data.windows[2], dir.join("results.json").display());
         return;
     }

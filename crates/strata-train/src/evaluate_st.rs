@@ -94,9 +94,106 @@ pub fn evaluate_spatial(model: &Model, data: &SpatialPrepared, windows: &Windows
     }
 }
 
+/// The two reference forecasts every spatio-temporal table shows beside a model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Baselines {
+    /// Repeat the last input value of each node over the horizon.
+    pub last_value: SpatialEvaluation,
+    /// Each node's mean over the training input rows at the same time of day (its mean over all
+    /// of them when the data has no daily cycle); null values are left out of the mean.
+    pub historical_average: SpatialEvaluation,
+}
+
+/// Score the last-value and historical-average forecasts on `windows`.
+pub fn evaluate_baselines(data: &SpatialPrepared, windows: &Windows) -> Baselines {
+    let (h, l, n) = (windows.pred_len, windows.seq_len, data.nodes);
+    let spd = data.steps_per_day.unwrap_or(1).max(1);
+    let target = &windows.target.data;
+    // The rows the training inputs cover (as the z-score): no validation target leaks in.
+    let train_rows = data.train.len() - 1 + l;
+    let mut sum = vec![0f64; spd * n];
+    let mut cnt = vec![0u64; spd * n];
+    for r in 0..train_rows {
+        for j in 0..n {
+            let v = target[r * n + j];
+            if v.abs() > NULL_EPS {
+                sum[(r % spd) * n + j] += v as f64;
+                cnt[(r % spd) * n + j] += 1;
+            }
+        }
+    }
+    let ha: Vec<f32> = sum.iter().zip(&cnt).map(|(s, &c)| if c > 0 { (s / c as f64) as f32 } else { 0.0 }).collect();
+    let score = |forecast: &dyn Fn(usize, usize, usize) -> f32| {
+        let mut per_step = vec![MaskedAccumulator::default(); h];
+        let mut unmasked = Accumulator::default();
+        for i in 0..windows.len() {
+            let start = windows.start + i;
+            let y = windows.y(i);
+            let mut p = vec![0f32; h * n];
+            for s in 0..h {
+                for j in 0..n {
+                    p[s * n + j] = forecast(start, s, j);
+                    per_step[s].add(p[s * n + j], y[s * n + j]);
+                }
+            }
+            unmasked.add(&p, y);
+        }
+        let mut all = MaskedAccumulator::default();
+        per_step.iter().for_each(|a| all.merge(a));
+        SpatialEvaluation {
+            horizons: [3, 6, 12].into_iter().filter(|&s| s <= h).map(|s| per_step[s - 1].finish(s)).collect(),
+            average: all.finish(0),
+            unmasked: unmasked.finish(),
+            windows: windows.len(),
+        }
+    };
+    Baselines {
+        last_value: score(&|start, _, j| target[(start + l - 1) * n + j]),
+        historical_average: score(&|start, s, j| ha[((start + l + s) % spd) * n + j]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn baselines_by_hand() {
+        use strata_data::window::Series;
+        // One node, 2 steps per day, values 1 2 1 2 ... (10 rows); windows 2 -> 1, split 6/1/1.
+        let vals: Vec<f32> = (0..10).map(|r| 1.0 + (r % 2) as f32).collect();
+        let s = Series { data: vals.clone().into(), rows: 10, channels: 1 };
+        let w = |start, count: usize| Windows { series: s.clone(), target: s.clone(), start, end: start + count - 1 + 3, seq_len: 2, pred_len: 1 };
+        let data = SpatialPrepared {
+            dataset: "t".into(),
+            path: "t".into(),
+            sha256: String::new(),
+            graph: None,
+            graph_sha256: None,
+            freq: "h".into(),
+            rows: 10,
+            nodes: 1,
+            in_features: 1,
+            ids: None,
+            steps_per_day: Some(2),
+            time_of_day: false,
+            day_of_week: false,
+            grid: None,
+            scaler: strata_data::scaler::StandardScaler { mean: vec![0.0], std: vec![1.0] },
+            missing: 0,
+            zeros: 0,
+            split: [0.75, 0.125, 0.125],
+            borders: [(0, 8), (6, 9), (7, 10)],
+            train: w(0, 6),
+            val: w(6, 1),
+            test: w(7, 1),
+        };
+        let b = evaluate_baselines(&data, &data.test);
+        // Test window: inputs rows 7, 8 (values 2, 1), target row 9 (value 2). Last value 1
+        // misses by 1; the historical average of the odd training rows (1, 3, 5) is exactly 2.
+        assert_eq!(b.last_value.average.mae, 1.0);
+        assert_eq!(b.historical_average.average.mae, 0.0);
+    }
 
     #[test]
     fn masked_metrics_by_hand() {

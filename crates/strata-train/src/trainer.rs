@@ -25,7 +25,7 @@ use crate::checkpoint::{EpochLog, TrainState, load_module, load_optimizer, save_
 use crate::config::{Loss, Optimizer, RunConfig, TrainConfig};
 use crate::device::{compute_device, device_name, training_device};
 use crate::evaluate::{Evaluation, evaluate};
-use crate::evaluate_st::{SpatialEvaluation, evaluate_spatial};
+use crate::evaluate_st::{Baselines, SpatialEvaluation, evaluate_baselines, evaluate_spatial};
 use crate::task::Task;
 use crate::metrics::Metrics;
 use crate::record::{git_revision, write_csv_row, write_json};
@@ -71,6 +71,8 @@ pub struct Results {
 pub struct SpatialResults {
     pub test: SpatialEvaluation,
     pub val: SpatialEvaluation,
+    /// The last-value and historical-average forecasts on the same test windows.
+    pub baselines: Baselines,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -379,19 +381,39 @@ fn evaluate_splits(model: &Model, task: &Task, t: &TrainConfig, inverse: bool, d
         Task::Spatial(d) => {
             let val = evaluate_spatial(model, d, &d.val, t.eval_batch_size, device);
             let test = evaluate_spatial(model, d, &d.test, t.eval_batch_size, device);
-            Scores { val: val.unmasked, test: test.unmasked, test_original: Some(test.unmasked), test_drop_last: None, spatial: Some(SpatialResults { test, val }) }
+            Scores { val: val.unmasked, test: test.unmasked, test_original: Some(test.unmasked), test_drop_last: None, spatial: Some(SpatialResults { test, val, baselines: evaluate_baselines(d, &d.test) }) }
         }
     }
 }
 
 /// Re-evaluate the best checkpoint of a finished run folder on its data; writes `eval.json`.
-pub fn evaluate_run(run_dir: &Path) -> Result<Results> {
+///
+/// `overrides` (`data.*`, `eval.*` keys) evaluate the model on other data of the same shape; a
+/// model meets data with another node (channel) count only to refuse it.
+pub fn evaluate_run(run_dir: &Path, overrides: &[String]) -> Result<Results> {
     let wall = Instant::now();
     let paths = RunPaths::new(run_dir);
-    let cfg = RunConfig::from_toml_str(&std::fs::read_to_string(&paths.config).with_context(|| format!("{} is not a run folder (no config.toml)", run_dir.display()))?)?;
+    if !paths.config.exists() {
+        bail!("{} is not a run folder (no config.toml)", run_dir.display());
+    }
+    if let Some(o) = overrides.iter().find(|o| !(o.starts_with("data.") || o.starts_with("eval."))) {
+        bail!("--set {o}: only data.* and eval.* settings can change when evaluating a trained model");
+    }
+    let cfg = RunConfig::load(&paths.config, overrides)?;
     let mut results: Results = serde_json::from_str(&std::fs::read_to_string(&paths.results_json).with_context(|| format!("{} has no results.json: train it first", run_dir.display()))?)?;
     let task = Task::load(&cfg.data)?;
     let record = data_record(&task);
+    let trained = results.data.nodes.unwrap_or(results.data.columns.len());
+    let now = task.shape().channels;
+    if trained != now {
+        let unit = if results.data.nodes.is_some() { "nodes" } else { "channels" };
+        bail!(
+            "{} holds a {} model trained on {trained} {unit}; {} has {now}: a model is tied to the node count it was trained on",
+            run_dir.display(),
+            cfg.model.name(),
+            record.path.display()
+        );
+    }
     if record.sha256 != results.data.sha256 {
         eprintln!("warning: {} changed since training (sha256 {} -> {})", record.path.display(), results.data.sha256, record.sha256);
     }
