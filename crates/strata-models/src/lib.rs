@@ -15,6 +15,7 @@ pub mod dropout;
 pub mod gelu;
 pub mod graph_ops;
 pub mod gwnet;
+pub mod mtgnn;
 pub mod patchtst;
 pub mod revin;
 pub mod spatial_mix;
@@ -29,6 +30,7 @@ use burn::tensor::{Device, Tensor};
 pub use convlstm::{ConvLSTM, ConvLSTMConfig};
 pub use dlinear::{DLinear, DLinearConfig};
 pub use gwnet::{GWNet, GWNetConfig};
+pub use mtgnn::{MTGNN, MTGNNConfig};
 pub use patchtst::{PatchTST, PatchTSTConfig};
 pub use stcnn::{STCNN, STCNNConfig};
 pub use stgcn::{STGCN, STGCNConfig};
@@ -96,6 +98,8 @@ pub enum ModelConfig {
     Stgcn(STGCNConfig),
     #[serde(alias = "GWNet", alias = "graphwavenet")]
     Gwnet(GWNetConfig),
+    #[serde(alias = "MTGNN")]
+    Mtgnn(MTGNNConfig),
     #[serde(alias = "STCNN", alias = "st-cnn")]
     Stcnn(STCNNConfig),
     #[serde(alias = "ConvLSTM", alias = "strnn")]
@@ -110,6 +114,7 @@ impl ModelConfig {
             ModelConfig::Stid(_) => "stid",
             ModelConfig::Stgcn(_) => "stgcn",
             ModelConfig::Gwnet(_) => "gwnet",
+            ModelConfig::Mtgnn(_) => "mtgnn",
             ModelConfig::Stcnn(_) => "stcnn",
             ModelConfig::Convlstm(_) => "convlstm",
         }
@@ -122,6 +127,7 @@ impl ModelConfig {
             ModelConfig::Stid(STIDConfig::default()),
             ModelConfig::Stgcn(STGCNConfig::default()),
             ModelConfig::Gwnet(GWNetConfig::default()),
+            ModelConfig::Mtgnn(MTGNNConfig::default()),
             ModelConfig::Stcnn(STCNNConfig::default()),
             ModelConfig::Convlstm(ConvLSTMConfig::default()),
         ]
@@ -134,6 +140,7 @@ impl ModelConfig {
             ModelConfig::Stid(_) => STIDConfig::CAPABILITIES,
             ModelConfig::Stgcn(_) => STGCNConfig::CAPABILITIES,
             ModelConfig::Gwnet(_) => GWNetConfig::CAPABILITIES,
+            ModelConfig::Mtgnn(_) => MTGNNConfig::CAPABILITIES,
             ModelConfig::Stcnn(_) => STCNNConfig::CAPABILITIES,
             ModelConfig::Convlstm(_) => ConvLSTMConfig::CAPABILITIES,
         }
@@ -169,6 +176,7 @@ impl ModelConfig {
             ModelConfig::Stid(c) => Model::STID(c.init(shape, device)),
             ModelConfig::Stgcn(c) => Model::STGCN(c.init(shape, adj, device)),
             ModelConfig::Gwnet(c) => Model::GWNet(c.init(shape, adj, device)),
+            ModelConfig::Mtgnn(c) => Model::MTGNN(c.init(shape, device)),
             ModelConfig::Stcnn(c) => Model::STCNN(c.init(shape, adj, device)),
             ModelConfig::Convlstm(c) => Model::ConvLSTM(c.init(shape, adj, device)),
         }
@@ -183,6 +191,7 @@ pub enum Model {
     STID(STID),
     STGCN(STGCN),
     GWNet(GWNet),
+    MTGNN(MTGNN),
     STCNN(STCNN),
     ConvLSTM(ConvLSTM),
 }
@@ -197,6 +206,7 @@ impl Model {
             Model::STID(m) => m.forward(x),
             Model::STGCN(m) => m.forward(x),
             Model::GWNet(m) => m.forward(x),
+            Model::MTGNN(m) => m.forward(x),
             Model::STCNN(m) => m.forward(x),
             Model::ConvLSTM(m) => m.forward(x),
         }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use strata_data::prepare::DataConfig;
-use strata_models::{ConvLSTMConfig, GWNetConfig, ModelConfig, PatchTSTConfig, STCNNConfig, STGCNConfig};
+use strata_models::{ConvLSTMConfig, GWNetConfig, MTGNNConfig, ModelConfig, PatchTSTConfig, STCNNConfig, STGCNConfig};
 use strata_train::RunConfig;
 use strata_train::trainer::{Results, TrainOptions, evaluate_run, train};
 
@@ -80,6 +80,7 @@ fn small(model: ModelConfig) -> ModelConfig {
         ModelConfig::Patchtst(c) => ModelConfig::Patchtst(PatchTSTConfig { patch_len: 4, stride: 2, d_model: 16, n_heads: 2, d_ff: 32, e_layers: 1, dropout: 0.0, ..c }),
         ModelConfig::Stgcn(c) => ModelConfig::Stgcn(STGCNConfig { blocks: vec![[16, 8, 16], [16, 8, 16]], output: [32, 32], dropout: 0.0, ..c }),
         ModelConfig::Gwnet(c) => ModelConfig::Gwnet(GWNetConfig { residual_channels: 16, dilation_channels: 16, skip_channels: 32, end_channels: 32, blocks: 2, dropout: 0.0, ..c }),
+        ModelConfig::Mtgnn(c) => ModelConfig::Mtgnn(MTGNNConfig { subgraph_size: 8, node_dim: 16, conv_channels: 16, residual_channels: 16, skip_channels: 32, end_channels: 32, dropout: 0.0, ..c }),
         ModelConfig::Stcnn(c) => ModelConfig::Stcnn(STCNNConfig { conv_channels: 16, hidden: 32, ..c }),
         ModelConfig::Convlstm(c) => ModelConfig::Convlstm(ConvLSTMConfig { hidden: 16, layers: 1, ..c }),
         other => other,
