@@ -122,6 +122,14 @@ fn datasets() {
         println!("{:<10} {:<28} {:<6} {:<10} {}", d.name, d.file, d.freq, format!("{:?}", d.split), found);
     }
     println!("{:<10} {:<28} {:<6} {:<10} {}", "custom", "data.path = <your.csv[.gz]>", "auto", "Ratio712", "-");
+    println!();
+    println!("spatio-temporal (12 -> 12, windows split in time order, masked metrics on the original scale):");
+    println!("{:<15} {:<28} {:<28} {:<6} {:<15} {}", "name", "signal", "graph", "freq", "split", "on disk");
+    for d in strata_data::spatial::SPATIAL {
+        let found = if root.join(d.signal).exists() && d.graph.is_none_or(|g| root.join(g).exists()) { "yes" } else { "missing" };
+        println!("{:<15} {:<28} {:<28} {:<6} {:<15} {found}  ({})", d.name, d.signal, d.graph.unwrap_or("-"), d.freq, format!("{:?}", d.split), d.note);
+    }
+    println!("{:<15} {:<28} {:<28} {:<6} {:<15} -", "spatial", "data.path = <signal>", "data.graph = <graph>", "-", "[0.7, 0.1, 0.2]");
 }
 
 fn print_table(r: &Results, dir: &std::path::Path) {
