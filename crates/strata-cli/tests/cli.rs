@@ -130,3 +130,30 @@ fn datasets_lists_the_registry() {
     }
     assert!(s.contains("yes ("), "{s}");
 }
+
+#[test]
+fn graph_model_on_real_sensor_data_prints_horizons_and_baselines() {
+    let dir = tmp("st");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/los-loop_stid.toml");
+    let out = strata()
+        .args(["train", "--config", config.to_str().unwrap(), "--set", "train.epochs=2", "--out", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for want in ["| horizon 3 |", "| horizon 6 |", "| horizon 12 |", "| average |", "baseline: last value", "baseline: historical average"] {
+        assert!(stdout.contains(want), "missing {want:?} in:\n{stdout}");
+    }
+    let r = results(&dir);
+    assert_eq!(r["data"]["nodes"], 207);
+    assert_eq!(r["data"]["windows"], serde_json::json!([1395, 199, 399]));
+    // Two epochs of STID already beat repeating the last value.
+    let st = &r["spatial"];
+    let mae = st["test"]["average"]["mae"].as_f64().unwrap();
+    let last = st["baselines"]["last_value"]["average"]["mae"].as_f64().unwrap();
+    assert!(mae < last, "stid {mae} vs last value {last}");
+    // Another dataset with a different node count is refused by the trained model.
+    let e = strata().args(["eval", dir.to_str().unwrap(), "--set", "data.dataset=\"montevideo-bus\""]).output().unwrap();
+    let err = String::from_utf8_lossy(&e.stderr);
+    assert!(!e.status.success() && err.contains("trained on 207 nodes") && err.contains("has 675"), "{err}");
+}
