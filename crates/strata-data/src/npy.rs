@@ -49,3 +49,48 @@ fn convert<R: Read>(path: &Path, key: &str, arr: NpyFile<R>) -> Result<(Vec<usiz
     };
     Ok((shape, values))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `.npy` file written by hand from the format's specification (version 1.0).
+    fn npy_bytes(descr: &str, shape: &[usize], payload: &[u8]) -> Vec<u8> {
+        let dims = shape.iter().map(|d| format!("{d},")).collect::<String>();
+        let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn npy_and_npz_signals() {
+        let dir = std::env::temp_dir().join(format!("strata-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // [T=2, N=3, C=2] float64, as PEMS0x's `data`.
+        let vals: Vec<f64> = (0..12).map(|v| v as f64 * 0.5).collect();
+        let payload: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = npy_bytes("<f8", &[2, 3, 2], &payload);
+        let p = dir.join("s.npy");
+        std::fs::write(&p, &bytes).unwrap();
+        let (shape, v) = read_npy(&p).unwrap();
+        assert_eq!(shape, [2, 3, 2]);
+        assert_eq!(v[11], 5.5);
+        let z = dir.join("s.npz");
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&z).unwrap());
+        w.start_file("data.npy", zip::write::FileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut w, &bytes).unwrap();
+        w.finish().unwrap();
+        let s = crate::spatial::read_signal(&z, "data").unwrap();
+        assert_eq!((s.t, s.n, s.c), (2, 3, 2));
+        assert_eq!(s.values, vals.iter().map(|&v| v as f32).collect::<Vec<_>>());
+        let e = read_npz(&z, "x").unwrap_err().to_string();
+        assert!(e.contains("key `x`: not in the archive") && e.contains("\"data\""), "{e}");
+    }
+}
