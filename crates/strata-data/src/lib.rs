@@ -7,10 +7,12 @@
 //! * [`timefeat`]: calendar features (TSLib `timeenc=1`).
 //! * [`window`]: stride-1 sliding windows and zero-copy batching.
 //! * [`prepare`]: the whole pipeline for one run (read, impute, select, scale, split).
+//! * [`gluonts`]: GluonTS JSON-lines datasets and their rolling test windows.
 //! * [`spatial`], [`graph`], [`prepare_st`]: spatio-temporal signals, sensor graphs and the
 //!   traffic protocol; [`npy`] and [`pickle`] read the NumPy and Python files they ship in.
 
 pub mod error;
+pub mod gluonts;
 pub mod graph;
 pub mod impute;
 pub mod npy;

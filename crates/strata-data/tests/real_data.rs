@@ -92,3 +92,20 @@ fn bad_files_get_one_line_errors() {
     assert!(e.contains("bad.csv:3: column 3: ragged row"), "{e}");
     assert!(!e.contains('\n'));
 }
+
+#[test]
+fn gluonts_exchange_rate_rolling_windows() {
+    let ds = strata_data::gluonts::read_gluonts(&root().join("gluonts_exchange_rate_nips/exchange_rate_nips.tar.gz"), None).unwrap();
+    assert_eq!(ds.freq, "B");
+    // The archive's metadata has no prediction_length: the 30-step spacing of its rolling
+    // test windows gives it (GluonTS's recipe uses 30).
+    assert_eq!(ds.prediction_length, 30);
+    assert_eq!(ds.train.len(), 8);
+    assert!(ds.train.iter().all(|e| e.target.len() == 6071));
+    let w = ds.rolling_windows().unwrap();
+    // 5 windows x 8 series; window k of series s forecasts steps 6071 + 30k .. 6071 + 30(k+1).
+    assert_eq!(w.len(), 40);
+    for (i, win) in w.iter().enumerate() {
+        assert_eq!((win.series, win.history, win.horizon), (i % 8, 6071 + 30 * (i / 8), 30), "window {i}");
+    }
+}
