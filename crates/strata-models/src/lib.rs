@@ -10,6 +10,7 @@
 
 pub mod attention;
 pub mod convlstm;
+pub mod distribution;
 pub mod dlinear;
 pub mod dropout;
 pub mod gelu;
