@@ -182,8 +182,12 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
     if let Some(s) = &scaler {
         s.transform(&mut table.values);
     }
+    let marks = table.dates.as_ref().map(|d| {
+        let width = crate::timefeat::feature_names(&freq).len();
+        Series { data: crate::timefeat::time_features(d, &freq).into(), rows: d.len(), channels: width }
+    });
     let series = Series { data: table.values.into(), rows: table.rows, channels: table.columns.len() };
-    let windows = |(start, end): (usize, usize)| Windows { series: series.clone(), target: series.clone(), start, end, seq_len: cfg.seq_len, pred_len: cfg.pred_len };
+    let windows = |(start, end): (usize, usize)| Windows { series: series.clone(), target: series.clone(), marks: marks.clone(), start, end, seq_len: cfg.seq_len, pred_len: cfg.pred_len };
     let (train, val, test) = (windows(borders.train), windows(borders.val), windows(borders.test));
     for (name, w) in [("train", &train), ("val", &val), ("test", &test)] {
         if w.is_empty() {

@@ -27,6 +27,8 @@ pub struct Series {
 pub struct Windows {
     pub series: Series,
     pub target: Series,
+    /// Calendar features of every row (`[rows, marks]`), where the data has timestamps.
+    pub marks: Option<Series>,
     pub start: usize,
     pub end: usize,
     pub seq_len: usize,
@@ -41,6 +43,10 @@ pub struct Batch {
     pub size: usize,
     /// Index of each window within its split.
     pub index: Vec<usize>,
+    /// Calendar features of the input rows `[batch, seq_len, marks]` and of the target rows
+    /// `[batch, pred_len, marks]` (empty when the data has none).
+    pub x_mark: Vec<f32>,
+    pub y_mark: Vec<f32>,
 }
 
 impl Windows {
@@ -66,14 +72,26 @@ impl Windows {
         let r = self.start + i + self.seq_len;
         &self.target.data[r * c..(r + self.pred_len) * c]
     }
+    /// Number of calendar features per row (0 without timestamps).
+    pub fn mark_width(&self) -> usize {
+        self.marks.as_ref().map_or(0, |m| m.channels)
+    }
+
     /// Fill `batch` with the windows `idx`, reusing its buffers.
     pub fn fill(&self, idx: &[usize], batch: &mut Batch) {
         batch.x.clear();
         batch.y.clear();
         batch.index.clear();
+        batch.x_mark.clear();
+        batch.y_mark.clear();
         for &i in idx {
             batch.x.extend_from_slice(self.x(i));
             batch.y.extend_from_slice(self.y(i));
+            if let Some(m) = &self.marks {
+                let (w, r) = (m.channels, self.start + i);
+                batch.x_mark.extend_from_slice(&m.data[r * w..(r + self.seq_len) * w]);
+                batch.y_mark.extend_from_slice(&m.data[(r + self.seq_len) * w..(r + self.seq_len + self.pred_len) * w]);
+            }
         }
         batch.index.extend_from_slice(idx);
         batch.size = idx.len();
@@ -99,7 +117,7 @@ mod tests {
         // 10 rows x 2 channels: value = 10*row + channel.
         let data: Vec<f32> = (0..10).flat_map(|r| [10.0 * r as f32, 10.0 * r as f32 + 1.0]).collect();
         let series = Series { data: data.into(), rows: 10, channels: 2 };
-        Windows { target: series.clone(), series, start: 2, end: 10, seq_len: 3, pred_len: 2 }
+        Windows { target: series.clone(), series, marks: None, start: 2, end: 10, seq_len: 3, pred_len: 2 }
     }
 
     #[test]

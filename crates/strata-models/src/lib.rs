@@ -16,6 +16,7 @@ pub mod dropout;
 pub mod gelu;
 pub mod graph_ops;
 pub mod gwnet;
+pub mod itransformer;
 pub mod mtgnn;
 pub mod patchtst;
 pub mod revin;
@@ -31,6 +32,7 @@ use burn::tensor::{Device, Tensor};
 pub use convlstm::{ConvLSTM, ConvLSTMConfig};
 pub use dlinear::{DLinear, DLinearConfig};
 pub use gwnet::{GWNet, GWNetConfig};
+pub use itransformer::{ITransformer, ITransformerConfig};
 pub use mtgnn::{MTGNN, MTGNNConfig};
 pub use patchtst::{PatchTST, PatchTSTConfig};
 pub use stcnn::{STCNN, STCNNConfig};
@@ -93,6 +95,8 @@ pub enum ModelConfig {
     Dlinear(DLinearConfig),
     #[serde(alias = "PatchTST")]
     Patchtst(PatchTSTConfig),
+    #[serde(alias = "iTransformer")]
+    Itransformer(ITransformerConfig),
     #[serde(alias = "STID")]
     Stid(STIDConfig),
     #[serde(alias = "STGCN")]
@@ -112,6 +116,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Dlinear(_) => "dlinear",
             ModelConfig::Patchtst(_) => "patchtst",
+            ModelConfig::Itransformer(_) => "itransformer",
             ModelConfig::Stid(_) => "stid",
             ModelConfig::Stgcn(_) => "stgcn",
             ModelConfig::Gwnet(_) => "gwnet",
@@ -125,6 +130,7 @@ impl ModelConfig {
         vec![
             ModelConfig::Dlinear(DLinearConfig::default()),
             ModelConfig::Patchtst(PatchTSTConfig::default()),
+            ModelConfig::Itransformer(ITransformerConfig::default()),
             ModelConfig::Stid(STIDConfig::default()),
             ModelConfig::Stgcn(STGCNConfig::default()),
             ModelConfig::Gwnet(GWNetConfig::default()),
@@ -138,6 +144,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Dlinear(_) => DLinearConfig::CAPABILITIES,
             ModelConfig::Patchtst(_) => PatchTSTConfig::CAPABILITIES,
+            ModelConfig::Itransformer(_) => ITransformerConfig::CAPABILITIES,
             ModelConfig::Stid(_) => STIDConfig::CAPABILITIES,
             ModelConfig::Stgcn(_) => STGCNConfig::CAPABILITIES,
             ModelConfig::Gwnet(_) => GWNetConfig::CAPABILITIES,
@@ -174,6 +181,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Dlinear(c) => Model::DLinear(c.init(shape, device)),
             ModelConfig::Patchtst(c) => Model::PatchTST(c.init(shape, device)),
+            ModelConfig::Itransformer(c) => Model::ITransformer(c.init(shape, device)),
             ModelConfig::Stid(c) => Model::STID(c.init(shape, device)),
             ModelConfig::Stgcn(c) => Model::STGCN(c.init(shape, adj, device)),
             ModelConfig::Gwnet(c) => Model::GWNet(c.init(shape, adj, device)),
@@ -189,6 +197,7 @@ impl ModelConfig {
 pub enum Model {
     DLinear(DLinear),
     PatchTST(PatchTST),
+    ITransformer(ITransformer),
     STID(STID),
     STGCN(STGCN),
     GWNet(GWNet),
@@ -201,9 +210,16 @@ impl Model {
     /// `x`: `[batch, seq_len, nodes, features]` -> `[batch, pred_len, nodes]`. Channel-independent
     /// long-sequence models read feature 0 of every node as a series.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
+        self.forward_marked(x, None)
+    }
+
+    /// [`Self::forward`] with the calendar features of the input rows (`[batch, seq_len, m]`), for
+    /// models that use them; the others ignore them.
+    pub fn forward_marked(&self, x: Tensor<4>, marks: Option<Tensor<3>>) -> Tensor<3> {
         match self {
             Model::DLinear(m) => m.forecast(values(x)),
             Model::PatchTST(m) => m.forecast(values(x)),
+            Model::ITransformer(m) => m.forward(values(x), marks),
             Model::STID(m) => m.forward(x),
             Model::STGCN(m) => m.forward(x),
             Model::GWNet(m) => m.forward(x),

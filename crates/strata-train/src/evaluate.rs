@@ -5,7 +5,7 @@ use std::ops::Range;
 use burn::tensor::{Device, Tensor, TensorData};
 use strata_data::scaler::StandardScaler;
 use strata_data::window::{Batch, Windows, epoch_order};
-use strata_models::{Forecaster, Model};
+use strata_models::Model;
 
 use crate::metrics::{Accumulator, Metrics};
 
@@ -43,8 +43,9 @@ pub fn evaluate(
     for idx in order.chunks(batch_size) {
         windows.fill(idx, &mut batch);
         let b = batch.size;
-        let x = Tensor::<3>::from_data(TensorData::new(std::mem::take(&mut batch.x), [b, l, c]), device);
-        let pred = model.forecast(x).narrow(2, out.start, out.len());
+        let x = Tensor::<4>::from_data(TensorData::new(std::mem::take(&mut batch.x), [b, l, c, 1]), device);
+        let marks = crate::task::marks_of(&mut batch, l, device);
+        let pred = model.forward_marked(x, marks).narrow(2, out.start, out.len());
         let pred: Vec<f32> = pred.into_data().try_into_vec().expect("f32 forecast");
         let truth: Vec<f32> = if out.len() == c {
             std::mem::take(&mut batch.y)

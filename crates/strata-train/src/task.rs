@@ -77,6 +77,11 @@ impl Task {
         Tensor::from_data(TensorData::new(std::mem::take(&mut batch.x), [batch.size, s.seq_len, s.channels, s.features]), device)
     }
 
+    /// The calendar features of the batch's input rows `[b, seq_len, m]`, where the data has them.
+    pub fn marks(&self, batch: &mut Batch, device: &Device) -> Option<Tensor<3>> {
+        marks_of(batch, self.splits()[0].seq_len, device)
+    }
+
     /// The target tensor `[b, pred_len, target channels]` of a filled batch (takes its buffer).
     pub fn target(&self, batch: &mut Batch, device: &Device) -> Tensor<3> {
         let [w, ..] = self.splits();
@@ -112,4 +117,13 @@ impl Task {
             }
         }
     }
+}
+
+/// `[b, seq_len, m]` calendar features of a filled batch (takes its buffer), if any.
+pub fn marks_of(batch: &mut Batch, seq_len: usize, device: &Device) -> Option<Tensor<3>> {
+    if batch.x_mark.is_empty() {
+        return None;
+    }
+    let m = batch.x_mark.len() / (batch.size * seq_len);
+    Some(Tensor::from_data(TensorData::new(std::mem::take(&mut batch.x_mark), [batch.size, seq_len, m]), device))
 }

@@ -260,7 +260,8 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
             train_windows.fill(idx, &mut batch);
             let x = task.input(&mut batch, &device);
             let y = task.target(&mut batch, &device);
-            let loss = task.loss(t.loss, model.forward(x), y);
+            let marks = task.marks(&mut batch, &device);
+            let loss = task.loss(t.loss, model.forward_marked(x, marks), y);
             let value: f32 = loss.clone().into_scalar();
             if !value.is_finite() {
                 bail!("training diverged at epoch {} step {i}: loss is {value}; lower train.lr or set train.grad_clip", epoch + 1);

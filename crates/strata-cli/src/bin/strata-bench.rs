@@ -90,6 +90,7 @@ fn main() {
         let w = Windows {
             series: Series { data: data.into(), rows, channels: c * f },
             target: Series { data: target.into(), rows, channels: c },
+            marks: None,
             start: 0,
             end: rows,
             seq_len: l,
