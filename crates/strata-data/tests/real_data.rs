@@ -74,6 +74,22 @@ fn etth1_windows_and_scaling_follow_the_protocol() {
     let s = p.scaler.as_ref().unwrap();
     let ot = p.train.series.data[c - 1] * s.std[c - 1] + s.mean[c - 1];
     assert!((ot - 30.531).abs() < 1e-3);
+    // Calendar features (TSLib timeenc=1, hourly: hour, weekday, day of month, day of year) of
+    // the first row, 2016-07-01 00:00, a Friday and day 183; and of the first target row of
+    // window 1 (row 337 = 2016-07-15 01:00).
+    let mut b = strata_data::window::Batch::default();
+    p.train.fill(&[0, 1], &mut b);
+    let want = [-0.5, 4.0 / 6.0 - 0.5, -0.5, 182.0 / 365.0 - 0.5];
+    for (got, want) in b.x_mark[..4].iter().zip(want) {
+        assert!((got - want).abs() < 1e-6, "{:?}", &b.x_mark[..4]);
+    }
+    assert_eq!(b.x_mark.len(), 2 * 336 * 4);
+    assert_eq!(b.y_mark.len(), 2 * 96 * 4);
+    let y1 = &b.y_mark[96 * 4..96 * 4 + 4];
+    let want = [1.0 / 23.0 - 0.5, 4.0 / 6.0 - 0.5, 14.0 / 30.0 - 0.5, 196.0 / 365.0 - 0.5];
+    for (got, want) in y1.iter().zip(want) {
+        assert!((got - want).abs() < 1e-6, "{y1:?}");
+    }
 
     let s_mode = prepare(&DataConfig { features: Features::S, ..cfg.clone() }).unwrap();
     assert_eq!(s_mode.columns, ["OT"]);
