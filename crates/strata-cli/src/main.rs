@@ -175,6 +175,12 @@ fn print_table(r: &Results, dir: &std::path::Path) {
     if let Some(m) = &r.test_original_scale {
         row("test (original scale)", r.data.windows[2], m);
     }
+    if let Some(p) = &r.probabilistic {
+        println!(
+            "| test, probabilistic (100 samples) | CRPS {:.4} (normalised {:.4}) | CRPS as mean weighted quantile loss {:.4} | MSIS {:.4} | coverage of the 50/90/95% intervals {:.3} / {:.3} / {:.3} |",
+            p.crps, p.crps_normalised, p.mean_wquantile_loss, p.msis, p.interval_coverage[0], p.interval_coverage[1], p.interval_coverage[2]
+        );
+    }
     println!("results: {}", dir.join("results.json").display());
 }
 

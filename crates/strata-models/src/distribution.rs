@@ -36,22 +36,23 @@ impl Family {
     }
 }
 
-/// A linear map from features to the raw parameters of `family` per point.
+/// A linear map from features to the raw parameters of `family` for each of `channels` outputs.
 #[derive(Module, Debug)]
 pub struct DistributionHead {
     proj: Linear,
     family: usize,
     components: usize,
+    channels: usize,
 }
 
 impl DistributionHead {
-    pub fn new(d_in: usize, family: Family, device: &Device) -> Self {
+    pub fn new(d_in: usize, family: Family, channels: usize, device: &Device) -> Self {
         let (code, k) = match family {
             Family::Normal => (0, 1),
             Family::StudentT => (1, 1),
             Family::Mixture(k) => (2, k),
         };
-        DistributionHead { proj: LinearConfig::new(d_in, family.params()).init(device), family: code, components: k }
+        DistributionHead { proj: LinearConfig::new(d_in, channels * family.params()).init(device), family: code, components: k, channels }
     }
 
     pub fn family(&self) -> Family {
@@ -62,9 +63,11 @@ impl DistributionHead {
         }
     }
 
-    /// `x`: `[points, d_in]` -> the distribution of every point.
+    /// `x`: `[rows, d_in]` -> the distribution of every `(row, channel)` point, row-major.
     pub fn forward(&self, x: Tensor<2>) -> Distribution {
-        Distribution::from_raw(self.family(), self.proj.forward(x))
+        let rows = x.dims()[0];
+        let p = self.family().params();
+        Distribution::from_raw(self.family(), self.proj.forward(x).reshape([rows * self.channels, p]))
     }
 }
 

@@ -24,6 +24,7 @@ pub mod spatial_mix;
 pub mod stcnn;
 pub mod stgcn;
 pub mod stid;
+pub mod transformer;
 pub mod weights;
 
 use burn::module::Module;
@@ -38,6 +39,7 @@ pub use patchtst::{PatchTST, PatchTSTConfig};
 pub use stcnn::{STCNN, STCNNConfig};
 pub use stgcn::{STGCN, STGCNConfig};
 pub use stid::{STID, STIDConfig};
+pub use transformer::{Transformer, TransformerConfig};
 
 /// The data shape a model is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -54,12 +56,15 @@ pub struct Shape {
     pub dow: bool,
     /// The nodes form a `[height, width]` grid.
     pub grid: Option<[usize; 2]>,
+    /// Calendar features per step passed beside the input (0: none).
+    #[serde(default)]
+    pub marks: usize,
 }
 
 impl Shape {
     /// A long-sequence shape: `channels` series, one feature each.
     pub const fn lsf(seq_len: usize, pred_len: usize, channels: usize) -> Self {
-        Shape { seq_len, pred_len, channels, features: 1, steps_per_day: 0, tod: false, dow: false, grid: None }
+        Shape { seq_len, pred_len, channels, features: 1, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0 }
     }
     pub fn time_of_day(&self) -> bool {
         self.tod
@@ -95,6 +100,8 @@ pub enum ModelConfig {
     Dlinear(DLinearConfig),
     #[serde(alias = "PatchTST")]
     Patchtst(PatchTSTConfig),
+    #[serde(alias = "Transformer")]
+    Transformer(TransformerConfig),
     #[serde(alias = "iTransformer")]
     Itransformer(ITransformerConfig),
     #[serde(alias = "STID")]
@@ -116,6 +123,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Dlinear(_) => "dlinear",
             ModelConfig::Patchtst(_) => "patchtst",
+            ModelConfig::Transformer(_) => "transformer",
             ModelConfig::Itransformer(_) => "itransformer",
             ModelConfig::Stid(_) => "stid",
             ModelConfig::Stgcn(_) => "stgcn",
@@ -130,6 +138,8 @@ impl ModelConfig {
         vec![
             ModelConfig::Dlinear(DLinearConfig::default()),
             ModelConfig::Patchtst(PatchTSTConfig::default()),
+            ModelConfig::Transformer(TransformerConfig::default()),
+            ModelConfig::Transformer(TransformerConfig { distribution: Some(distribution::Family::Normal), ..Default::default() }),
             ModelConfig::Itransformer(ITransformerConfig::default()),
             ModelConfig::Stid(STIDConfig::default()),
             ModelConfig::Stgcn(STGCNConfig::default()),
@@ -144,6 +154,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Dlinear(_) => DLinearConfig::CAPABILITIES,
             ModelConfig::Patchtst(_) => PatchTSTConfig::CAPABILITIES,
+            ModelConfig::Transformer(c) => Capabilities { probabilistic: c.distribution.is_some(), ..TransformerConfig::CAPABILITIES },
             ModelConfig::Itransformer(_) => ITransformerConfig::CAPABILITIES,
             ModelConfig::Stid(_) => STIDConfig::CAPABILITIES,
             ModelConfig::Stgcn(_) => STGCNConfig::CAPABILITIES,
@@ -181,6 +192,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Dlinear(c) => Model::DLinear(c.init(shape, device)),
             ModelConfig::Patchtst(c) => Model::PatchTST(c.init(shape, device)),
+            ModelConfig::Transformer(c) => Model::Transformer(c.init(shape, device)),
             ModelConfig::Itransformer(c) => Model::ITransformer(c.init(shape, device)),
             ModelConfig::Stid(c) => Model::STID(c.init(shape, device)),
             ModelConfig::Stgcn(c) => Model::STGCN(c.init(shape, adj, device)),
@@ -197,6 +209,7 @@ impl ModelConfig {
 pub enum Model {
     DLinear(DLinear),
     PatchTST(PatchTST),
+    Transformer(Transformer),
     ITransformer(ITransformer),
     STID(STID),
     STGCN(STGCN),
@@ -213,19 +226,39 @@ impl Model {
         self.forward_marked(x, None)
     }
 
-    /// [`Self::forward`] with the calendar features of the input rows (`[batch, seq_len, m]`), for
-    /// models that use them; the others ignore them.
-    pub fn forward_marked(&self, x: Tensor<4>, marks: Option<Tensor<3>>) -> Tensor<3> {
+    /// [`Self::forward`] with the calendar features of the input and target rows, for models
+    /// that use them; the others ignore them.
+    pub fn forward_marked(&self, x: Tensor<4>, marks: Option<Marks>) -> Tensor<3> {
+        let (xm, ym) = marks.map_or((None, None), |m| (Some(m.x), Some(m.y)));
         match self {
             Model::DLinear(m) => m.forecast(values(x)),
             Model::PatchTST(m) => m.forecast(values(x)),
-            Model::ITransformer(m) => m.forward(values(x), marks),
+            Model::Transformer(m) => m.forward(values(x), xm, ym),
+            Model::ITransformer(m) => m.forward(values(x), xm),
             Model::STID(m) => m.forward(x),
             Model::STGCN(m) => m.forward(x),
             Model::GWNet(m) => m.forward(x),
             Model::MTGNN(m) => m.forward(x),
             Model::STCNN(m) => m.forward(x),
             Model::ConvLSTM(m) => m.forward(x),
+        }
+    }
+}
+
+/// Calendar features of a batch: input rows `[batch, seq_len, m]`, target rows `[batch, pred_len, m]`.
+#[derive(Debug, Clone)]
+pub struct Marks {
+    pub x: Tensor<3>,
+    pub y: Tensor<3>,
+}
+
+impl Model {
+    /// The forecast distribution of every `(batch, step, node)` point, for probabilistic models.
+    pub fn distribution(&self, x: Tensor<4>, marks: Option<Marks>) -> Option<distribution::Distribution> {
+        let (xm, ym) = marks.map_or((None, None), |m| (Some(m.x), Some(m.y)));
+        match self {
+            Model::Transformer(m) => m.distribution(values(x), xm, ym),
+            _ => None,
         }
     }
 }

@@ -44,7 +44,7 @@ pub fn evaluate(
         windows.fill(idx, &mut batch);
         let b = batch.size;
         let x = Tensor::<4>::from_data(TensorData::new(std::mem::take(&mut batch.x), [b, l, c, 1]), device);
-        let marks = crate::task::marks_of(&mut batch, l, device);
+        let marks = crate::task::marks_of(&mut batch, l, windows.pred_len, device);
         let pred = model.forward_marked(x, marks).narrow(2, out.start, out.len());
         let pred: Vec<f32> = pred.into_data().try_into_vec().expect("f32 forecast");
         let truth: Vec<f32> = if out.len() == c {

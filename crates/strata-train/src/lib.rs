@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod evaluate;
+pub mod evaluate_prob;
 pub mod evaluate_st;
 pub mod metrics;
 pub mod prob_metrics;

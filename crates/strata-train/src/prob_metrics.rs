@@ -57,8 +57,13 @@ pub struct ItemMetrics {
     pub coverage: Vec<f64>,
     /// Mean over the horizon of the sample-form CRPS.
     pub crps: f64,
+    /// Share of targets inside the central 50%, 90% and 95% intervals of the samples.
+    pub interval_coverage: [f64; 3],
     pub points: usize,
 }
+
+/// Central intervals reported as coverage: 50%, 90%, 95%.
+pub const INTERVALS: [f64; 3] = [0.5, 0.9, 0.95];
 
 /// `samples` is `[num_samples, horizon]` row-major; `quantiles` e.g. 0.1..0.9; `alpha` 0.05.
 pub fn item_metrics(past: &[f32], target: &[f32], samples: &[f32], quantiles: &[f64], season: usize, alpha: f64) -> ItemMetrics {
@@ -111,6 +116,10 @@ pub fn item_metrics(past: &[f32], target: &[f32], samples: &[f32], quantiles: &[
         quantile_loss,
         coverage,
         crps: (0..h).map(|t| crps_ensemble(&sorted[t], y[t])).sum::<f64>() / n,
+        interval_coverage: INTERVALS.map(|level| {
+            let (l, u) = (q_at((1.0 - level) / 2.0), q_at((1.0 + level) / 2.0));
+            (0..h).filter(|&t| l[t] <= y[t] && y[t] <= u[t]).count() as f64 / n
+        }),
         points: h,
     }
 }
@@ -137,6 +146,8 @@ pub struct AggregateMetrics {
     pub crps: f64,
     /// Normalised sample-form CRPS: the sum of the point CRPS over the sum of `|y|`.
     pub crps_normalised: f64,
+    /// Mean share of targets inside the central 50%, 90%, 95% intervals.
+    pub interval_coverage: [f64; 3],
     pub quantiles: Vec<f64>,
     pub series: usize,
 }
@@ -166,6 +177,7 @@ pub fn aggregate(items: &[ItemMetrics], quantiles: &[f64]) -> AggregateMetrics {
         coverage,
         crps: crps_sum / points,
         crps_normalised: crps_sum / abs_target_sum,
+        interval_coverage: [0, 1, 2].map(|i| mean(&|m| m.interval_coverage[i])),
         quantiles: quantiles.to_vec(),
         series: items.len(),
     }

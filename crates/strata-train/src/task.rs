@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use strata_data::prepare::{Prepared, prepare};
 use strata_data::window::{Batch, Windows};
 use strata_data::{DataConfig, SpatialPrepared, prepare_spatial};
-use strata_models::Shape;
+use strata_models::{Marks, Shape};
 
 use crate::config::Loss;
 
@@ -28,7 +28,7 @@ impl Task {
 
     pub fn shape(&self) -> Shape {
         match self {
-            Task::Lsf(d) => Shape::lsf(d.train.seq_len, d.train.pred_len, d.channels()),
+            Task::Lsf(d) => Shape { marks: d.train.mark_width(), ..Shape::lsf(d.train.seq_len, d.train.pred_len, d.channels()) },
             Task::Spatial(d) => Shape {
                 seq_len: d.train.seq_len,
                 pred_len: d.train.pred_len,
@@ -38,6 +38,7 @@ impl Task {
                 tod: d.time_of_day,
                 dow: d.day_of_week,
                 grid: d.grid,
+                marks: 0,
             },
         }
     }
@@ -77,9 +78,10 @@ impl Task {
         Tensor::from_data(TensorData::new(std::mem::take(&mut batch.x), [batch.size, s.seq_len, s.channels, s.features]), device)
     }
 
-    /// The calendar features of the batch's input rows `[b, seq_len, m]`, where the data has them.
-    pub fn marks(&self, batch: &mut Batch, device: &Device) -> Option<Tensor<3>> {
-        marks_of(batch, self.splits()[0].seq_len, device)
+    /// The calendar features of the batch's input and target rows, where the data has them.
+    pub fn marks(&self, batch: &mut Batch, device: &Device) -> Option<Marks> {
+        let w = self.splits()[0];
+        marks_of(batch, w.seq_len, w.pred_len, device)
     }
 
     /// The target tensor `[b, pred_len, target channels]` of a filled batch (takes its buffer).
@@ -119,11 +121,14 @@ impl Task {
     }
 }
 
-/// `[b, seq_len, m]` calendar features of a filled batch (takes its buffer), if any.
-pub fn marks_of(batch: &mut Batch, seq_len: usize, device: &Device) -> Option<Tensor<3>> {
+/// The calendar features of a filled batch (takes its buffers), if any.
+pub fn marks_of(batch: &mut Batch, seq_len: usize, pred_len: usize, device: &Device) -> Option<Marks> {
     if batch.x_mark.is_empty() {
         return None;
     }
-    let m = batch.x_mark.len() / (batch.size * seq_len);
-    Some(Tensor::from_data(TensorData::new(std::mem::take(&mut batch.x_mark), [batch.size, seq_len, m]), device))
+    let (b, m) = (batch.size, batch.x_mark.len() / (batch.size * seq_len));
+    Some(Marks {
+        x: Tensor::from_data(TensorData::new(std::mem::take(&mut batch.x_mark), [b, seq_len, m]), device),
+        y: Tensor::from_data(TensorData::new(std::mem::take(&mut batch.y_mark), [b, pred_len, m]), device),
+    })
 }

@@ -63,6 +63,10 @@ pub struct Results {
     /// the original scale.
     #[serde(default)]
     pub spatial: Option<SpatialResults>,
+    /// Probabilistic models: CRPS (sample and quantile-loss forms), MSIS, coverage on the test
+    /// windows (scaled data, 100 sample paths per window, GluonTS aggregation).
+    #[serde(default)]
+    pub probabilistic: Option<crate::prob_metrics::AggregateMetrics>,
     /// Wall time of this invocation (data, training, evaluation), seconds.
     pub wall_seconds: f64,
 }
@@ -211,6 +215,10 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     let device = training_device();
     device.seed(t.seed);
     let mut model = build_model(cfg, &task, &device)?;
+    let caps = cfg.model.capabilities();
+    if caps.probabilistic && (matches!(task, Task::Spatial(_)) || cfg.data.features == strata_data::Features::MS) {
+        bail!("{} with a distribution head trains on long-sequence data with features M or S", cfg.model.name());
+    }
     let mut optim = build_optimizer(t);
     if state.epochs_done > 0 {
         model = load_module(model, &paths.last)?;
@@ -261,7 +269,13 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
             let x = task.input(&mut batch, &device);
             let y = task.target(&mut batch, &device);
             let marks = task.marks(&mut batch, &device);
-            let loss = task.loss(t.loss, model.forward_marked(x, marks), y);
+            let loss = if caps.probabilistic {
+                // Negative log-likelihood of every (window, step, channel) target.
+                let n = y.dims().iter().product::<usize>();
+                model.distribution(x, marks).expect("a probabilistic model has a distribution").nll(y.reshape([n]))
+            } else {
+                task.loss(t.loss, model.forward_marked(x, marks), y)
+            };
             let value: f32 = loss.clone().into_scalar();
             if !value.is_finite() {
                 bail!("training diverged at epoch {} step {i}: loss is {value}; lower train.lr or set train.grad_clip", epoch + 1);
@@ -336,6 +350,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         test_original_scale: scores.test_original,
         test_drop_last: scores.test_drop_last,
         spatial: scores.spatial,
+        probabilistic: scores.probabilistic,
         wall_seconds: wall.elapsed().as_secs_f64(),
     };
     write_results(&paths, &results)?;
@@ -369,6 +384,7 @@ struct Scores {
     test_original: Option<crate::metrics::Metrics>,
     test_drop_last: Option<crate::metrics::Metrics>,
     spatial: Option<SpatialResults>,
+    probabilistic: Option<crate::prob_metrics::AggregateMetrics>,
 }
 
 fn evaluate_splits(model: &Model, task: &Task, t: &TrainConfig, inverse: bool, device: &Device) -> Scores {
@@ -377,12 +393,14 @@ fn evaluate_splits(model: &Model, task: &Task, t: &TrainConfig, inverse: bool, d
             let scaler = if inverse { data.scaler.as_ref() } else { None };
             let val: Evaluation = evaluate(model, &data.val, data.output_channels(), t.eval_batch_size, device, None, None);
             let test = evaluate(model, &data.test, data.output_channels(), t.eval_batch_size, device, scaler, Some(t.batch_size));
-            Scores { val: val.scaled, test: test.scaled, test_original: test.original, test_drop_last: test.drop_last, spatial: None }
+            let season = crate::evaluate_prob::seasonality(&data.freq);
+            let probabilistic = crate::evaluate_prob::evaluate_probabilistic(model, &data.test, t.eval_batch_size, device, 100, t.seed, season);
+            Scores { val: val.scaled, test: test.scaled, test_original: test.original, test_drop_last: test.drop_last, spatial: None, probabilistic }
         }
         Task::Spatial(d) => {
             let val = evaluate_spatial(model, d, &d.val, t.eval_batch_size, device);
             let test = evaluate_spatial(model, d, &d.test, t.eval_batch_size, device);
-            Scores { val: val.unmasked, test: test.unmasked, test_original: Some(test.unmasked), test_drop_last: None, spatial: Some(SpatialResults { test, val, baselines: evaluate_baselines(d, &d.test) }) }
+            Scores { val: val.unmasked, test: test.unmasked, test_original: Some(test.unmasked), test_drop_last: None, spatial: Some(SpatialResults { test, val, baselines: evaluate_baselines(d, &d.test) }), probabilistic: None }
         }
     }
 }
@@ -426,6 +444,7 @@ pub fn evaluate_run(run_dir: &Path, overrides: &[String]) -> Result<Results> {
     results.test_original_scale = scores.test_original;
     results.test_drop_last = scores.test_drop_last;
     results.spatial = scores.spatial;
+    results.probabilistic = scores.probabilistic;
     results.data = record;
     results.git_revision = git_revision();
     results.wall_seconds = wall.elapsed().as_secs_f64();

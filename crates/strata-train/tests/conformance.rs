@@ -54,9 +54,13 @@ fn every_model_trains_and_beats_the_zero_forecast() {
                 c.dropout = 0.0;
                 ModelConfig::Patchtst(c)
             }
+            ModelConfig::Transformer(c) => ModelConfig::Transformer(strata_models::TransformerConfig { d_model: 32, n_heads: 4, d_ff: 64, dropout: 0.0, label_len: 24, ..c }),
+            ModelConfig::Itransformer(c) => ModelConfig::Itransformer(strata_models::ITransformerConfig { d_model: 32, n_heads: 4, d_ff: 64, dropout: 0.0, ..c }),
             other => other,
         };
-        let name = model.name();
+        let probabilistic = model.capabilities().probabilistic;
+        let name = if probabilistic { format!("{}_normal", model.name()) } else { model.name().to_string() };
+        let name = name.as_str();
         let mut cfg = RunConfig {
             name: Some(name.into()),
             data: DataConfig { dataset: "custom".into(), path: Some(csv.clone()), seq_len: 48, pred_len: 12, ..Default::default() },
@@ -84,6 +88,15 @@ fn every_model_trains_and_beats_the_zero_forecast() {
             assert!(run.join(f).exists(), "{name}: {f} missing");
         }
         assert_eq!(r.data.sha256.len(), 64);
+        // A distribution head is scored on samples: CRPS below the mean absolute error of a
+        // zero forecast, and the 90% interval covers most targets.
+        if probabilistic {
+            let p = r.probabilistic.as_ref().unwrap_or_else(|| panic!("{name}: no probabilistic metrics"));
+            assert!(p.crps.is_finite() && p.crps < 0.5 && p.crps <= r.test.mae, "{name}: {p:?}");
+            assert!(p.interval_coverage[1] > 0.6, "{name}: {:?}", p.interval_coverage);
+        } else {
+            assert!(r.probabilistic.is_none(), "{name}");
+        }
     }
 }
 

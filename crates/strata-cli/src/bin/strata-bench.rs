@@ -48,7 +48,7 @@ fn gwnet(shape: Shape, adj: &[f32], device: &Device) -> Model {
 
 const SHAPE: Shape = Shape::lsf(336, 96, 7);
 /// The graph shape: 207 nodes (METR-LA's graph), 12 -> 12 steps, value + time of day.
-const GRAPH: Shape = Shape { seq_len: 12, pred_len: 12, channels: 207, features: 2, steps_per_day: 288, tod: true, dow: false, grid: None };
+const GRAPH: Shape = Shape { seq_len: 12, pred_len: 12, channels: 207, features: 2, steps_per_day: 288, tod: true, dow: false, grid: None, marks: 0 };
 const CASES: &[Case] = &[
     Case { name: "dlinear", model: dlinear, batch: 32, shape: SHAPE },
     Case { name: "patchtst", model: patchtst_ref, batch: 32, shape: SHAPE },

@@ -1,0 +1,261 @@
+//! The vanilla Transformer encoder-decoder for forecasting (Vaswani et al. 2017, as
+//! Time-Series-Library's `Transformer`): token embedding (circular conv, kernel 3) + sinusoidal
+//! positions + a linear embedding of the calendar features; an encoder over the input window;
+//! a decoder fed the last `label_len` input steps followed by zeros for the horizon, with causal
+//! self-attention and cross-attention to the encoder. The head is a point projection, or a
+//! distribution head ([`crate::distribution`]) whose mean is the point forecast and whose NLL
+//! is the training loss.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Bool, Device, Tensor, TensorData};
+
+use crate::distribution::{Distribution, DistributionHead, Family};
+use crate::dropout::Dropout;
+use crate::gelu::gelu;
+use crate::{Capabilities, Shape};
+
+/// Transformer hyper-parameters (TSLib defaults).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransformerConfig {
+    pub d_model: usize,
+    pub n_heads: usize,
+    pub e_layers: usize,
+    pub d_layers: usize,
+    pub d_ff: usize,
+    pub dropout: f64,
+    /// Input steps repeated at the start of the decoder input.
+    pub label_len: usize,
+    /// `None`: point forecasts (MSE); else a distribution head trained by NLL.
+    pub distribution: Option<Family>,
+}
+
+impl Default for TransformerConfig {
+    fn default() -> Self {
+        TransformerConfig { d_model: 512, n_heads: 8, e_layers: 2, d_layers: 1, d_ff: 2048, dropout: 0.1, label_len: 48, distribution: None }
+    }
+}
+
+/// Multi-head attention from `q_in` to `kv_in`, optionally causal.
+#[derive(Module, Debug)]
+pub struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    dropout: Dropout,
+    heads: usize,
+}
+
+impl Attention {
+    fn new(d: usize, heads: usize, dropout: f64, device: &Device) -> Self {
+        let lin = || LinearConfig::new(d, d).init(device);
+        Attention { q: lin(), k: lin(), v: lin(), o: lin(), dropout: Dropout::new(dropout), heads }
+    }
+    fn forward(&self, q_in: Tensor<3>, kv_in: Tensor<3>, causal: bool) -> Tensor<3> {
+        let ([b, tq, d], tk) = (q_in.dims(), kv_in.dims()[1]);
+        let dh = d / self.heads;
+        let split = |x: Tensor<3>, t: usize| x.reshape([b, t, self.heads, dh]).swap_dims(1, 2);
+        let q = split(self.q.forward(q_in), tq);
+        let k = split(self.k.forward(kv_in.clone()), tk);
+        let v = split(self.v.forward(kv_in), tk);
+        let mut scores = q.matmul(k.transpose()) * (dh as f64).powf(-0.5);
+        if causal {
+            let mask: Vec<bool> = (0..tq).flat_map(|i| (0..tk).map(move |j| j > i)).collect();
+            let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [tq, tk]), &scores.device()).unsqueeze::<4>();
+            scores = scores.mask_fill(mask, f32::NEG_INFINITY);
+        }
+        let w = self.dropout.forward(softmax(scores, 3));
+        self.o.forward(w.matmul(v).swap_dims(1, 2).reshape([b, tq, d]))
+    }
+}
+
+/// Value (circular conv) + position (sinusoidal) + calendar (linear) embedding.
+#[derive(Module, Debug)]
+pub struct Embedding {
+    value: Conv1d,
+    time: Option<Linear>,
+    position: Tensor<2>,
+    dropout: Dropout,
+}
+
+impl Embedding {
+    fn new(c_in: usize, marks: usize, d: usize, max_len: usize, dropout: f64, device: &Device) -> Self {
+        let mut pe = vec![0f32; max_len * d];
+        for pos in 0..max_len {
+            for i in (0..d).step_by(2) {
+                let angle = pos as f64 * (-(i as f64) * (10000f64).ln() / d as f64).exp();
+                pe[pos * d + i] = angle.sin() as f32;
+                if i + 1 < d {
+                    pe[pos * d + i + 1] = angle.cos() as f32;
+                }
+            }
+        }
+        Embedding {
+            value: Conv1dConfig::new(c_in, d, 3).with_padding(PaddingConfig1d::Explicit(1, 1)).with_bias(false).init(device),
+            time: (marks > 0).then(|| LinearConfig::new(marks, d).with_bias(false).init(device)),
+            position: Tensor::from_data(TensorData::new(pe, [max_len, d]), device),
+            dropout: Dropout::new(dropout),
+        }
+    }
+    fn forward(&self, x: Tensor<3>, marks: Option<Tensor<3>>) -> Tensor<3> {
+        let [b, t, _] = x.dims();
+        // Circular padding: wrap one step from each end, then a valid conv.
+        let wrapped = Tensor::cat(vec![x.clone().narrow(1, t - 1, 1), x.clone(), x.narrow(1, 0, 1)], 1);
+        let v = self.value.forward(wrapped.swap_dims(1, 2)).swap_dims(1, 2); // [b, t + 2, d]
+        let d = v.dims()[2];
+        let v = v.narrow(1, 1, t);
+        let mut e = v + self.position.clone().narrow(0, 0, t).unsqueeze::<3>().expand([b as i64, -1, -1]);
+        if let (Some(time), Some(m)) = (&self.time, marks) {
+            e = e + time.forward(m);
+        }
+        let _ = d;
+        self.dropout.forward(e)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct EncoderLayer {
+    attn: Attention,
+    ff1: Linear,
+    ff2: Linear,
+    norm1: LayerNorm,
+    norm2: LayerNorm,
+    dropout: Dropout,
+}
+
+impl EncoderLayer {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let x = self.norm1.forward(x.clone() + self.dropout.forward(self.attn.forward(x.clone(), x, false)));
+        let y = self.dropout.forward(self.ff2.forward(self.dropout.forward(gelu(self.ff1.forward(x.clone())))));
+        self.norm2.forward(x + y)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    self_attn: Attention,
+    cross_attn: Attention,
+    ff1: Linear,
+    ff2: Linear,
+    norm1: LayerNorm,
+    norm2: LayerNorm,
+    norm3: LayerNorm,
+    dropout: Dropout,
+}
+
+impl DecoderLayer {
+    fn forward(&self, x: Tensor<3>, memory: Tensor<3>) -> Tensor<3> {
+        let x = self.norm1.forward(x.clone() + self.dropout.forward(self.self_attn.forward(x.clone(), x, true)));
+        let x = self.norm2.forward(x.clone() + self.dropout.forward(self.cross_attn.forward(x, memory, false)));
+        let y = self.dropout.forward(self.ff2.forward(self.dropout.forward(gelu(self.ff1.forward(x.clone())))));
+        self.norm3.forward(x + y)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Transformer {
+    enc_embed: Embedding,
+    dec_embed: Embedding,
+    encoder: Vec<EncoderLayer>,
+    enc_norm: LayerNorm,
+    decoder: Vec<DecoderLayer>,
+    dec_norm: LayerNorm,
+    projection: Option<Linear>,
+    head: Option<DistributionHead>,
+    label_len: usize,
+    pred_len: usize,
+    channels: usize,
+}
+
+impl TransformerConfig {
+    pub const CAPABILITIES: Capabilities = Capabilities { cross_channel: true, probabilistic: false, exogenous: true, attention: true };
+
+    pub fn init(&self, shape: Shape, device: &Device) -> Transformer {
+        let (d, c) = (self.d_model, shape.channels);
+        let label_len = self.label_len.min(shape.seq_len);
+        let max_len = shape.seq_len.max(label_len + shape.pred_len);
+        let norm = || LayerNormConfig::new(d).init(device);
+        let lin = |a: usize, b: usize| LinearConfig::new(a, b).init(device);
+        Transformer {
+            enc_embed: Embedding::new(c, shape.marks, d, max_len, self.dropout, device),
+            dec_embed: Embedding::new(c, shape.marks, d, max_len, self.dropout, device),
+            encoder: (0..self.e_layers)
+                .map(|_| EncoderLayer { attn: Attention::new(d, self.n_heads, self.dropout, device), ff1: lin(d, self.d_ff), ff2: lin(self.d_ff, d), norm1: norm(), norm2: norm(), dropout: Dropout::new(self.dropout) })
+                .collect(),
+            enc_norm: norm(),
+            decoder: (0..self.d_layers)
+                .map(|_| DecoderLayer {
+                    self_attn: Attention::new(d, self.n_heads, self.dropout, device),
+                    cross_attn: Attention::new(d, self.n_heads, self.dropout, device),
+                    ff1: lin(d, self.d_ff),
+                    ff2: lin(self.d_ff, d),
+                    norm1: norm(),
+                    norm2: norm(),
+                    norm3: norm(),
+                    dropout: Dropout::new(self.dropout),
+                })
+                .collect(),
+            dec_norm: norm(),
+            projection: self.distribution.is_none().then(|| lin(d, c)),
+            // One distribution per (step, channel): the head sees the step's features and a
+            // channel embedding is not needed as each channel has its own output slice.
+            head: self.distribution.map(|f| DistributionHead::new(d, f, c, device)),
+            label_len,
+            pred_len: shape.pred_len,
+            channels: c,
+        }
+    }
+}
+
+impl Transformer {
+    /// Decoder features of the horizon `[batch, pred_len, d_model]`.
+    fn features(&self, x: Tensor<3>, x_mark: Option<Tensor<3>>, y_mark: Option<Tensor<3>>) -> Tensor<3> {
+        let [b, l, c] = x.dims();
+        let memory = {
+            let mut h = self.enc_embed.forward(x.clone(), x_mark.clone());
+            for layer in &self.encoder {
+                h = layer.forward(h);
+            }
+            self.enc_norm.forward(h)
+        };
+        let ll = self.label_len;
+        let dec_in = Tensor::cat(vec![x.narrow(1, l - ll, ll), Tensor::zeros([b, self.pred_len, c], &memory.device())], 1);
+        let dec_mark = match (x_mark, y_mark) {
+            (Some(xm), Some(ym)) => Some(Tensor::cat(vec![xm.narrow(1, l - ll, ll), ym], 1)),
+            _ => None,
+        };
+        let mut h = self.dec_embed.forward(dec_in, dec_mark);
+        for layer in &self.decoder {
+            h = layer.forward(h, memory.clone());
+        }
+        self.dec_norm.forward(h).narrow(1, ll, self.pred_len)
+    }
+
+    /// Point forecast `[batch, pred_len, channels]` (the distribution's mean with a head).
+    pub fn forward(&self, x: Tensor<3>, x_mark: Option<Tensor<3>>, y_mark: Option<Tensor<3>>) -> Tensor<3> {
+        let [b, _, _] = x.dims();
+        let h = self.features(x, x_mark, y_mark);
+        match (&self.projection, &self.head) {
+            (Some(p), _) => p.forward(h),
+            (None, Some(head)) => {
+                let d = h.dims()[2];
+                head.forward(h.reshape([b * self.pred_len, d])).mean().reshape([b, self.pred_len, self.channels])
+            }
+            _ => unreachable!("a projection or a head"),
+        }
+    }
+
+    /// The forecast distribution of every `(batch, step, channel)` point, row-major; `None`
+    /// for a point model.
+    pub fn distribution(&self, x: Tensor<3>, x_mark: Option<Tensor<3>>, y_mark: Option<Tensor<3>>) -> Option<Distribution> {
+        let head = self.head.as_ref()?;
+        let [b, _, _] = x.dims();
+        let h = self.features(x, x_mark, y_mark);
+        let d = h.dims()[2];
+        Some(head.forward(h.reshape([b * self.pred_len, d])))
+    }
+}
