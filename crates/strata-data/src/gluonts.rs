@@ -162,3 +162,32 @@ fn read_tar_gz(path: &Path) -> Result<Vec<(String, String)>, DataError> {
     }
     Ok(out)
 }
+
+/// GluonTS datasets in the registry: name and archive under the data root.
+pub const GLUON: &[(&str, &str)] = &[("exchange_rate_nips", "gluonts_exchange_rate_nips/exchange_rate_nips.tar.gz")];
+
+pub fn gluon_lookup(name: &str) -> Option<&'static str> {
+    GLUON.iter().find(|(n, _)| n.eq_ignore_ascii_case(name) || n.replace('_', "-").eq_ignore_ascii_case(name)).map(|(_, f)| *f)
+}
+
+/// Timestamps from `start` (`YYYY-MM-DD[ HH:MM:SS]`) at frequency `freq` (`B`, `D`, `H`, `W`).
+pub fn timestamps(start: &str, freq: &str, n: usize) -> Option<Vec<chrono::NaiveDateTime>> {
+    use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Weekday};
+    let t0 = NaiveDateTime::parse_from_str(start, "%Y-%m-%d %H:%M:%S").ok().or_else(|| NaiveDate::parse_from_str(start, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0))?;
+    let mut out = Vec::with_capacity(n);
+    let mut t = t0;
+    let step = match freq.to_ascii_uppercase().as_str() {
+        "B" | "D" => Duration::days(1),
+        "H" => Duration::hours(1),
+        "W" => Duration::weeks(1),
+        _ => return None,
+    };
+    let business = freq.eq_ignore_ascii_case("B");
+    while out.len() < n {
+        if !(business && matches!(t.weekday(), Weekday::Sat | Weekday::Sun)) {
+            out.push(t);
+        }
+        t += step;
+    }
+    Some(out)
+}

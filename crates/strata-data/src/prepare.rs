@@ -119,6 +119,9 @@ pub struct Prepared {
     pub train: Windows,
     pub val: Windows,
     pub test: Windows,
+    /// GluonTS protocol: the test windows are the dataset's rolling windows, scored on the
+    /// original scale with the whole history as the seasonal-error reference.
+    pub rolling: bool,
 }
 
 impl Prepared {
@@ -153,6 +156,9 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         ("steps_per_day", cfg.steps_per_day.is_some()),
         ("grid", cfg.grid.is_some()),
     ];
+    if let Some(file) = crate::gluonts::gluon_lookup(&cfg.dataset) {
+        return prepare_gluon(cfg, file);
+    }
     if let Some((key, _)) = st_only.iter().find(|(_, set)| *set) {
         return Err(DataError::Config(format!("key `data.{key}`: only spatio-temporal datasets take it, and `{}` is a long-sequence dataset", cfg.dataset)));
     }
@@ -187,7 +193,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         Series { data: crate::timefeat::time_features(d, &freq).into(), rows: d.len(), channels: width }
     });
     let series = Series { data: table.values.into(), rows: table.rows, channels: table.columns.len() };
-    let windows = |(start, end): (usize, usize)| Windows { series: series.clone(), target: series.clone(), marks: marks.clone(), start, end, seq_len: cfg.seq_len, pred_len: cfg.pred_len };
+    let windows = |(start, end): (usize, usize)| Windows { series: series.clone(), target: series.clone(), marks: marks.clone(), start, end, seq_len: cfg.seq_len, pred_len: cfg.pred_len, stride: 1 };
     let (train, val, test) = (windows(borders.train), windows(borders.val), windows(borders.test));
     for (name, w) in [("train", &train), ("val", &val), ("test", &test)] {
         if w.is_empty() {
@@ -212,6 +218,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         train,
         val,
         test,
+        rolling: false,
     })
 }
 
@@ -224,5 +231,84 @@ fn custom_freq(q: &Quality) -> Option<String> {
         s if s % 3600 == 0 => "h".into(),
         s if s % 60 == 0 => format!("{}min", s / 60),
         s => format!("{s}s"),
+    })
+}
+
+/// A GluonTS dataset whose series are aligned (same start, same length) as one multivariate
+/// series: train on the train split (its last `windows x prediction_length` rows kept for
+/// validation, as rolling windows), test on exactly the rolling windows of the test split.
+pub fn prepare_gluon(cfg: &DataConfig, file: &str) -> Result<Prepared, DataError> {
+    use crate::gluonts::{read_gluonts, timestamps};
+    let path = cfg.path.clone().unwrap_or_else(|| data_root().join(file));
+    if !path.exists() {
+        return Err(DataError::file(&path, "file not found (set STRATA_DATA or data.path)"));
+    }
+    let ds = read_gluonts(&path, None)?;
+    let h = ds.prediction_length;
+    if cfg.pred_len != h {
+        return Err(DataError::Config(format!("key `data.pred_len`: {} forecasts {h} steps (its test windows), not {}", cfg.dataset, cfg.pred_len)));
+    }
+    let c = ds.train.len();
+    let t_train = ds.train[0].target.len();
+    if ds.train.iter().any(|e| e.start != ds.train[0].start || e.target.len() != t_train) {
+        return Err(DataError::file(&path, "the train series differ in start or length; strata reads a GluonTS dataset as one aligned multivariate series"));
+    }
+    let windows = ds.rolling_windows()?;
+    // The longest test entry of each series holds the whole history.
+    let mut full: Vec<&[f32]> = vec![&[]; c];
+    for w in &windows {
+        let t = &ds.test[w.entry].target;
+        if t.len() > full[w.series].len() {
+            full[w.series] = t;
+        }
+    }
+    let rows = full[0].len();
+    if full.iter().any(|f| f.len() != rows) {
+        return Err(DataError::file(&path, "the test series differ in length"));
+    }
+    let per_series = windows.len() / c;
+    if rows != t_train + per_series * h {
+        return Err(DataError::file(&path, format!("test windows do not tile the {} rows after the train split in steps of {h}", rows - t_train)));
+    }
+    let l = cfg.seq_len;
+    let val_rows = per_series * h;
+    if t_train < val_rows + l + h {
+        return Err(DataError::Config(format!("the train split ({t_train} rows) is too short for seq_len {l}")));
+    }
+    let mut values = vec![0f32; rows * c];
+    for (s, f) in full.iter().enumerate() {
+        for (r, v) in f.iter().enumerate() {
+            values[r * c + s] = *v;
+        }
+    }
+    let columns: Vec<String> = ds.train.iter().enumerate().map(|(i, e)| e.item_id.clone().unwrap_or_else(|| format!("series{i}"))).collect();
+    let dates = timestamps(&ds.train[0].start, &ds.freq, rows);
+    let mut table = crate::table::Table { path: path.clone(), columns, dates, values, rows, quality: Default::default() };
+    let train_end = t_train - val_rows;
+    let impute_report = impute(&mut table, cfg.impute, train_end)?;
+    let scaler = cfg.scale.then(|| StandardScaler::fit(&table.values, c, train_end));
+    if let Some(s) = &scaler {
+        s.transform(&mut table.values);
+    }
+    let marks = table.dates.as_ref().map(|d| Series { data: crate::timefeat::time_features(d, &ds.freq).into(), rows, channels: crate::timefeat::feature_names(&ds.freq).len() });
+    let series = Series { data: table.values.into(), rows, channels: c };
+    let w = |start: usize, end: usize, stride: usize| Windows { series: series.clone(), target: series.clone(), marks: marks.clone(), start, end, seq_len: l, pred_len: h, stride };
+    let borders = Borders { train: (0, train_end), val: (train_end - l, t_train), test: (t_train - l, rows) };
+    Ok(Prepared {
+        dataset: cfg.dataset.to_ascii_lowercase(),
+        sha256: sha256_file(&path)?,
+        path,
+        freq: ds.freq.clone(),
+        columns: table.columns,
+        features: Features::M,
+        rows,
+        borders,
+        scaler,
+        impute: impute_report,
+        quality: table.quality,
+        train: w(0, train_end, 1),
+        val: w(train_end - l, t_train, h),
+        test: w(t_train - l, rows, h),
+        rolling: true,
     })
 }

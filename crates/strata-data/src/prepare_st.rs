@@ -128,7 +128,7 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
     let xs = Series { data: x.into(), rows: t, channels: n * f };
     let ys = Series { data: target.into(), rows: t, channels: n };
     let starts = [0, counts[0], counts[0] + counts[1]];
-    let windows = |k: usize| Windows { series: xs.clone(), target: ys.clone(), marks: None, start: starts[k], end: starts[k] + counts[k] - 1 + l + hz, seq_len: l, pred_len: hz };
+    let windows = |k: usize| Windows { series: xs.clone(), target: ys.clone(), marks: None, start: starts[k], end: starts[k] + counts[k] - 1 + l + hz, seq_len: l, pred_len: hz, stride: 1 };
     let (train, val, test) = (windows(0), windows(1), windows(2));
     let borders = [(train.start, train.end), (val.start, val.end), (test.start, test.end)];
     Ok(SpatialPrepared {

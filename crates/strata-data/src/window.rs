@@ -33,6 +33,8 @@ pub struct Windows {
     pub end: usize,
     pub seq_len: usize,
     pub pred_len: usize,
+    /// Rows between consecutive windows: 1, or e.g. the horizon for GluonTS's rolling test windows.
+    pub stride: usize,
 }
 
 /// One batch, row-major: `x` is `[batch, seq_len, channels]`, `y` is `[batch, pred_len, channels]`.
@@ -52,7 +54,8 @@ pub struct Batch {
 impl Windows {
     /// Number of complete windows (stride 1). Zero when the split is too short.
     pub fn len(&self) -> usize {
-        (self.end - self.start + 1).saturating_sub(self.seq_len + self.pred_len)
+        let span = self.end - self.start;
+        if span < self.seq_len + self.pred_len { 0 } else { (span - self.seq_len - self.pred_len) / self.stride.max(1) + 1 }
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -63,13 +66,13 @@ impl Windows {
     /// Input rows of window `i`, `[seq_len * channels]`.
     pub fn x(&self, i: usize) -> &[f32] {
         let c = self.series.channels;
-        let r = self.start + i;
+        let r = self.start + i * self.stride;
         &self.series.data[r * c..(r + self.seq_len) * c]
     }
     /// Target rows of window `i`, `[pred_len * target channels]`.
     pub fn y(&self, i: usize) -> &[f32] {
         let c = self.target.channels;
-        let r = self.start + i + self.seq_len;
+        let r = self.start + i * self.stride + self.seq_len;
         &self.target.data[r * c..(r + self.pred_len) * c]
     }
     /// Number of calendar features per row (0 without timestamps).
@@ -88,7 +91,7 @@ impl Windows {
             batch.x.extend_from_slice(self.x(i));
             batch.y.extend_from_slice(self.y(i));
             if let Some(m) = &self.marks {
-                let (w, r) = (m.channels, self.start + i);
+                let (w, r) = (m.channels, self.start + i * self.stride);
                 batch.x_mark.extend_from_slice(&m.data[r * w..(r + self.seq_len) * w]);
                 batch.y_mark.extend_from_slice(&m.data[(r + self.seq_len) * w..(r + self.seq_len + self.pred_len) * w]);
             }
@@ -117,13 +120,22 @@ mod tests {
         // 10 rows x 2 channels: value = 10*row + channel.
         let data: Vec<f32> = (0..10).flat_map(|r| [10.0 * r as f32, 10.0 * r as f32 + 1.0]).collect();
         let series = Series { data: data.into(), rows: 10, channels: 2 };
-        Windows { target: series.clone(), series, marks: None, start: 2, end: 10, seq_len: 3, pred_len: 2 }
+        Windows { target: series.clone(), series, marks: None, start: 2, end: 10, seq_len: 3, pred_len: 2, stride: 1 }
     }
 
     #[test]
     fn counts_every_complete_window() {
         // rows 2..10 = 8 rows; windows of 5 rows: 4.
         assert_eq!(windows().len(), 4);
+    }
+
+    #[test]
+    fn strided_windows() {
+        // Rows 2..10 with windows of 3 + 2 rows every 2 rows: starts 2 and 4 (6 would end at 11).
+        let w = Windows { stride: 2, ..windows() };
+        assert_eq!(w.len(), 2);
+        assert_eq!(w.x(1), [40.0, 41.0, 50.0, 51.0, 60.0, 61.0]);
+        assert_eq!(w.y(1), [70.0, 71.0, 80.0, 81.0]);
     }
 
     #[test]

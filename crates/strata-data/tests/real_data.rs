@@ -125,3 +125,27 @@ fn gluonts_exchange_rate_rolling_windows() {
         assert_eq!((win.series, win.history, win.horizon), (i % 8, 6071 + 30 * (i / 8), 30), "window {i}");
     }
 }
+
+#[test]
+fn gluonts_dataset_as_aligned_multivariate_series() {
+    let cfg = DataConfig { dataset: "exchange_rate_nips".into(), path: Some(root().join("gluonts_exchange_rate_nips/exchange_rate_nips.tar.gz")), seq_len: 90, pred_len: 30, ..Default::default() };
+    let p = prepare(&cfg).unwrap();
+    assert_eq!((p.rows, p.channels(), p.freq.as_str()), (6221, 8, "B"));
+    // Test = the 5 rolling windows: targets at rows 6071 + 30k; validation = the 5 windows
+    // before them inside the train split; training windows end before the validation targets.
+    assert_eq!((p.test.len(), p.val.len()), (5, 5));
+    assert_eq!(p.test.start + 4 * p.test.stride + 90, 6071 + 4 * 30);
+    assert_eq!(p.train.end, 6071 - 150);
+    // The first target of the last test window is series 0's value 6191 of the longest test entry,
+    // put back from the scaled series.
+    let ds = strata_data::gluonts::read_gluonts(&cfg.path.clone().unwrap(), None).unwrap();
+    let s = p.scaler.as_ref().unwrap();
+    let y = p.test.y(4)[0] * s.std[0] + s.mean[0];
+    assert!((y - ds.test[32].target[6191]).abs() < 1e-5, "{y}");
+    // Business days from 1990-01-01 (a Monday): row 5 is Monday 1990-01-08.
+    let mut b = strata_data::window::Batch::default();
+    p.train.fill(&[0], &mut b);
+    assert_eq!(b.x_mark[5 * 3], -0.5); // day of week (Monday) of row 5
+    let e = prepare(&DataConfig { pred_len: 24, ..cfg }).unwrap_err().to_string();
+    assert!(e.contains("forecasts 30 steps"), "{e}");
+}

@@ -3,6 +3,7 @@
 //! and aggregated as GluonTS does (CRPS in both forms, MSIS at alpha 0.05, coverage).
 
 use burn::tensor::{Device, Tensor, TensorData};
+use strata_data::scaler::StandardScaler;
 use strata_data::window::{Batch, Windows, epoch_order};
 use strata_models::Model;
 
@@ -28,9 +29,25 @@ pub fn seasonality(freq: &str) -> usize {
     if base % k == 0 { base / k } else { 1 }
 }
 
-/// Score `samples` sample paths of every window of `windows` (scaled values; every channel).
-pub fn evaluate_probabilistic(model: &Model, windows: &Windows, batch_size: usize, device: &Device, samples: usize, seed: u64, season: usize) -> Option<AggregateMetrics> {
+/// Score `samples` sample paths of every window of `windows`, every channel. With a `scaler`,
+/// paths, targets and history are put back on the original scale (GluonTS scores raw values);
+/// `full_history` takes the seasonal error over every row before the target (GluonTS), else
+/// over the input window.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_probabilistic(
+    model: &Model,
+    windows: &Windows,
+    batch_size: usize,
+    device: &Device,
+    samples: usize,
+    seed: u64,
+    season: usize,
+    scaler: Option<&StandardScaler>,
+    full_history: bool,
+) -> Option<AggregateMetrics> {
     let (l, h, c) = (windows.seq_len, windows.pred_len, windows.channels());
+    let un = |v: f32, ch: usize| scaler.map_or(v, |s| v * s.std[ch] + s.mean[ch]);
+    let data = &windows.series.data;
     let mut items: Vec<ItemMetrics> = Vec::new();
     let mut batch = Batch::default();
     for (k, idx) in epoch_order(windows.len(), None).chunks(batch_size).enumerate() {
@@ -44,12 +61,17 @@ pub fn evaluate_probabilistic(model: &Model, windows: &Windows, batch_size: usiz
         let points = b * h * c;
         for j in 0..b {
             for ch in 0..c {
-                let past: Vec<f32> = (0..l).map(|t| x_rows[(j * l + t) * c + ch]).collect();
-                let target: Vec<f32> = (0..h).map(|t| batch.y[(j * h + t) * c + ch]).collect();
+                let past: Vec<f32> = if full_history {
+                    let end = windows.start + idx[j] * windows.stride + l;
+                    (0..end).map(|r| un(data[r * c + ch], ch)).collect()
+                } else {
+                    (0..l).map(|t| un(x_rows[(j * l + t) * c + ch], ch)).collect()
+                };
+                let target: Vec<f32> = (0..h).map(|t| un(batch.y[(j * h + t) * c + ch], ch)).collect();
                 let mut s = vec![0f32; samples * h];
                 for n in 0..samples {
                     for t in 0..h {
-                        s[n * h + t] = paths[n * points + (j * h + t) * c + ch];
+                        s[n * h + t] = un(paths[n * points + (j * h + t) * c + ch], ch);
                     }
                 }
                 items.push(item_metrics(&past, &target, &s, &QUANTILES, season, 0.05));

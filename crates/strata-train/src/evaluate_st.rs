@@ -127,7 +127,7 @@ pub fn evaluate_baselines(data: &SpatialPrepared, windows: &Windows) -> Baseline
         let mut per_step = vec![MaskedAccumulator::default(); h];
         let mut unmasked = Accumulator::default();
         for i in 0..windows.len() {
-            let start = windows.start + i;
+            let start = windows.start + i * windows.stride;
             let y = windows.y(i);
             let mut p = vec![0f32; h * n];
             for s in 0..h {
@@ -163,7 +163,7 @@ mod tests {
         // One node, 2 steps per day, values 1 2 1 2 ... (10 rows); windows 2 -> 1, split 6/1/1.
         let vals: Vec<f32> = (0..10).map(|r| 1.0 + (r % 2) as f32).collect();
         let s = Series { data: vals.clone().into(), rows: 10, channels: 1 };
-        let w = |start, count: usize| Windows { series: s.clone(), target: s.clone(), marks: None, start, end: start + count - 1 + 3, seq_len: 2, pred_len: 1 };
+        let w = |start, count: usize| Windows { series: s.clone(), target: s.clone(), marks: None, start, end: start + count - 1 + 3, seq_len: 2, pred_len: 1, stride: 1 };
         let data = SpatialPrepared {
             dataset: "t".into(),
             path: "t".into(),

@@ -122,6 +122,12 @@ pub struct TrainingRecord {
 /// The protocol line printed and recorded with every result.
 pub fn protocol_line(task: &Task) -> String {
     let data = match task {
+        Task::Lsf(d) if d.rolling => {
+            return format!(
+                "GluonTS: {} as {} aligned series, freq {}, train rows {:?} (validation: the last {} rows as rolling windows), test = the dataset's {} rolling windows of {} steps per series; scaler fitted on train rows; MSE/MAE on scaled data, probabilistic metrics on the original scale with the whole history for the seasonal error",
+                d.dataset, d.channels(), d.freq, d.borders.train, d.borders.val.1 - d.borders.val.0 - d.train.seq_len, d.test.len(), d.test.pred_len
+            );
+        }
         Task::Lsf(d) => d,
         Task::Spatial(d) => return spatial_protocol_line(d),
     };
@@ -392,9 +398,11 @@ fn evaluate_splits(model: &Model, task: &Task, t: &TrainConfig, inverse: bool, d
         Task::Lsf(data) => {
             let scaler = if inverse { data.scaler.as_ref() } else { None };
             let val: Evaluation = evaluate(model, &data.val, data.output_channels(), t.eval_batch_size, device, None, None);
-            let test = evaluate(model, &data.test, data.output_channels(), t.eval_batch_size, device, scaler, Some(t.batch_size));
+            let test = evaluate(model, &data.test, data.output_channels(), t.eval_batch_size, device, scaler, (!data.rolling).then_some(t.batch_size));
             let season = crate::evaluate_prob::seasonality(&data.freq);
-            let probabilistic = crate::evaluate_prob::evaluate_probabilistic(model, &data.test, t.eval_batch_size, device, 100, t.seed, season);
+            // GluonTS data is scored as GluonTS does: raw values, whole history; LSF on the scaled data.
+            let (scale_back, full) = if data.rolling { (data.scaler.as_ref(), true) } else { (None, false) };
+            let probabilistic = crate::evaluate_prob::evaluate_probabilistic(model, &data.test, t.eval_batch_size, device, 100, t.seed, season, scale_back, full);
             Scores { val: val.scaled, test: test.scaled, test_original: test.original, test_drop_last: test.drop_last, spatial: None, probabilistic }
         }
         Task::Spatial(d) => {

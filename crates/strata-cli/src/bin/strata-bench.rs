@@ -95,6 +95,7 @@ fn main() {
             end: rows,
             seq_len: l,
             pred_len: h,
+            stride: 1,
         };
         let order = epoch_order(w.len(), Some(1));
         let mut batch = Batch::default();
