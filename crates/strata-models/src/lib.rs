@@ -24,6 +24,7 @@ pub mod spatial_mix;
 pub mod stcnn;
 pub mod stgcn;
 pub mod stid;
+pub mod timemixer;
 pub mod transformer;
 pub mod weights;
 
@@ -39,6 +40,7 @@ pub use patchtst::{PatchTST, PatchTSTConfig};
 pub use stcnn::{STCNN, STCNNConfig};
 pub use stgcn::{STGCN, STGCNConfig};
 pub use stid::{STID, STIDConfig};
+pub use timemixer::{TimeMixer, TimeMixerConfig};
 pub use transformer::{Transformer, TransformerConfig};
 
 /// The data shape a model is built for.
@@ -102,6 +104,8 @@ pub enum ModelConfig {
     Patchtst(PatchTSTConfig),
     #[serde(alias = "Transformer")]
     Transformer(TransformerConfig),
+    #[serde(alias = "TimeMixer")]
+    Timemixer(TimeMixerConfig),
     #[serde(alias = "iTransformer")]
     Itransformer(ITransformerConfig),
     #[serde(alias = "STID")]
@@ -124,6 +128,7 @@ impl ModelConfig {
             ModelConfig::Dlinear(_) => "dlinear",
             ModelConfig::Patchtst(_) => "patchtst",
             ModelConfig::Transformer(_) => "transformer",
+            ModelConfig::Timemixer(_) => "timemixer",
             ModelConfig::Itransformer(_) => "itransformer",
             ModelConfig::Stid(_) => "stid",
             ModelConfig::Stgcn(_) => "stgcn",
@@ -141,6 +146,7 @@ impl ModelConfig {
             ModelConfig::Transformer(TransformerConfig::default()),
             ModelConfig::Transformer(TransformerConfig { distribution: Some(distribution::Family::Normal), ..Default::default() }),
             ModelConfig::Itransformer(ITransformerConfig::default()),
+            ModelConfig::Timemixer(TimeMixerConfig::default()),
             ModelConfig::Stid(STIDConfig::default()),
             ModelConfig::Stgcn(STGCNConfig::default()),
             ModelConfig::Gwnet(GWNetConfig::default()),
@@ -156,6 +162,7 @@ impl ModelConfig {
             ModelConfig::Patchtst(_) => PatchTSTConfig::CAPABILITIES,
             ModelConfig::Transformer(c) => Capabilities { probabilistic: c.distribution.is_some(), ..TransformerConfig::CAPABILITIES },
             ModelConfig::Itransformer(_) => ITransformerConfig::CAPABILITIES,
+            ModelConfig::Timemixer(_) => TimeMixerConfig::CAPABILITIES,
             ModelConfig::Stid(_) => STIDConfig::CAPABILITIES,
             ModelConfig::Stgcn(_) => STGCNConfig::CAPABILITIES,
             ModelConfig::Gwnet(_) => GWNetConfig::CAPABILITIES,
@@ -194,6 +201,7 @@ impl ModelConfig {
             ModelConfig::Patchtst(c) => Model::PatchTST(c.init(shape, device)),
             ModelConfig::Transformer(c) => Model::Transformer(c.init(shape, device)),
             ModelConfig::Itransformer(c) => Model::ITransformer(c.init(shape, device)),
+            ModelConfig::Timemixer(c) => Model::TimeMixer(c.init(shape, device)),
             ModelConfig::Stid(c) => Model::STID(c.init(shape, device)),
             ModelConfig::Stgcn(c) => Model::STGCN(c.init(shape, adj, device)),
             ModelConfig::Gwnet(c) => Model::GWNet(c.init(shape, adj, device)),
@@ -211,6 +219,7 @@ pub enum Model {
     PatchTST(PatchTST),
     Transformer(Transformer),
     ITransformer(ITransformer),
+    TimeMixer(TimeMixer),
     STID(STID),
     STGCN(STGCN),
     GWNet(GWNet),
@@ -235,6 +244,7 @@ impl Model {
             Model::PatchTST(m) => m.forecast(values(x)),
             Model::Transformer(m) => m.forward(values(x), xm, ym),
             Model::ITransformer(m) => m.forward(values(x), xm),
+            Model::TimeMixer(m) => m.forward(values(x), xm),
             Model::STID(m) => m.forward(x),
             Model::STGCN(m) => m.forward(x),
             Model::GWNet(m) => m.forward(x),

@@ -73,17 +73,18 @@ impl Attention {
     }
 }
 
-/// Value (circular conv) + position (sinusoidal) + calendar (linear) embedding.
+/// Value (circular conv) + position (sinusoidal; `max_len` 0 leaves it out, TSLib's
+/// `DataEmbedding_wo_pos`) + calendar (linear) embedding.
 #[derive(Module, Debug)]
 pub struct Embedding {
     value: Conv1d,
     time: Option<Linear>,
-    position: Tensor<2>,
+    position: Option<Tensor<2>>,
     dropout: Dropout,
 }
 
 impl Embedding {
-    fn new(c_in: usize, marks: usize, d: usize, max_len: usize, dropout: f64, device: &Device) -> Self {
+    pub fn new(c_in: usize, marks: usize, d: usize, max_len: usize, dropout: f64, device: &Device) -> Self {
         let mut pe = vec![0f32; max_len * d];
         for pos in 0..max_len {
             for i in (0..d).step_by(2) {
@@ -97,22 +98,23 @@ impl Embedding {
         Embedding {
             value: Conv1dConfig::new(c_in, d, 3).with_padding(PaddingConfig1d::Explicit(1, 1)).with_bias(false).init(device),
             time: (marks > 0).then(|| LinearConfig::new(marks, d).with_bias(false).init(device)),
-            position: Tensor::from_data(TensorData::new(pe, [max_len, d]), device),
+            position: (max_len > 0).then(|| Tensor::from_data(TensorData::new(pe, [max_len, d]), device)),
             dropout: Dropout::new(dropout),
         }
     }
-    fn forward(&self, x: Tensor<3>, marks: Option<Tensor<3>>) -> Tensor<3> {
+    /// `x`: `[batch, time, c_in]`, `marks`: `[batch, time, m]` -> `[batch, time, d_model]`.
+    pub fn forward(&self, x: Tensor<3>, marks: Option<Tensor<3>>) -> Tensor<3> {
         let [b, t, _] = x.dims();
         // Circular padding: wrap one step from each end, then a valid conv.
         let wrapped = Tensor::cat(vec![x.clone().narrow(1, t - 1, 1), x.clone(), x.narrow(1, 0, 1)], 1);
         let v = self.value.forward(wrapped.swap_dims(1, 2)).swap_dims(1, 2); // [b, t + 2, d]
-        let d = v.dims()[2];
-        let v = v.narrow(1, 1, t);
-        let mut e = v + self.position.clone().narrow(0, 0, t).unsqueeze::<3>().expand([b as i64, -1, -1]);
+        let mut e = v.narrow(1, 1, t);
+        if let Some(p) = &self.position {
+            e = e + p.clone().narrow(0, 0, t).unsqueeze::<3>().expand([b as i64, -1, -1]);
+        }
         if let (Some(time), Some(m)) = (&self.time, marks) {
             e = e + time.forward(m);
         }
-        let _ = d;
         self.dropout.forward(e)
     }
 }

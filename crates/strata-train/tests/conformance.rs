@@ -55,6 +55,7 @@ fn every_model_trains_and_beats_the_zero_forecast() {
                 ModelConfig::Patchtst(c)
             }
             ModelConfig::Transformer(c) => ModelConfig::Transformer(strata_models::TransformerConfig { d_model: 32, n_heads: 4, d_ff: 64, dropout: 0.0, label_len: 24, ..c }),
+            ModelConfig::Timemixer(c) => ModelConfig::Timemixer(strata_models::TimeMixerConfig { dropout: 0.0, ..c }),
             ModelConfig::Itransformer(c) => ModelConfig::Itransformer(strata_models::ITransformerConfig { d_model: 32, n_heads: 4, d_ff: 64, dropout: 0.0, ..c }),
             other => other,
         };
