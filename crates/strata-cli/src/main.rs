@@ -122,6 +122,10 @@ fn datasets() {
         println!("{:<10} {:<28} {:<6} {:<10} {}", d.name, d.file, d.freq, format!("{:?}", d.split), found);
     }
     println!("{:<10} {:<28} {:<6} {:<10} {}", "custom", "data.path = <your.csv[.gz]>", "auto", "Ratio712", "-");
+    for (name, file) in strata_data::gluonts::GLUON {
+        let found = if root.join(file).exists() { "yes" } else { "missing" };
+        println!("{name:<10} {file:<28} (GluonTS: trained as aligned series, tested on its rolling windows) {found}");
+    }
     println!();
     println!("spatio-temporal (12 -> 12, windows split in time order, masked metrics on the original scale):");
     println!("{:<15} {:<28} {:<28} {:<6} {:<15} {}", "name", "signal", "graph", "freq", "split", "on disk");
