@@ -6,9 +6,10 @@
 //! time, and add a feed-forward of the sum; Future Multipredictor Mixing maps every scale to the
 //! horizon with its own linear layer and sums the predictions.
 //!
-//! One deliberate difference: TSLib pairs each channel's series with the calendar features of
-//! another window (`x_mark.repeat(N, 1, 1)` against a `(batch, channel)`-major reshape); here
-//! every series gets its own window's features.
+//! Calendar features: TSLib pairs each channel's series with the calendar features of another
+//! window (`x_mark.repeat(N, 1, 1)` against a `(batch, channel)`-major reshape), which leaves
+//! them uninformative; by default (`use_marks = false`) strata leaves them out, and with
+//! `use_marks = true` every series gets its own window's features.
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -34,11 +35,15 @@ pub struct TimeMixerConfig {
     pub dropout: f64,
     /// RevIN on every scale.
     pub use_norm: bool,
+    /// Embed the calendar features with the values. TSLib pairs each series with another
+    /// window's features (see the module docs), so its published numbers come from a model that
+    /// cannot use them; `false` (the default) reproduces that, `true` pairs them correctly.
+    pub use_marks: bool,
 }
 
 impl Default for TimeMixerConfig {
     fn default() -> Self {
-        TimeMixerConfig { d_model: 16, d_ff: 32, e_layers: 2, down_sampling_layers: 3, down_sampling_window: 2, moving_avg: 25, dropout: 0.1, use_norm: true }
+        TimeMixerConfig { d_model: 16, d_ff: 32, e_layers: 2, down_sampling_layers: 3, down_sampling_window: 2, moving_avg: 25, dropout: 0.1, use_norm: true, use_marks: false }
     }
 }
 
@@ -127,7 +132,7 @@ impl TimeMixerConfig {
             .collect();
         TimeMixer {
             norms: lens.iter().map(|_| RevIN::new(c, true, false, device)).collect(),
-            embed: Embedding::new(1, shape.marks, d, 0, self.dropout, device),
+            embed: Embedding::new(1, if self.use_marks { shape.marks } else { 0 }, d, 0, self.dropout, device),
             blocks,
             predict: lens.iter().map(|&t| LinearConfig::new(t, h).init(device)).collect(),
             projection: LinearConfig::new(d, 1).init(device),
