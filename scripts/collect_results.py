@@ -10,12 +10,14 @@ PAPER = {  # (model, dataset, horizon) -> (MSE, MAE); DLinear: Zeng et al. 2023 
     ("patchtst", "ettm1"): {96: (0.290, 0.342), 192: (0.332, 0.369), 336: (0.366, 0.392), 720: (0.420, 0.424)},
     # iTransformer: Liu et al. 2024, input 96.
     ("itransformer", "etth1"): {96: (0.386, 0.405)},
+    # TimeMixer: Wang et al. 2024, input 96.
+    ("timemixer", "etth1"): {96: (0.375, 0.400)},
 }
 root = sys.argv[1] if len(sys.argv) > 1 else "runs"
 groups = {}
 for f in sorted(glob.glob(os.path.join(root, "*", "results.json"))):
     name = os.path.basename(os.path.dirname(f))
-    m = re.fullmatch(r"(\w+?_(dlinear|patchtst|itransformer)_\d+_\d+)(_s\d+|_e\d+)?", name)
+    m = re.fullmatch(r"(\w+?_(dlinear|patchtst|itransformer|timemixer)_\d+_\d+)(_s\d+|_e\d+)?", name)
     if not m:
         continue
     r = json.load(open(f))
