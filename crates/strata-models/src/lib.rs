@@ -263,6 +263,11 @@ pub struct Marks {
 }
 
 impl Model {
+    /// Whether the model outputs a distribution (see [`Self::distribution`]).
+    pub fn distribution_head(&self) -> bool {
+        matches!(self, Model::Transformer(m) if m.is_probabilistic())
+    }
+
     /// The forecast distribution of every `(batch, step, node)` point, for probabilistic models.
     pub fn distribution(&self, x: Tensor<4>, marks: Option<Marks>) -> Option<distribution::Distribution> {
         let (xm, ym) = marks.map_or((None, None), |m| (Some(m.x), Some(m.y)));

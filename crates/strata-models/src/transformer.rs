@@ -251,6 +251,10 @@ impl Transformer {
         }
     }
 
+    pub fn is_probabilistic(&self) -> bool {
+        self.head.is_some()
+    }
+
     /// The forecast distribution of every `(batch, step, channel)` point, row-major; `None`
     /// for a point model.
     pub fn distribution(&self, x: Tensor<3>, x_mark: Option<Tensor<3>>, y_mark: Option<Tensor<3>>) -> Option<Distribution> {

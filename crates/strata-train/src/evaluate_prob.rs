@@ -81,6 +81,26 @@ pub fn evaluate_probabilistic(
     Some(aggregate(&items, &QUANTILES))
 }
 
+/// Mean negative log-likelihood of every target value of `windows` (the validation loss of a
+/// probabilistic model: early stopping then watches the whole distribution, not only its mean).
+pub fn validation_nll(model: &Model, windows: &Windows, batch_size: usize, device: &Device) -> f64 {
+    let (l, h, c) = (windows.seq_len, windows.pred_len, windows.channels());
+    let (mut sum, mut count) = (0f64, 0usize);
+    let mut batch = Batch::default();
+    for idx in epoch_order(windows.len(), None).chunks(batch_size) {
+        windows.fill(idx, &mut batch);
+        let b = batch.size;
+        let x = Tensor::<4>::from_data(TensorData::new(std::mem::take(&mut batch.x), [b, l, c, 1]), device);
+        let y = Tensor::<1>::from_data(TensorData::new(std::mem::take(&mut batch.y), [b * h * c]), device);
+        let marks = marks_of(&mut batch, l, h, device);
+        let dist = model.distribution(x, marks).expect("a probabilistic model has a distribution");
+        let nll: f32 = dist.nll(y).into_scalar();
+        sum += nll as f64 * (b * h * c) as f64;
+        count += b * h * c;
+    }
+    sum / count.max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -367,6 +367,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
 /// windows (scaled for LSF; masked on the original scale for spatio-temporal data).
 fn validation_loss(model: &Model, task: &Task, t: &TrainConfig, device: &Device) -> f64 {
     match task {
+        Task::Lsf(data) if model.distribution_head() => crate::evaluate_prob::validation_nll(model, &data.val, t.eval_batch_size, device),
         Task::Lsf(data) => {
             let val = evaluate(model, &data.val, data.output_channels(), t.eval_batch_size, device, None, None);
             match t.loss {
