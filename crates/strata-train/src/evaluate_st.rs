@@ -84,13 +84,18 @@ pub fn evaluate_spatial(model: &Model, data: &SpatialPrepared, windows: &Windows
         }
         unmasked.add(&pred, &batch.y);
     }
+    report(&per_step, &unmasked, windows.len())
+}
+
+/// Horizons 3/6/12 (those within the horizon), all steps together, and the unmasked metrics.
+fn report(per_step: &[MaskedAccumulator], unmasked: &Accumulator, windows: usize) -> SpatialEvaluation {
     let mut all = MaskedAccumulator::default();
     per_step.iter().for_each(|a| all.merge(a));
     SpatialEvaluation {
-        horizons: [3, 6, 12].into_iter().filter(|&s| s <= h).map(|s| per_step[s - 1].finish(s)).collect(),
+        horizons: [3, 6, 12].into_iter().filter(|&s| s <= per_step.len()).map(|s| per_step[s - 1].finish(s)).collect(),
         average: all.finish(0),
         unmasked: unmasked.finish(),
-        windows: windows.len(),
+        windows,
     }
 }
 
@@ -138,14 +143,7 @@ pub fn evaluate_baselines(data: &SpatialPrepared, windows: &Windows) -> Baseline
             }
             unmasked.add(&p, y);
         }
-        let mut all = MaskedAccumulator::default();
-        per_step.iter().for_each(|a| all.merge(a));
-        SpatialEvaluation {
-            horizons: [3, 6, 12].into_iter().filter(|&s| s <= h).map(|s| per_step[s - 1].finish(s)).collect(),
-            average: all.finish(0),
-            unmasked: unmasked.finish(),
-            windows: windows.len(),
-        }
+        report(&per_step, &unmasked, windows.len())
     };
     Baselines {
         last_value: score(&|start, _, j| target[(start + l - 1) * n + j]),
