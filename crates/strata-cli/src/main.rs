@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use strata_data::{data_root, registry};
-use strata_train::RunConfig;
+use strata_train::{RunConfig, generative};
 use strata_train::trainer::{Results, TrainOptions, default_run_dir, evaluate_run, train};
 
 #[derive(Parser)]
@@ -55,6 +55,21 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Draw windows from a trained VAE run and write them in the data's units (.npy or .csv).
+    Sample {
+        run_dir: PathBuf,
+        /// Number of windows.
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        #[arg(long, default_value_t = 2021)]
+        seed: u64,
+        /// Add the learned observation noise (default: the run's model.sample_noise).
+        #[arg(long)]
+        noise: Option<bool>,
+        /// Output file (default: <run_dir>/samples.npy).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List the dataset registry and what was found on disk.
     Datasets,
     /// Train DLinear on ETTh1 (96 -> 96) and print the test metrics.
@@ -75,6 +90,15 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train { config, set, out, fresh } => {
+            let table = generative::load_table(&config, &set)?;
+            if generative::is_vae_table(&table) {
+                let cfg = generative::VaeRunConfig::from_table(table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+                let stem = cfg.name.clone().unwrap_or_else(|| config.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned()));
+                let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(stem));
+                let r = generative::train_vae(&cfg, &dir, TrainOptions { fresh })?;
+                print_vae(&r, &dir);
+                return Ok(());
+            }
             let cfg = RunConfig::load(&config, &set)?;
             let dir = out.unwrap_or_else(|| default_run_dir(&cfg, &config));
             let r = train(&cfg, &dir, TrainOptions { fresh })?;
@@ -83,6 +107,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval { run_dir, set } => {
             let r = evaluate_run(&run_dir, &set)?;
             print_table(&r, &run_dir);
+        }
+        Command::Sample { run_dir, n, seed, noise, out } => {
+            let out = out.unwrap_or_else(|| run_dir.join("samples.npy"));
+            let r = generative::sample_run(&run_dir, n, seed, noise, &out)?;
+            println!("wrote {} windows of {} steps x {} variables to {} (and {})", r.windows, r.seq_len, r.columns.len(), r.output.display(), r.output.with_extension("json").display());
+            print_fidelity(&r.fidelity, &r.columns);
         }
         Command::Datasets => datasets(),
         Command::Quickstart { out } => {
@@ -188,3 +218,22 @@ fn print_table(r: &Results, dir: &std::path::Path) {
     println!("results: {}", dir.join("results.json").display());
 }
 
+
+fn print_vae(r: &generative::VaeResults, dir: &std::path::Path) {
+    println!();
+    println!("{}", r.protocol);
+    println!("{:<6} {:>12} {:>10} {:>12}", "split", "-ELBO/window", "KL", "recon MSE");
+    for (name, s) in [("val", &r.val), ("test", &r.test)] {
+        println!("{name:<6} {:>12.2} {:>10.2} {:>12.4}", s.neg_elbo, s.kl, s.recon_mse);
+    }
+    print_fidelity(&r.fidelity, &r.data.columns);
+    println!("results: {}", dir.join("results.json").display());
+}
+
+/// Generated against real windows, per variable.
+fn print_fidelity(f: &generative::Fidelity, columns: &[String]) {
+    println!("generated vs training windows ({} vs {}): |mean diff|/std, std ratio, max |acf diff| lags 1..{}", f.generated.windows, f.real.windows, generative::MAX_LAG);
+    for (i, c) in columns.iter().enumerate() {
+        println!("  {c:<8} {:>8.3} {:>8.3} {:>8.3}", f.mean_diff[i], f.std_ratio[i], f.acf_max_diff[i]);
+    }
+}

@@ -157,3 +157,65 @@ fn graph_model_on_real_sensor_data_prints_horizons_and_baselines() {
     let err = String::from_utf8_lossy(&e.stderr);
     assert!(!e.status.success() && err.contains("trained on 207 nodes") && err.contains("has 675"), "{err}");
 }
+
+/// Generated windows against ETTh1's raw training windows: (worst |mean diff| / std, worst
+/// |1 - std ratio|, worst max-over-lags |acf diff|) over the 7 variables.
+fn fidelity_to_etth1(samples: &Path) -> (f64, f64, f64) {
+    use strata_train::generative::{Fidelity, MAX_LAG, all_windows, window_stats};
+    let (shape, generated) = strata_data::npy::read_npy(samples).unwrap();
+    assert_eq!(shape[1..], [96, 7], "{shape:?}");
+    let cfg = strata_data::DataConfig { dataset: "etth1".into(), path: Some(data_root().join("ETTh1/ETTh1.csv")), seq_len: 96, pred_len: 96, scale: false, ..Default::default() };
+    let mut real = strata_data::prepare::prepare(&cfg).unwrap();
+    real.train.pred_len = 0;
+    let real = window_stats(&all_windows(&real.train), 96, 7, MAX_LAG);
+    Fidelity::new(real, window_stats(&generated, 96, 7, MAX_LAG)).worst()
+}
+
+/// The VAE trains on ETTh1 and `strata sample` writes windows in the data's units whose
+/// per-variable mean, standard deviation and lag-1..24 autocorrelation are near the real
+/// training windows'; a VAE after one step of training is not.
+#[test]
+fn vae_samples_match_etth1_statistics() {
+    let dir = tmp("vae");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/etth1_vae.toml");
+    let train = |out: &Path, sets: &[&str]| {
+        let mut c = strata();
+        c.args(["train", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        sets.iter().for_each(|s| {
+            c.args(["--set", s]);
+        });
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let sample = |run: &Path, file: &str| {
+        let o = strata().args(["sample", run.to_str().unwrap(), "--n", "500", "--out"]).arg(run.join(file)).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        run.join(file)
+    };
+    // Tolerances (see docs/models.md): means within 0.35 std, std within 35%, autocorrelation
+    // within 0.4 at every lag 1..24.
+    let within = |(m, s, a): (f64, f64, f64)| m <= 0.35 && s <= 0.35 && a <= 0.4;
+
+    let run = dir.join("vae");
+    let stdout = train(&run, &["train.epochs=8"]);
+    assert!(stdout.contains("-ELBO/window") && stdout.contains("OT"), "{stdout}");
+    let f = fidelity_to_etth1(&sample(&run, "samples.npy"));
+    eprintln!("trained VAE: {f:?}");
+    assert!(within(f), "trained VAE: {f:?}");
+    let csv = std::fs::read_to_string(sample(&run, "samples.csv")).unwrap();
+    assert_eq!(csv.lines().next().unwrap(), "window,step,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT");
+    assert_eq!(csv.lines().count(), 1 + 500 * 96);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("samples.json")).unwrap()).unwrap();
+    assert_eq!(report["windows"], 500);
+
+    let untrained = dir.join("untrained");
+    train(&untrained, &["train.epochs=1", "train.max_steps_per_epoch=1"]);
+    let f = fidelity_to_etth1(&sample(&untrained, "samples.npy"));
+    eprintln!("untrained VAE: {f:?}");
+    assert!(!within(f), "one training step should not pass: {f:?}");
+
+    // A forecasting run cannot be sampled.
+    let e = strata().args(["sample", dir.to_str().unwrap()]).output().unwrap();
+    assert!(!e.status.success());
+}

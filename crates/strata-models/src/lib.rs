@@ -26,6 +26,7 @@ pub mod stgcn;
 pub mod stid;
 pub mod timemixer;
 pub mod transformer;
+pub mod vae;
 pub mod weights;
 
 use burn::module::Module;
@@ -42,6 +43,7 @@ pub use stgcn::{STGCN, STGCNConfig};
 pub use stid::{STID, STIDConfig};
 pub use timemixer::{TimeMixer, TimeMixerConfig};
 pub use transformer::{Transformer, TransformerConfig};
+pub use vae::{VAE, VAEConfig};
 
 /// The data shape a model is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -197,10 +197,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     let mut resumed_at = None;
     if paths.state.exists() {
         if opts.fresh {
-            for p in [&paths.state, &paths.last, &paths.optim, &paths.best, &paths.results_json, &paths.results_csv] {
-                let _ = std::fs::remove_file(p);
-            }
-            settle_best(&paths, &TrainState::default())?;
+            paths.clear()?;
         } else {
             let saved = RunConfig::from_toml_str(&std::fs::read_to_string(&paths.config)?)
                 .with_context(|| format!("cannot read {}", paths.config.display()))?;
@@ -461,24 +458,24 @@ pub fn evaluate_run(run_dir: &Path, overrides: &[String]) -> Result<Results> {
     Ok(results)
 }
 
-struct RunPaths {
-    config: PathBuf,
-    state: PathBuf,
-    last: PathBuf,
-    optim: PathBuf,
-    best: PathBuf,
-    dir: PathBuf,
-    results_json: PathBuf,
-    results_csv: PathBuf,
+pub(crate) struct RunPaths {
+    pub(crate) config: PathBuf,
+    pub(crate) state: PathBuf,
+    pub(crate) last: PathBuf,
+    pub(crate) optim: PathBuf,
+    pub(crate) best: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) results_json: PathBuf,
+    pub(crate) results_csv: PathBuf,
 }
 
 impl RunPaths {
     /// Where the model of `epoch` (1-based) waits until `state.json` records it as the best.
-    fn staged_best(&self, epoch: usize) -> PathBuf {
+    pub(crate) fn staged_best(&self, epoch: usize) -> PathBuf {
         self.dir.join(format!("best.epoch{epoch}.bpk"))
     }
 
-    fn new(dir: &Path) -> Self {
+    pub(crate) fn new(dir: &Path) -> Self {
         RunPaths {
             config: dir.join("config.toml"),
             state: dir.join("state.json"),
@@ -490,12 +487,20 @@ impl RunPaths {
             results_csv: dir.join("results.csv"),
         }
     }
+
+    /// Remove every checkpoint and record (`--fresh`).
+    pub(crate) fn clear(&self) -> Result<()> {
+        for p in [&self.state, &self.last, &self.optim, &self.best, &self.results_json, &self.results_csv] {
+            let _ = std::fs::remove_file(p);
+        }
+        settle_best(self, &TrainState::default())
+    }
 }
 
 /// Finish or discard staged best checkpoints (`best.epochN.bpk`): the one whose epoch
 /// `state.json` records as the best becomes `best.bpk`; any other (a run killed before its state
 /// was written) is discarded and its epoch runs again on resume.
-fn settle_best(paths: &RunPaths, state: &TrainState) -> Result<()> {
+pub(crate) fn settle_best(paths: &RunPaths, state: &TrainState) -> Result<()> {
     let entries = std::fs::read_dir(&paths.dir).with_context(|| format!("cannot list {}", paths.dir.display()))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -513,27 +518,29 @@ fn settle_best(paths: &RunPaths, state: &TrainState) -> Result<()> {
 }
 
 fn data_record(task: &Task) -> DataRecord {
-    let d: &Prepared = match task {
-        Task::Lsf(d) => d,
-        Task::Spatial(d) => {
-            return DataRecord {
-                dataset: d.dataset.clone(),
-                path: d.path.clone(),
-                sha256: d.sha256.clone(),
-                rows: d.rows,
-                columns: d.ids.clone().unwrap_or_default(),
-                features: "ST".into(),
-                borders: d.borders,
-                windows: [d.train.len(), d.val.len(), d.test.len()],
-                cells_imputed: 0,
-                duplicate_timestamps: 0,
-                irregular_steps: 0,
-                graph: d.graph.as_ref().map(|g| g.path.clone()),
-                graph_sha256: d.graph_sha256.clone(),
-                nodes: Some(d.nodes),
-            };
-        }
-    };
+    match task {
+        Task::Lsf(d) => data_record_lsf(d),
+        Task::Spatial(d) => DataRecord {
+            dataset: d.dataset.clone(),
+            path: d.path.clone(),
+            sha256: d.sha256.clone(),
+            rows: d.rows,
+            columns: d.ids.clone().unwrap_or_default(),
+            features: "ST".into(),
+            borders: d.borders,
+            windows: [d.train.len(), d.val.len(), d.test.len()],
+            cells_imputed: 0,
+            duplicate_timestamps: 0,
+            irregular_steps: 0,
+            graph: d.graph.as_ref().map(|g| g.path.clone()),
+            graph_sha256: d.graph_sha256.clone(),
+            nodes: Some(d.nodes),
+        },
+    }
+}
+
+/// The data record of long-sequence data.
+pub(crate) fn data_record_lsf(d: &Prepared) -> DataRecord {
     DataRecord {
         graph: None,
         graph_sha256: None,
