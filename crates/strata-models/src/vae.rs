@@ -3,8 +3,9 @@
 //! mean and log-variance of a Gaussian latent, and a decoder of a dense layer, transposed
 //! convolutions back to the `[seq_len, channels]` window. TimeVAE ends the decoder with a dense
 //! layer over the whole window (`dense_output = true`); by default a 3-tap convolution maps the
-//! last hidden layer to the channels instead, which has ~30x fewer parameters and on ETTh1
-//! overfits far later (validation -ELBO 507 -> see docs/models.md).
+//! last hidden layer to the channels instead: on ETTh1 (96 x 7 windows, latent 16) that is 0.18M
+//! parameters instead of 3.3M and half the time per epoch, for a validation -ELBO of 538 instead
+//! of 507 and autocorrelation of samples closer to the data's (docs/models.md).
 //!
 //! The likelihood is Gaussian with one learned noise scale per channel (the "sigma-VAE" of Rybkin
 //! et al. 2021), so the ELBO balances reconstruction and KL by itself instead of through
