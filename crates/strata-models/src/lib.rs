@@ -26,6 +26,7 @@ pub mod stgcn;
 pub mod stid;
 pub mod timemixer;
 pub mod transformer;
+pub mod ttm;
 pub mod vae;
 pub mod weights;
 
@@ -43,6 +44,7 @@ pub use stgcn::{STGCN, STGCNConfig};
 pub use stid::{STID, STIDConfig};
 pub use timemixer::{TimeMixer, TimeMixerConfig};
 pub use transformer::{Transformer, TransformerConfig};
+pub use ttm::{TTMConfig, TinyTimeMixer};
 pub use vae::{VAE, VAEConfig};
 
 /// The data shape a model is built for.

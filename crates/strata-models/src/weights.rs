@@ -56,6 +56,27 @@ pub fn load_named<M: Module>(module: M, tensors: &BTreeMap<String, NamedTensor>)
     if loader.errors.is_empty() { Ok(module) } else { Err(loader.errors.join("; ")) }
 }
 
+/// Load a PyTorch-layout safetensors checkpoint (Hugging Face `model.safetensors`) into
+/// `module` by name through burn-store (Linear weights transposed, LayerNorm weight/bias as
+/// gamma/beta). A `module.` prefix (checkpoints saved from a wrapper) is stripped. Every missing
+/// key, unexpected key and shape mismatch is reported, naming the key and both shapes.
+pub fn load_safetensors<M: Module>(module: &mut M, path: &std::path::Path) -> Result<(), String> {
+    use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+    if !path.exists() {
+        return Err(format!("{}: file not found", path.display()));
+    }
+    let mut store = SafetensorsStore::from_file(path)
+        .with_from_adapter(PyTorchToBurnAdapter)
+        .with_key_remapping(r"^module\.", "")
+        .allow_partial(true)
+        .validate(true);
+    let r = module.load_from(&mut store).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut errors: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
+    errors.extend(r.missing.iter().map(|(key, _)| format!("missing key `{key}`")));
+    errors.extend(r.unused.iter().map(|key| format!("unexpected key `{key}`")));
+    if errors.is_empty() { Ok(()) } else { Err(format!("{}: {}", path.display(), errors.join("; "))) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,321 @@
+//! TinyTimeMixer (Ekambaram et al., NeurIPS 2024) as IBM's granite-tsfm builds
+//! `TinyTimeMixerForPrediction`, loading the released checkpoints (`config.json` +
+//! `model.safetensors`, e.g. TTM-R2 512 -> 96).
+//!
+//! Channel-independent: every channel of the context is standardised by its own mean and
+//! standard deviation (`sqrt(var + 1e-5)`), cut into non-overlapping patches and embedded
+//! (`patcher`); the encoder is a TSMixer block with adaptive patching (level i reshapes
+//! `[patches, d_model]` to `[patches * 2^i, d_model / 2^i]` for its layers), each layer a
+//! patch mixer (LayerNorm over features, MLP over patches, softmax gate, residual) and a
+//! feature mixer (the same over features); the decoder adapts to `decoder_d_model` and runs
+//! plain mixer layers; the head flattens the patches and maps them linearly to the horizon,
+//! which is scaled back. Module and field names follow the PyTorch module, so the safetensors
+//! keys load by name: a missing, extra or misshapen tensor is an error naming the key.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+use serde::Deserialize;
+
+use crate::dropout::Dropout;
+use crate::gelu::gelu;
+
+/// The fields of a TTM `config.json` that shape the model (others are ignored; options this
+/// implementation does not have are refused by [`TTMConfig::check`]).
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+pub struct TTMConfig {
+    pub context_length: usize,
+    pub prediction_length: usize,
+    pub patch_length: usize,
+    pub patch_stride: usize,
+    pub num_patches: usize,
+    pub d_model: usize,
+    pub decoder_d_model: usize,
+    pub num_layers: usize,
+    pub decoder_num_layers: usize,
+    pub adaptive_patching_levels: usize,
+    #[serde(default)]
+    pub decoder_adaptive_patching_levels: usize,
+    pub expansion_factor: usize,
+    pub gated_attn: bool,
+    pub mode: String,
+    pub decoder_mode: String,
+    pub norm_mlp: String,
+    pub norm_eps: f64,
+    pub dropout: f64,
+    pub head_dropout: f64,
+    pub scaling: serde_json::Value,
+    pub use_decoder: bool,
+    #[serde(default)]
+    pub use_positional_encoding: bool,
+    #[serde(default)]
+    pub self_attn: bool,
+    #[serde(default)]
+    pub resolution_prefix_tuning: bool,
+    #[serde(default)]
+    pub decoder_raw_residual: bool,
+    #[serde(default)]
+    pub enable_forecast_channel_mixing: bool,
+    #[serde(default)]
+    pub prediction_channel_indices: Option<Vec<usize>>,
+    #[serde(default)]
+    pub prediction_filter_length: Option<usize>,
+    #[serde(default)]
+    pub loss: Option<String>,
+}
+
+impl TTMConfig {
+    /// Read `config.json`; errors name the file and the key.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let cfg: TTMConfig = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        cfg.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(cfg)
+    }
+
+    /// Refuse the options this implementation does not have, naming the key.
+    pub fn check(&self) -> Result<(), String> {
+        let unsupported = [
+            ("use_positional_encoding", self.use_positional_encoding),
+            ("self_attn", self.self_attn),
+            ("resolution_prefix_tuning", self.resolution_prefix_tuning),
+            ("decoder_raw_residual", self.decoder_raw_residual),
+            ("enable_forecast_channel_mixing", self.enable_forecast_channel_mixing),
+            ("prediction_channel_indices", self.prediction_channel_indices.is_some()),
+            ("decoder_adaptive_patching_levels", self.decoder_adaptive_patching_levels > 0),
+            ("use_decoder = false", !self.use_decoder),
+            ("mode (only common_channel)", self.mode != "common_channel" || self.decoder_mode != "common_channel"),
+            ("norm_mlp (only LayerNorm)", !self.norm_mlp.to_lowercase().contains("layer")),
+            ("loss = nll (distribution head)", self.loss.as_deref() == Some("nll")),
+            ("scaling (only std)", self.scaling != serde_json::json!("std") && self.scaling != serde_json::json!(true)),
+            ("patch_stride != patch_length", self.patch_stride != self.patch_length),
+        ];
+        if let Some((key, _)) = unsupported.iter().find(|(_, bad)| *bad) {
+            return Err(format!("key `{key}`: not supported by strata's TinyTimeMixer"));
+        }
+        if self.num_patches * self.patch_length > self.context_length {
+            return Err(format!("key `num_patches`: {} patches of {} exceed context_length {}", self.num_patches, self.patch_length, self.context_length));
+        }
+        for level in 0..self.adaptive_patching_levels {
+            let f = 1usize << level;
+            if self.d_model / f > 4 && self.d_model % f != 0 {
+                return Err(format!("key `d_model`: {} is not divisible by 2^{level}", self.d_model));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forecast length after `prediction_filter_length`.
+    pub fn horizon(&self) -> usize {
+        self.prediction_filter_length.unwrap_or(self.prediction_length)
+    }
+
+    pub fn init(&self, device: &Device) -> TinyTimeMixer {
+        let layers = |n: usize, patches: usize, d: usize, dropout: f64| -> Vec<MixerLayer> {
+            (0..n)
+                .map(|_| MixerLayer {
+                    patch_mixer: (patches > 1).then(|| Mixer::new(patches, d, self, dropout, true, device)),
+                    feature_mixer: Mixer::new(d, d, self, dropout, false, device),
+                })
+                .collect()
+        };
+        let mixers = (0..self.adaptive_patching_levels)
+            .rev()
+            .map(|level| {
+                // granite-tsfm turns a level off when d_model / 2^level <= 4.
+                let f = if self.d_model >> level <= 4 { 1 } else { 1 << level };
+                AdaptiveBlock { mixer_layers: layers(self.num_layers, self.num_patches * f, self.d_model / f, self.dropout), factor: f }
+            })
+            .collect();
+        TinyTimeMixer {
+            backbone: Backbone { encoder: Encoder { patcher: LinearConfig::new(self.patch_length, self.d_model).init(device), mlp_mixer_encoder: EncoderBlock { mixers } } },
+            decoder: TtmDecoder {
+                adapter: (self.d_model != self.decoder_d_model).then(|| LinearConfig::new(self.d_model, self.decoder_d_model).init(device)),
+                decoder_block: DecoderBlock { mixers: layers(self.decoder_num_layers, self.num_patches, self.decoder_d_model, self.head_dropout) },
+            },
+            head: Head { base_forecast_block: LinearConfig::new(self.num_patches * self.decoder_d_model, self.prediction_length).init(device), dropout_layer: Dropout::new(self.head_dropout) },
+            context: self.context_length,
+            patch_length: self.patch_length,
+            num_patches: self.num_patches,
+            horizon: self.horizon(),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Norm {
+    norm: LayerNorm,
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    fc1: Linear,
+    fc2: Linear,
+    dropout: Dropout,
+}
+
+#[derive(Module, Debug)]
+pub struct Gate {
+    attn_layer: Linear,
+}
+
+/// A patch mixer (MLP over the patch axis) or a feature mixer (over the feature axis).
+#[derive(Module, Debug)]
+pub struct Mixer {
+    norm: Norm,
+    mlp: Mlp,
+    gating_block: Option<Gate>,
+    over_patches: bool,
+}
+
+impl Mixer {
+    fn new(width: usize, d: usize, cfg: &TTMConfig, dropout: f64, over_patches: bool, device: &Device) -> Self {
+        let hidden = width * cfg.expansion_factor;
+        Mixer {
+            norm: Norm { norm: LayerNormConfig::new(d).with_epsilon(cfg.norm_eps).init(device) },
+            mlp: Mlp { fc1: LinearConfig::new(width, hidden).init(device), fc2: LinearConfig::new(hidden, width).init(device), dropout: Dropout::new(dropout) },
+            gating_block: cfg.gated_attn.then(|| Gate { attn_layer: LinearConfig::new(width, width).init(device) }),
+            over_patches,
+        }
+    }
+
+    /// `[b, c, patches, d] -> same`.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut h = self.norm.norm.forward(x.clone());
+        if self.over_patches {
+            h = h.swap_dims(2, 3);
+        }
+        h = self.mlp.fc2.forward(self.mlp.dropout.forward(gelu(self.mlp.fc1.forward(h))));
+        h = self.mlp.dropout.forward(h);
+        if let Some(g) = &self.gating_block {
+            h = h.clone() * softmax(g.attn_layer.forward(h), 3);
+        }
+        if self.over_patches {
+            h = h.swap_dims(2, 3);
+        }
+        h + x
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct MixerLayer {
+    patch_mixer: Option<Mixer>,
+    feature_mixer: Mixer,
+}
+
+impl MixerLayer {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = match &self.patch_mixer {
+            Some(m) => m.forward(x),
+            None => x,
+        };
+        self.feature_mixer.forward(x)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct AdaptiveBlock {
+    mixer_layers: Vec<MixerLayer>,
+    factor: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct EncoderBlock {
+    mixers: Vec<AdaptiveBlock>,
+}
+
+#[derive(Module, Debug)]
+pub struct Encoder {
+    patcher: Linear,
+    mlp_mixer_encoder: EncoderBlock,
+}
+
+#[derive(Module, Debug)]
+pub struct Backbone {
+    encoder: Encoder,
+}
+
+#[derive(Module, Debug)]
+pub struct DecoderBlock {
+    mixers: Vec<MixerLayer>,
+}
+
+#[derive(Module, Debug)]
+pub struct TtmDecoder {
+    adapter: Option<Linear>,
+    decoder_block: DecoderBlock,
+}
+
+#[derive(Module, Debug)]
+pub struct Head {
+    base_forecast_block: Linear,
+    dropout_layer: Dropout,
+}
+
+#[derive(Module, Debug)]
+pub struct TinyTimeMixer {
+    backbone: Backbone,
+    decoder: TtmDecoder,
+    head: Head,
+    context: usize,
+    patch_length: usize,
+    num_patches: usize,
+    horizon: usize,
+}
+
+impl TinyTimeMixer {
+    pub fn context_length(&self) -> usize {
+        self.context
+    }
+    pub fn horizon(&self) -> usize {
+        self.horizon
+    }
+
+    /// `x`: `[batch, context, channels]` (the last `context_length` steps are used) ->
+    /// `[batch, horizon, channels]`, on the scale of `x`.
+    pub fn forecast(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, l, c] = x.dims();
+        assert!(l >= self.context, "TinyTimeMixer needs {} context steps, got {l}", self.context);
+        let x = x.narrow(1, l - self.context, self.context);
+        // Per-channel standardisation of the context (TinyTimeMixerStdScaler).
+        let loc = x.clone().mean_dim(1);
+        let centred = x - loc.clone();
+        let scale = (centred.clone().powf_scalar(2.0).mean_dim(1) + 1e-5).sqrt();
+        let z = centred / scale.clone();
+        // Non-overlapping patches of the last num_patches * patch_length steps.
+        let used = self.num_patches * self.patch_length;
+        let z = z.narrow(1, self.context - used, used).swap_dims(1, 2).reshape([b, c, self.num_patches, self.patch_length]);
+        let mut h = self.backbone.encoder.patcher.forward(z);
+        for block in &self.backbone.encoder.mlp_mixer_encoder.mixers {
+            let [_, _, p, d] = h.dims();
+            let f = block.factor;
+            h = h.reshape([b, c, p * f, d / f]);
+            for layer in &block.mixer_layers {
+                h = layer.forward(h);
+            }
+            h = h.reshape([b, c, p, d]);
+        }
+        if let Some(adapter) = &self.decoder.adapter {
+            h = adapter.forward(h);
+        }
+        for layer in &self.decoder.decoder_block.mixers {
+            h = layer.forward(h);
+        }
+        let [_, _, p, d] = h.dims();
+        let flat = self.head.dropout_layer.forward(h.reshape([b, c, p * d]));
+        let y = self.head.base_forecast_block.forward(flat).swap_dims(1, 2);
+        let y = y.narrow(1, 0, self.horizon);
+        y * scale + loc
+    }
+
+    /// Load `config.json` and `model.safetensors` from a checkpoint folder.
+    pub fn load(dir: &Path, device: &Device) -> Result<TinyTimeMixer, String> {
+        let cfg = TTMConfig::from_file(&dir.join("config.json"))?;
+        let mut model = cfg.init(device);
+        crate::weights::load_safetensors(&mut model, &dir.join("model.safetensors"))?;
+        Ok(model)
+    }
+}

@@ -1,0 +1,91 @@
+//! TinyTimeMixer R2 with IBM's released weights (`$STRATA_DATA/ttm-r2`) against IBM's own
+//! implementation: `fixtures/ttm_etth1.json` holds granite-tsfm's forecasts of the first ETTh1
+//! test windows (512 -> 96) and its MSE/MAE over all of them (`fixtures/make_ttm_fixture.sh`).
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor, TensorData};
+use strata_data::prepare::{DataConfig, prepare};
+use strata_data::window::Batch;
+use strata_models::TinyTimeMixer;
+
+fn data_root() -> PathBuf {
+    std::env::var_os("STRATA_DATA").map(Into::into).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+}
+
+fn fixture() -> serde_json::Value {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ttm_etth1.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn ttm_r2_matches_granite_tsfm_on_etth1() {
+    let device = Device::flex();
+    let model = TinyTimeMixer::load(&data_root().join("ttm-r2"), &device).unwrap();
+    let f = fixture();
+    let cfg = DataConfig { dataset: "etth1".into(), path: Some(data_root().join("ETTh1/ETTh1.csv")), seq_len: 512, pred_len: 96, ..Default::default() };
+    let data = prepare(&cfg).unwrap();
+    let test = &data.test;
+    assert_eq!(test.len() as u64, f["windows"].as_u64().unwrap());
+    let c = test.channels();
+    let (mut sq, mut ab, mut batch) = (0f64, 0f64, Batch::default());
+    let all: Vec<usize> = (0..test.len()).collect();
+    for (k, idx) in all.chunks(256).enumerate() {
+        test.fill(idx, &mut batch);
+        let x = Tensor::<3>::from_data(TensorData::new(batch.x.clone(), [idx.len(), 512, c]), &device);
+        let p = model.forecast(x).into_data().try_to_vec::<f32>().unwrap();
+        for (a, b) in p.iter().zip(&batch.y) {
+            let d = (*a - *b) as f64;
+            sq += d * d;
+            ab += d.abs();
+        }
+        if k == 0 {
+            let want: Vec<f64> = f["predictions"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let worst = want.iter().zip(&p).map(|(w, g)| (w - *g as f64).abs()).fold(0.0, f64::max);
+            assert!(worst < 1e-4, "first windows differ from granite-tsfm by up to {worst}");
+        }
+    }
+    let n = (test.len() * 96 * c) as f64;
+    let (mse, mae) = (sq / n, ab / n);
+    eprintln!("strata TTM-R2 ETTh1 512->96: mse {mse:.6} mae {mae:.6} over {} windows", test.len());
+    assert!((mse - f["mse"].as_f64().unwrap()).abs() < 1e-4, "mse {mse} vs granite-tsfm {}", f["mse"]);
+    assert!((mae - f["mae"].as_f64().unwrap()).abs() < 1e-4, "mae {mae} vs granite-tsfm {}", f["mae"]);
+}
+
+/// Copy the checkpoint folder with `edit` applied to its tensors.
+fn altered(name: &str, edit: impl Fn(&mut Vec<(String, Vec<usize>, Vec<u8>)>)) -> PathBuf {
+    use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+    let src = data_root().join("ttm-r2");
+    let dir = std::env::temp_dir().join(format!("strata-ttm-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(src.join("config.json"), dir.join("config.json")).unwrap();
+    let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st.tensors().into_iter().map(|(k, v)| (k, v.shape().to_vec(), v.data().to_vec())).collect();
+    edit(&mut tensors);
+    let views: Vec<(String, TensorView)> = tensors.iter().map(|(k, s, d)| (k.clone(), TensorView::new(Dtype::F32, s.clone(), d).unwrap())).collect();
+    safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
+    dir
+}
+
+#[test]
+fn a_wrong_checkpoint_is_rejected_naming_the_key() {
+    let device = Device::flex();
+    let key = "head.base_forecast_block.bias";
+    let missing = altered("missing", |t| t.retain(|(k, _, _)| k != key));
+    let e = TinyTimeMixer::load(&missing, &device).unwrap_err();
+    assert!(e.contains("missing") && e.contains(key), "{e}");
+
+    let extra = altered("extra", |t| t.push(("decoder.extra.weight".into(), vec![2], vec![0; 8])));
+    let e = TinyTimeMixer::load(&extra, &device).unwrap_err();
+    assert!(e.contains("decoder.extra.weight"), "{e}");
+
+    let shape = altered("shape", |t| {
+        let (_, s, d) = t.iter_mut().find(|(k, _, _)| k == key).unwrap();
+        *s = vec![48];
+        d.truncate(48 * 4);
+    });
+    let e = TinyTimeMixer::load(&shape, &device).unwrap_err();
+    eprintln!("{e}");
+    assert!(e.contains(key) && e.contains("96") && e.contains("48"), "{e}");
+}
