@@ -70,6 +70,27 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Evaluate a pretrained TinyTimeMixer checkpoint folder (config.json + model.safetensors)
+    /// on a dataset's test split without training.
+    ZeroShot {
+        /// Checkpoint folder (e.g. $STRATA_DATA/ttm-r2).
+        #[arg(long)]
+        model: PathBuf,
+        /// A registry dataset (etth1, ettm2, weather, ...).
+        #[arg(long)]
+        dataset: String,
+        /// Forecast length (at most the model's).
+        #[arg(long, default_value_t = 96)]
+        horizon: usize,
+        /// Your own CSV instead of the registry's file.
+        #[arg(long)]
+        path: Option<PathBuf>,
+        #[arg(long, default_value_t = 256)]
+        batch_size: usize,
+        /// Write the results as JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List the dataset registry and what was found on disk.
     Datasets,
     /// Train DLinear on ETTh1 (96 -> 96) and print the test metrics.
@@ -113,6 +134,15 @@ fn run(cli: Cli) -> Result<()> {
             let r = generative::sample_run(&run_dir, n, seed, noise, &out)?;
             println!("wrote {} windows of {} steps x {} variables to {} (and {})", r.windows, r.seq_len, r.columns.len(), r.output.display(), r.output.with_extension("json").display());
             print_fidelity(&r.fidelity, &r.columns);
+        }
+        Command::ZeroShot { model, dataset, horizon, path, batch_size, out } => {
+            let data = strata_data::DataConfig { dataset, path, ..Default::default() };
+            let r = strata_train::zero_shot::zero_shot(&model, &data, horizon, batch_size)?;
+            println!("{}", r.protocol);
+            println!("{} on {}: MSE {:.4}  MAE {:.4}  ({} windows, {:.1}s)", model.display(), r.data.dataset, r.mse, r.mae, r.test_windows, r.wall_seconds);
+            if let Some(out) = out {
+                strata_train::zero_shot::write(&r, &out)?;
+            }
         }
         Command::Datasets => datasets(),
         Command::Quickstart { out } => {

@@ -219,3 +219,26 @@ fn vae_samples_match_etth1_statistics() {
     let e = strata().args(["sample", dir.to_str().unwrap()]).output().unwrap();
     assert!(!e.status.success());
 }
+
+/// `strata zero-shot` with IBM's TTM-R2 weights prints the ETTh1 512 -> 96 test MSE that IBM's
+/// own implementation gives on the same windows (fixtures/ttm_etth1.json: 0.36281).
+#[test]
+fn zero_shot_ttm_on_etth1() {
+    let dir = tmp("zs");
+    let out = dir.join("zs.json");
+    let o = strata()
+        .args(["zero-shot", "--model"])
+        .arg(data_root().join("ttm-r2"))
+        .args(["--dataset", "etth1", "--horizon", "96", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("MSE 0.3628") && stdout.contains("2785 windows"), "{stdout}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!((r["mse"].as_f64().unwrap() - 0.362812).abs() < 1e-4, "{r}");
+    // A horizon beyond the model's is refused.
+    let e = strata().args(["zero-shot", "--model"]).arg(data_root().join("ttm-r2")).args(["--dataset", "etth1", "--horizon", "192"]).output().unwrap();
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("forecasts 1..=96"));
+}

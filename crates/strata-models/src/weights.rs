@@ -69,7 +69,7 @@ pub fn load_safetensors<M: Module>(module: &mut M, path: &std::path::Path) -> Re
         .with_from_adapter(PyTorchToBurnAdapter)
         .with_key_remapping(r"^module\.", "")
         .allow_partial(true)
-        .validate(true);
+        .validate(false);
     let r = module.load_from(&mut store).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut errors: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
     errors.extend(r.missing.iter().map(|(key, _)| format!("missing key `{key}`")));

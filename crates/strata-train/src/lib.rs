@@ -14,6 +14,7 @@ pub mod record;
 pub mod schedule;
 pub mod task;
 pub mod trainer;
+pub mod zero_shot;
 
 pub use config::{RunConfig, TrainConfig};
 pub use metrics::Metrics;
