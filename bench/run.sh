@@ -16,6 +16,11 @@ cfg=$out/epoch.toml
 sed 's/^epochs = 10/epochs = 1/' ../configs/etth1_dlinear_336_96.toml > "$cfg"
 /usr/bin/time -f '{"impl":"strata","max_rss_kb":%M,"wall_s":%e}' ../target/release/strata train --config "$cfg" --out "$out/run" --fresh 2>&1 >/dev/null | tail -1 | tee "$out/strata_epoch.json"
 /usr/bin/time -f '{"impl":"torch-tslib-loop","max_rss_kb":%M,"wall_s":%e}' $PY tslib_dlinear_epoch.py 0 2>&1 | tail -2 | tee "$out/torch_epoch.json"
+echo "== TinyTimeMixer R2 zero-shot, every ETTh1 test window (512 -> 96), end to end"
+$PY -c "import tsfm_public" 2>/dev/null || .venv/bin/pip install -q granite-tsfm==0.3.11
+../target/release/strata zero-shot --model "$STRATA_DATA/ttm-r2" --dataset etth1 --out "$out/ttm.json" >/dev/null
+$PY -c "import json; r = json.load(open('$out/ttm.json')); print(json.dumps({'impl': 'strata', 'windows': r['test_windows'], 'mse': r['mse'], 'forecast_s': round(r['forecast_seconds'], 3), 'total_s': round(r['wall_seconds'], 3)}))"
+$PY torch_ttm_zero_shot.py
 $PY - "$out" <<'PYEOF'
 import json, sys, os
 d = sys.argv[1]

@@ -1,0 +1,461 @@
+//! MOIRAI (Woo et al., ICML 2024): the exact `MoiraiModule` of Salesforce's uni2ts, loading its
+//! checkpoints (`config.json` + `model.safetensors`, Hugging Face layout, with or without a
+//! `module.` prefix) by name. See `../shared/docs/moirai.md` and docs/models.md.
+//!
+//! Input is a packed batch of patch tokens: every token carries a patch of up to 128 values
+//! (`patch_size` of them used), its sample id (0: padding), variate id, time id, an observed
+//! mask and whether it is to be predicted. The module standardises each (sample, variate) by the
+//! observed context values (PackedStdScaler, correction 1, `sqrt(var + 1e-5)`), embeds patches
+//! with one linear map per patch size, replaces prediction tokens by a learned mask embedding,
+//! runs a pre-norm Transformer encoder (RMSNorm; attention with RMS-normalised queries/keys,
+//! rotary embedding of time ids on the first half of each head, a learned per-head bias for
+//! same / different variate, attention only within a sample; SwiGLU feed-forward), and maps each
+//! token to the parameters of a mixture (Student-t, Normal with scale 1e-3, Negative Binomial,
+//! Log-Normal) for each of its 128 patch positions.
+
+use std::path::Path;
+
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
+use burn::tensor::activation::{silu, softmax, softplus};
+use burn::tensor::{Bool, Device, Tensor, TensorData};
+use serde::Deserialize;
+
+/// `config.json` of a uni2ts `MoiraiModule` (the constructor arguments).
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+pub struct MoiraiConfig {
+    pub d_model: usize,
+    pub num_layers: usize,
+    pub patch_sizes: Vec<usize>,
+    pub max_seq_len: usize,
+    #[serde(default)]
+    pub attn_dropout_p: f64,
+    #[serde(default)]
+    pub dropout_p: f64,
+    #[serde(default = "yes")]
+    pub scaling: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl MoiraiConfig {
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let c: MoiraiConfig = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if c.d_model % 64 != 0 || c.patch_sizes.is_empty() {
+            return Err(format!("{}: key `d_model`: MOIRAI uses heads of 64, got {}", path.display(), c.d_model));
+        }
+        Ok(c)
+    }
+    pub fn heads(&self) -> usize {
+        self.d_model / 64
+    }
+    /// SwiGLU hidden width: `(int(8 d / 3) + 7) // 8 * 8`, as uni2ts computes it.
+    pub fn ffn(&self) -> usize {
+        ((4 * self.d_model * 2 / 3) + 7) / 8 * 8
+    }
+    pub fn max_patch(&self) -> usize {
+        *self.patch_sizes.iter().max().unwrap()
+    }
+
+    pub fn init(&self, device: &Device) -> Moirai {
+        let (d, n, p) = (self.d_model, self.patch_sizes.len(), self.max_patch());
+        let lin = |i: usize, o: usize| LinearConfig::new(i, o).with_bias(false).init(device);
+        let norm = |w: usize| RmsNormConfig::new(w).with_epsilon(1e-5).init(device);
+        let multi = |rows: usize, dim: usize| MultiOutSizeLinear {
+            weight: Param::from_tensor(Tensor::zeros([n, rows * dim, d], device)),
+            bias: Param::from_tensor(Tensor::zeros([n, rows * dim], device)),
+            dim,
+        };
+        let comp = |names: &[&str]| Component {
+            df: names.contains(&"df").then(|| multi(p, 1)),
+            loc: names.contains(&"loc").then(|| multi(p, 1)),
+            scale: names.contains(&"scale").then(|| multi(p, 1)),
+            total_count: names.contains(&"total_count").then(|| multi(p, 1)),
+            logits: names.contains(&"logits").then(|| multi(p, 1)),
+        };
+        Moirai {
+            mask_encoding: EmbeddingConfig::new(1, d).init(device),
+            in_proj: MultiInSizeLinear { weight: Param::from_tensor(Tensor::zeros([n, d, p], device)), bias: Param::from_tensor(Tensor::zeros([n, d], device)) },
+            encoder: MoiraiEncoder {
+                layers: (0..self.num_layers)
+                    .map(|_| EncoderLayer {
+                        self_attn: MoiraiAttention {
+                            q_proj: lin(d, d),
+                            k_proj: lin(d, d),
+                            v_proj: lin(d, d),
+                            out_proj: lin(d, d),
+                            q_norm: norm(64),
+                            k_norm: norm(64),
+                            var_attn_bias: VarBias { emb: EmbeddingConfig::new(2, self.heads()).init(device) },
+                        },
+                        ffn: SwiGlu { fc1: lin(d, self.ffn()), fc_gate: lin(d, self.ffn()), fc2: lin(self.ffn(), d) },
+                        norm1: norm(d),
+                        norm2: norm(d),
+                    })
+                    .collect(),
+                norm: norm(d),
+            },
+            param_proj: ParamProj {
+                proj: MixtureProj {
+                    weights_logits: multi(p, 4),
+                    components: vec![comp(&["df", "loc", "scale"]), comp(&["loc"]), comp(&["total_count", "logits"]), comp(&["loc", "scale"])],
+                },
+            },
+            patch_sizes: self.patch_sizes.clone(),
+            scaling: self.scaling,
+        }
+    }
+}
+
+/// One linear map per patch size: `weight [sizes, d, max_patch]` (input columns beyond the
+/// token's patch size are masked), `bias [sizes, d]`.
+#[derive(Module, Debug)]
+pub struct MultiInSizeLinear {
+    weight: Param<Tensor<3>>,
+    bias: Param<Tensor<2>>,
+}
+
+/// One linear map per patch size to `patch * dim` outputs: `weight [sizes, max_patch * dim, d]`
+/// (rows beyond `patch * dim` masked; the bias is not).
+#[derive(Module, Debug)]
+pub struct MultiOutSizeLinear {
+    weight: Param<Tensor<3>>,
+    bias: Param<Tensor<2>>,
+    dim: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct VarBias {
+    emb: Embedding,
+}
+
+#[derive(Module, Debug)]
+pub struct MoiraiAttention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    out_proj: Linear,
+    q_norm: RmsNorm,
+    k_norm: RmsNorm,
+    var_attn_bias: VarBias,
+}
+
+#[derive(Module, Debug)]
+pub struct SwiGlu {
+    fc1: Linear,
+    fc_gate: Linear,
+    fc2: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct EncoderLayer {
+    self_attn: MoiraiAttention,
+    ffn: SwiGlu,
+    norm1: RmsNorm,
+    norm2: RmsNorm,
+}
+
+#[derive(Module, Debug)]
+pub struct MoiraiEncoder {
+    layers: Vec<EncoderLayer>,
+    norm: RmsNorm,
+}
+
+/// The parameter projections of one mixture component (the fields it has).
+#[derive(Module, Debug)]
+pub struct Component {
+    df: Option<MultiOutSizeLinear>,
+    loc: Option<MultiOutSizeLinear>,
+    scale: Option<MultiOutSizeLinear>,
+    total_count: Option<MultiOutSizeLinear>,
+    logits: Option<MultiOutSizeLinear>,
+}
+
+#[derive(Module, Debug)]
+pub struct MixtureProj {
+    weights_logits: MultiOutSizeLinear,
+    components: Vec<Component>,
+}
+
+#[derive(Module, Debug)]
+pub struct ParamProj {
+    proj: MixtureProj,
+}
+
+#[derive(Module, Debug)]
+pub struct Moirai {
+    mask_encoding: Embedding,
+    in_proj: MultiInSizeLinear,
+    encoder: MoiraiEncoder,
+    param_proj: ParamProj,
+    patch_sizes: Vec<usize>,
+    scaling: bool,
+}
+
+/// A packed batch: `[batch, tokens, max_patch]` values and masks, `[batch, tokens]` ids.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    pub batch: usize,
+    pub tokens: usize,
+    pub max_patch: usize,
+    pub target: Vec<f32>,
+    pub observed: Vec<bool>,
+    pub sample_id: Vec<i64>,
+    pub time_id: Vec<i64>,
+    pub variate_id: Vec<i64>,
+    pub prediction: Vec<bool>,
+    pub patch_size: Vec<usize>,
+}
+
+/// The mixture's parameters for every `(batch, token, patch position)`, after the domain maps
+/// and before the affine transform by `loc`/`scale`.
+#[derive(Debug)]
+pub struct MixtureParams {
+    /// `[b, tokens, patch, 4]`: Student-t, Normal(scale 1e-3), Negative Binomial, Log-Normal.
+    pub weights_logits: Tensor<4>,
+    pub t_df: Tensor<3>,
+    pub t_loc: Tensor<3>,
+    pub t_scale: Tensor<3>,
+    pub normal_loc: Tensor<3>,
+    pub nb_total_count: Tensor<3>,
+    pub nb_logits: Tensor<3>,
+    pub lognormal_loc: Tensor<3>,
+    pub lognormal_scale: Tensor<3>,
+}
+
+/// Everything the forward pass produces.
+#[derive(Debug)]
+pub struct MoiraiOutput {
+    /// `[b, tokens, 1]`.
+    pub loc: Tensor<3>,
+    pub scale: Tensor<3>,
+    /// `[b, tokens, d_model]`.
+    pub encoder_output: Tensor<3>,
+    pub params: MixtureParams,
+}
+
+impl MultiOutSizeLinear {
+    fn forward(&self, x: Tensor<3>, onehot: &[Tensor<3>], sizes: &[usize]) -> Tensor<3> {
+        let device = x.device();
+        let [_, rows, d] = self.weight.dims();
+        let mut out: Option<Tensor<3>> = None;
+        for (i, &ps) in sizes.iter().enumerate() {
+            let keep = (ps * self.dim).min(rows);
+            let mask: Vec<f32> = (0..rows).map(|r| if r < keep { 1.0 } else { 0.0 }).collect();
+            let mask = Tensor::<2>::from_data(TensorData::new(mask, [rows, 1]), &device);
+            let w = self.weight.val().narrow(0, i, 1).reshape([rows, d]) * mask;
+            let b = self.bias.val().narrow(0, i, 1).reshape([1, 1, rows]);
+            let y = (x.clone().matmul(w.transpose().unsqueeze_dim(0)) + b) * onehot[i].clone();
+            out = Some(match out {
+                Some(o) => o + y,
+                None => y,
+            });
+        }
+        out.expect("at least one patch size")
+    }
+}
+
+impl Moirai {
+    pub fn load(dir: &Path, device: &Device) -> Result<Moirai, String> {
+        let cfg = MoiraiConfig::from_file(&dir.join("config.json"))?;
+        let mut m = cfg.init(device);
+        crate::weights::load_safetensors(&mut m, &dir.join("model.safetensors"))?;
+        Ok(m)
+    }
+
+    pub fn max_patch(&self) -> usize {
+        *self.patch_sizes.iter().max().unwrap()
+    }
+
+    /// PackedStdScaler: per token, the mean and `sqrt(var + 1e-5)` (correction 1) of the observed
+    /// context values of its (sample, variate); padding tokens get 0 and 1.
+    fn scaler(&self, p: &Packed) -> (Vec<f32>, Vec<f32>) {
+        let (b, l, m) = (p.batch, p.tokens, p.max_patch);
+        let mut loc = vec![0f32; b * l];
+        let mut scale = vec![1f32; b * l];
+        if !self.scaling {
+            return (loc, scale);
+        }
+        for r in 0..b {
+            let group = |i: usize| (p.sample_id[r * l + i], p.variate_id[r * l + i]);
+            for i in 0..l {
+                if p.sample_id[r * l + i] == 0 {
+                    continue;
+                }
+                let (mut n, mut sum) = (0f64, 0f64);
+                let used = |j: usize, k: usize| group(j) == group(i) && p.observed[(r * l + j) * m + k] && !p.prediction[r * l + j];
+                for j in 0..l {
+                    for k in 0..m {
+                        if used(j, k) {
+                            n += 1.0;
+                            sum += p.target[(r * l + j) * m + k] as f64;
+                        }
+                    }
+                }
+                let mean = if n == 0.0 { sum } else { sum / n };
+                let mut sq = 0f64;
+                for j in 0..l {
+                    for k in 0..m {
+                        if used(j, k) {
+                            sq += (p.target[(r * l + j) * m + k] as f64 - mean).powi(2);
+                        }
+                    }
+                }
+                let den = n - 1.0;
+                let var = if den == 0.0 { sq } else { sq / den };
+                loc[r * l + i] = mean as f32;
+                scale[r * l + i] = (var + 1e-5).sqrt() as f32;
+            }
+        }
+        (loc, scale)
+    }
+
+    /// The forward pass of uni2ts's `MoiraiModule` up to the distribution's parameters.
+    pub fn forward(&self, p: &Packed, device: &Device) -> MoiraiOutput {
+        let (b, l, m) = (p.batch, p.tokens, p.max_patch);
+        assert_eq!(m, self.max_patch(), "packed patches must be {} wide", self.max_patch());
+        let (loc, scale) = self.scaler(p);
+        let loc_t = Tensor::<3>::from_data(TensorData::new(loc, [b, l, 1]), device);
+        let scale_t = Tensor::<3>::from_data(TensorData::new(scale, [b, l, 1]), device);
+        let target = Tensor::<3>::from_data(TensorData::new(p.target.clone(), [b, l, m]), device);
+        let scaled = (target - loc_t.clone()) / scale_t.clone();
+        let onehot: Vec<Tensor<3>> = self
+            .patch_sizes
+            .iter()
+            .map(|&ps| Tensor::from_data(TensorData::new(p.patch_size.iter().map(|&s| if s == ps { 1.0f32 } else { 0.0 }).collect::<Vec<_>>(), [b, l, 1]), device))
+            .collect();
+        // in_proj: one map per patch size, input columns beyond the patch size masked.
+        let [_, d, _] = self.in_proj.weight.dims();
+        let mut reprs: Option<Tensor<3>> = None;
+        for (i, &ps) in self.patch_sizes.iter().enumerate() {
+            let mask: Vec<f32> = (0..m).map(|c| if c < ps { 1.0 } else { 0.0 }).collect();
+            let mask = Tensor::<2>::from_data(TensorData::new(mask, [1, m]), device);
+            let w = self.in_proj.weight.val().narrow(0, i, 1).reshape([d, m]) * mask;
+            let bias = self.in_proj.bias.val().narrow(0, i, 1).reshape([1, 1, d]);
+            let y = (scaled.clone().matmul(w.transpose().unsqueeze_dim(0)) + bias) * onehot[i].clone();
+            reprs = Some(match reprs {
+                Some(r) => r + y,
+                None => y,
+            });
+        }
+        let reprs = reprs.unwrap();
+        // Prediction tokens become the mask embedding.
+        let pred = Tensor::<3>::from_data(TensorData::new(p.prediction.iter().map(|&x| if x { 1.0f32 } else { 0.0 }).collect::<Vec<_>>(), [b, l, 1]), device);
+        let mask_emb = self.mask_encoding.weight.val().reshape([1, 1, d]);
+        let mut x = reprs * (-pred.clone() + 1.0) + mask_emb * pred;
+        let attn = AttnInputs::new(p, self.heads(), device);
+        for layer in &self.encoder.layers {
+            x = x.clone() + layer.self_attn.forward(layer.norm1.forward(x.clone()), &attn);
+            let h = layer.norm2.forward(x.clone());
+            x = x + layer.ffn.fc2.forward(silu(layer.ffn.fc_gate.forward(h.clone())) * layer.ffn.fc1.forward(h));
+        }
+        let enc = self.encoder.norm.forward(x);
+        let params = self.params(enc.clone(), &onehot);
+        MoiraiOutput { loc: loc_t, scale: scale_t, encoder_output: enc, params }
+    }
+
+    fn heads(&self) -> usize {
+        self.encoder.norm.gamma.dims()[0] / 64
+    }
+
+    fn params(&self, enc: Tensor<3>, onehot: &[Tensor<3>]) -> MixtureParams {
+        let [b, l, _] = enc.dims();
+        let out = self.max_patch();
+        let proj = &self.param_proj.proj;
+        // "... (dim out_size) -> ... out_size dim"
+        let one = |lin: &Option<MultiOutSizeLinear>| -> Tensor<3> { lin.as_ref().expect("component parameter").forward(enc.clone(), onehot, &self.patch_sizes) };
+        let weights = proj.weights_logits.forward(enc.clone(), onehot, &self.patch_sizes).reshape([b, l, 4, out]).swap_dims(2, 3);
+        let pos = |t: Tensor<3>| softplus(t, 1.0).clamp_min(f32::EPSILON);
+        let c = &proj.components;
+        MixtureParams {
+            weights_logits: weights,
+            t_df: softplus(one(&c[0].df), 1.0) + 2.0,
+            t_loc: one(&c[0].loc),
+            t_scale: pos(one(&c[0].scale)),
+            normal_loc: one(&c[1].loc),
+            nb_total_count: softplus(one(&c[2].total_count), 1.0),
+            nb_logits: one(&c[2].logits),
+            lognormal_loc: one(&c[3].loc),
+            lognormal_scale: pos(one(&c[3].scale)),
+        }
+    }
+}
+
+/// Per-batch attention inputs: rotary cos/sin of the time ids, the variate bias selector and
+/// the same-sample mask.
+struct AttnInputs {
+    cos: Tensor<4>,
+    sin: Tensor<4>,
+    same_var: Tensor<4>,
+    other_sample: Tensor<4, Bool>,
+    heads: usize,
+}
+
+impl AttnInputs {
+    fn new(p: &Packed, heads: usize, device: &Device) -> Self {
+        let (b, l) = (p.batch, p.tokens);
+        // RoPE on 32 of each head's 64 dims: theta_i = 10000^(-2i/32), repeated per pair.
+        let width = 32;
+        let mut cos = Vec::with_capacity(b * l * width);
+        let mut sin = Vec::with_capacity(b * l * width);
+        for &t in &p.time_id {
+            for k in 0..width {
+                let theta = 1.0 / 10000f32.powf((2 * (k / 2)) as f32 / width as f32);
+                let a = t as f32 * theta;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+        let mut same_var = Vec::with_capacity(b * l * l);
+        let mut other = Vec::with_capacity(b * l * l);
+        for r in 0..b {
+            for i in 0..l {
+                for j in 0..l {
+                    same_var.push(if p.variate_id[r * l + i] == p.variate_id[r * l + j] { 1.0f32 } else { 0.0 });
+                    other.push(p.sample_id[r * l + i] != p.sample_id[r * l + j]);
+                }
+            }
+        }
+        AttnInputs {
+            cos: Tensor::from_data(TensorData::new(cos, [b, 1, l, width]), device),
+            sin: Tensor::from_data(TensorData::new(sin, [b, 1, l, width]), device),
+            same_var: Tensor::from_data(TensorData::new(same_var, [b, 1, l, l]), device),
+            other_sample: Tensor::<4, Bool>::from_data(TensorData::new(other, [b, 1, l, l]), device),
+            heads,
+        }
+    }
+
+    /// Rotate the first 32 dims of every head: `cos * x + sin * rot(x)`, rot pairs (a, b) -> (-b, a).
+    fn rope(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, h, l, hd] = x.dims();
+        let r = x.clone().narrow(3, 0, 32);
+        let rest = x.narrow(3, 32, hd - 32);
+        let pairs = r.clone().reshape([b, h, l, 16, 2]);
+        let (a, c) = (pairs.clone().narrow(4, 0, 1), pairs.narrow(4, 1, 1));
+        let rotated = Tensor::cat(vec![-c, a], 4).reshape([b, h, l, 32]);
+        let r = r * self.cos.clone() + rotated * self.sin.clone();
+        Tensor::cat(vec![r, rest], 3)
+    }
+}
+
+impl MoiraiAttention {
+    fn forward(&self, x: Tensor<3>, a: &AttnInputs) -> Tensor<3> {
+        let [b, l, d] = x.dims();
+        let h = a.heads;
+        let split = |t: Tensor<3>| t.reshape([b, l, h, 64]).swap_dims(1, 2);
+        let q = a.rope(self.q_norm.forward(split(self.q_proj.forward(x.clone()))));
+        let k = a.rope(self.k_norm.forward(split(self.k_proj.forward(x.clone()))));
+        let v = split(self.v_proj.forward(x));
+        let emb = self.var_attn_bias.emb.weight.val(); // [2, heads]: row 0 other variate, row 1 same
+        let other = emb.clone().narrow(0, 0, 1).reshape([1, h, 1, 1]);
+        let same = emb.narrow(0, 1, 1).reshape([1, h, 1, 1]);
+        let bias = other.clone() + (same - other) * a.same_var.clone();
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / 8.0) + bias;
+        let scores = scores.mask_fill(a.other_sample.clone().expand([b, h, l, l]), f32::NEG_INFINITY);
+        let out = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b, l, d]);
+        self.out_proj.forward(out)
+    }
+}

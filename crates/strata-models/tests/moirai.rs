@@ -1,0 +1,99 @@
+//! MOIRAI against uni2ts: `fixtures/moirai/tiny` holds a randomly initialised uni2ts
+//! `MoiraiModule` (d_model 64, 2 layers, the released mixture head) and its outputs on a fixed
+//! packed batch (`fixtures/make_moirai_fixture.sh`); strata loads the checkpoint by name and must
+//! reproduce the scaler, the encoder output and every distribution parameter to 1e-4.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor};
+use strata_models::Moirai;
+use strata_models::moirai::Packed;
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/moirai/tiny")
+}
+
+fn io() -> HashMap<String, (Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(fixture_dir().join("io.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(k, v)| (k, (v.shape().to_vec(), v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())))
+        .collect()
+}
+
+fn close<const D: usize>(name: &str, got: Tensor<D>, want: &(Vec<usize>, Vec<f32>)) {
+    assert_eq!(got.dims().to_vec(), want.0, "{name} shape");
+    let got = got.into_data().try_to_vec::<f32>().unwrap();
+    let worst = got.iter().zip(&want.1).map(|(g, w)| (g - w).abs() / w.abs().max(1.0)).fold(0f32, f32::max);
+    assert!(worst < 1e-4, "{name}: differs from uni2ts by up to {worst}");
+}
+
+#[test]
+fn moirai_matches_uni2ts_module() {
+    let device = Device::flex();
+    let model = Moirai::load(&fixture_dir(), &device).unwrap();
+    let t = io();
+    let (b, l, m) = (t["target"].0[0], t["target"].0[1], t["target"].0[2]);
+    let ids = |k: &str| t[k].1.iter().map(|&v| v as i64).collect::<Vec<_>>();
+    let packed = Packed {
+        batch: b,
+        tokens: l,
+        max_patch: m,
+        target: t["target"].1.clone(),
+        observed: t["observed_mask"].1.iter().map(|&v| v > 0.5).collect(),
+        sample_id: ids("sample_id"),
+        time_id: ids("time_id"),
+        variate_id: ids("variate_id"),
+        prediction: t["prediction_mask"].1.iter().map(|&v| v > 0.5).collect(),
+        patch_size: t["patch_size"].1.iter().map(|&v| v as usize).collect(),
+    };
+    let out = model.forward(&packed, &device);
+    close("loc", out.loc, &t["loc"]);
+    close("scale", out.scale, &t["scale"]);
+    close("encoder_output", out.encoder_output, &t["encoder_output"]);
+    let p = out.params;
+    close("weights_logits", p.weights_logits, &t["param.weights_logits"]);
+    close("student-t df", p.t_df, &t["param.components.0.df"]);
+    close("student-t loc", p.t_loc, &t["param.components.0.loc"]);
+    close("student-t scale", p.t_scale, &t["param.components.0.scale"]);
+    close("normal loc", p.normal_loc, &t["param.components.1.loc"]);
+    close("negbin total_count", p.nb_total_count, &t["param.components.2.total_count"]);
+    close("negbin logits", p.nb_logits, &t["param.components.2.logits"]);
+    close("lognormal loc", p.lognormal_loc, &t["param.components.3.loc"]);
+    close("lognormal scale", p.lognormal_scale, &t["param.components.3.scale"]);
+}
+
+/// A checkpoint saved from a Lightning wrapper (`module.` before every key) loads the same; one
+/// with a tensor of the wrong shape is refused naming the key and both shapes.
+#[test]
+fn prefixed_checkpoints_load_and_wrong_shapes_are_named() {
+    use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+    let device = Device::flex();
+    let bytes = std::fs::read(fixture_dir().join("model.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let write = |name: &str, rename: &dyn Fn(&str) -> String, shape_of: &dyn Fn(&str, &[usize]) -> Vec<usize>| {
+        let dir = std::env::temp_dir().join(format!("strata-moirai-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(fixture_dir().join("config.json"), dir.join("config.json")).unwrap();
+        let owned: Vec<(String, Vec<usize>, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(k, v)| {
+                let shape = shape_of(&k, v.shape());
+                let n: usize = shape.iter().product();
+                (rename(&k), shape, v.data()[..n * 4].to_vec())
+            })
+            .collect();
+        let views: Vec<(String, TensorView)> = owned.iter().map(|(k, s, d)| (k.clone(), TensorView::new(Dtype::F32, s.clone(), d).unwrap())).collect();
+        safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
+        dir
+    };
+    let prefixed = write("prefixed", &|k| format!("module.{k}"), &|_, s| s.to_vec());
+    Moirai::load(&prefixed, &device).unwrap();
+    let key = "encoder.layers.1.ffn.fc2.weight";
+    let bad = write("shape", &|k| k.to_string(), &|k, s| if k == key { vec![64, 100] } else { s.to_vec() });
+    let e = Moirai::load(&bad, &device).unwrap_err();
+    assert!(e.contains(key) && e.contains("100"), "{e}");
+}
