@@ -184,19 +184,40 @@ impl Mixer {
 
     /// `[b, c, patches, d] -> same`.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = self.norm.norm.forward(x.clone());
-        if self.over_patches {
-            h = h.swap_dims(2, 3);
-        }
-        h = self.mlp.fc2.forward(self.mlp.dropout.forward(gelu(self.mlp.fc1.forward(h))));
-        h = self.mlp.dropout.forward(h);
-        if let Some(g) = &self.gating_block {
-            h = h.clone() * softmax(g.attn_layer.forward(h), 3);
-        }
-        if self.over_patches {
-            h = h.swap_dims(2, 3);
-        }
+        let h = self.norm.norm.forward(x.clone());
+        let h = if self.over_patches { self.mix_patches(h) } else { self.mix_features(h) };
         h + x
+    }
+
+    fn mix_features(&self, h: Tensor<4>) -> Tensor<4> {
+        let h = self.mlp.fc2.forward(self.mlp.dropout.forward(gelu(self.mlp.fc1.forward(h))));
+        let h = self.mlp.dropout.forward(h);
+        match &self.gating_block {
+            Some(g) => h.clone() * softmax(g.attn_layer.forward(h), 3),
+            None => h,
+        }
+    }
+
+    /// The MLP and gate over the patch axis, applied from the left (`W^T @ h`) so that the
+    /// `[patches, d]` layout never has to be transposed.
+    fn mix_patches(&self, h: Tensor<4>) -> Tensor<4> {
+        let left = |lin: &Linear, h: Tensor<4>| {
+            let w = lin.weight.val().transpose().unsqueeze::<4>();
+            let y = w.matmul(h);
+            match &lin.bias {
+                Some(b) => {
+                    let n = b.dims()[0];
+                    y + b.val().reshape([1, 1, n, 1])
+                }
+                None => y,
+            }
+        };
+        let h = left(&self.mlp.fc2, self.mlp.dropout.forward(gelu(left(&self.mlp.fc1, h))));
+        let h = self.mlp.dropout.forward(h);
+        match &self.gating_block {
+            Some(g) => h.clone() * softmax(left(&g.attn_layer, h), 2),
+            None => h,
+        }
     }
 }
 
