@@ -126,6 +126,9 @@ pub enum ModelConfig {
     Stcnn(STCNNConfig),
     #[serde(alias = "ConvLSTM", alias = "strnn")]
     Convlstm(ConvLSTMConfig),
+    /// A pretrained TinyTimeMixer checkpoint, fine-tuned.
+    #[serde(alias = "TTM", alias = "tinytimemixer")]
+    Ttm(ttm::TTMRunConfig),
 }
 
 impl ModelConfig {
@@ -142,6 +145,7 @@ impl ModelConfig {
             ModelConfig::Mtgnn(_) => "mtgnn",
             ModelConfig::Stcnn(_) => "stcnn",
             ModelConfig::Convlstm(_) => "convlstm",
+            ModelConfig::Ttm(_) => "ttm",
         }
     }
     /// One default configuration of every model (the conformance test runs them all).
@@ -175,6 +179,7 @@ impl ModelConfig {
             ModelConfig::Mtgnn(_) => MTGNNConfig::CAPABILITIES,
             ModelConfig::Stcnn(_) => STCNNConfig::CAPABILITIES,
             ModelConfig::Convlstm(_) => ConvLSTMConfig::CAPABILITIES,
+            ModelConfig::Ttm(_) => Capabilities { cross_channel: false, probabilistic: false, exogenous: false, attention: false },
         }
     }
 
@@ -194,9 +199,33 @@ impl ModelConfig {
             ModelConfig::Stcnn(_) | ModelConfig::Convlstm(_) if !has_graph && shape.grid.is_none() => {
                 return Err(format!("{} needs a graph (data.graph) or a grid (data.grid)", self.name()));
             }
+            ModelConfig::Ttm(_) if shape.features != 1 || shape.grid.is_some() => return Err("ttm forecasts long-sequence data (one feature per channel)".into()),
+            ModelConfig::Ttm(c) => {
+                let dir = c.resolve();
+                let cfg = TTMConfig::from_file(&dir.join("config.json"))?;
+                if shape.seq_len != cfg.context_length || shape.pred_len > cfg.horizon() {
+                    return Err(format!("ttm: {} takes {} steps and forecasts up to {}; set data.seq_len = {} and data.pred_len <= {}", dir.display(), cfg.context_length, cfg.horizon(), cfg.context_length, cfg.horizon()));
+                }
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    /// [`Self::init`] for models that load weights from disk (TinyTimeMixer), with the error.
+    pub fn try_init(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> Result<Model, String> {
+        match self {
+            ModelConfig::Ttm(c) => Ok(Model::TTM(c.try_init(shape.seq_len, shape.pred_len, device)?)),
+            other => Ok(other.init(shape, adj, device)),
+        }
+    }
+
+    /// Parameters that train (all of them, except for frozen parts of fine-tuned backbones).
+    pub fn trainable_params(model: &Model) -> usize {
+        match model {
+            Model::TTM(m) => m.trainable_params(),
+            other => other.num_params(),
+        }
     }
 
     /// Build the model; `adj` is the row-major `[nodes, nodes]` adjacency where the data has one.
@@ -214,6 +243,7 @@ impl ModelConfig {
             ModelConfig::Mtgnn(c) => Model::MTGNN(c.init(shape, device)),
             ModelConfig::Stcnn(c) => Model::STCNN(c.init(shape, adj, device)),
             ModelConfig::Convlstm(c) => Model::ConvLSTM(c.init(shape, adj, device)),
+            ModelConfig::Ttm(c) => Model::TTM(c.try_init(shape.seq_len, shape.pred_len, device).unwrap_or_else(|e| panic!("{e} (call try_init)"))),
         }
     }
 }
@@ -232,6 +262,7 @@ pub enum Model {
     MTGNN(MTGNN),
     STCNN(STCNN),
     ConvLSTM(ConvLSTM),
+    TTM(TinyTimeMixer),
 }
 
 impl Model {
@@ -257,6 +288,7 @@ impl Model {
             Model::MTGNN(m) => m.forward(x),
             Model::STCNN(m) => m.forward(x),
             Model::ConvLSTM(m) => m.forward(x),
+            Model::TTM(m) => m.forecast(values(x)),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! which is scaled back. Module and field names follow the PyTorch module, so the safetensors
 //! keys load by name: a missing, extra or misshapen tensor is an error naming the key.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -142,6 +142,59 @@ impl TTMConfig {
             num_patches: self.num_patches,
             horizon: self.horizon(),
         }
+    }
+}
+
+/// `[model] name = "ttm"`: fine-tune a TinyTimeMixer checkpoint with the run's trainer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TTMRunConfig {
+    /// Checkpoint folder (`config.json` + `model.safetensors`); a relative path that does not
+    /// exist is looked up under `STRATA_DATA` (default `../shared/data`).
+    pub checkpoint: PathBuf,
+    /// `full` (every parameter trains) or `linear_probe` (only the forecast head trains).
+    pub method: FinetuneMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinetuneMethod {
+    Full,
+    #[serde(alias = "linear-probe")]
+    LinearProbe,
+}
+
+impl Default for TTMRunConfig {
+    fn default() -> Self {
+        TTMRunConfig { checkpoint: PathBuf::from("ttm-r2"), method: FinetuneMethod::Full }
+    }
+}
+
+impl TTMRunConfig {
+    pub fn resolve(&self) -> PathBuf {
+        if self.checkpoint.is_absolute() || self.checkpoint.exists() {
+            return self.checkpoint.clone();
+        }
+        let root = std::env::var_os("STRATA_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data"));
+        root.join(&self.checkpoint)
+    }
+
+    /// Load the checkpoint for windows of `seq_len -> pred_len`, freezing what the method keeps fixed.
+    pub fn try_init(&self, seq_len: usize, pred_len: usize, device: &Device) -> Result<TinyTimeMixer, String> {
+        let dir = self.resolve();
+        let mut m = TinyTimeMixer::load(&dir, device)?;
+        if seq_len != m.context {
+            return Err(format!("key `data.seq_len`: {} takes a context of {} steps, not {seq_len}", dir.display(), m.context));
+        }
+        if pred_len == 0 || pred_len > m.horizon {
+            return Err(format!("key `data.pred_len`: {} forecasts 1..={} steps, not {pred_len}", dir.display(), m.horizon));
+        }
+        m.horizon = pred_len;
+        if self.method == FinetuneMethod::LinearProbe {
+            m.backbone = m.backbone.no_grad();
+            m.decoder = m.decoder.no_grad();
+        }
+        Ok(m)
     }
 }
 
@@ -293,6 +346,19 @@ impl TinyTimeMixer {
     }
     pub fn horizon(&self) -> usize {
         self.horizon
+    }
+
+    /// The first (patch embedding) and last (forecast head) weight matrices, for inspection.
+    pub fn patcher_and_head_weights(&self) -> (Tensor<2>, Tensor<2>) {
+        (self.backbone.encoder.patcher.weight.val(), self.head.base_forecast_block.weight.val())
+    }
+
+    /// Parameters that receive gradients (the head only after a linear-probe freeze).
+    pub fn trainable_params(&self) -> usize {
+        let frozen = |n: usize, trainable: bool| if trainable { n } else { 0 };
+        frozen(self.backbone.num_params(), self.backbone.encoder.patcher.weight.is_require_grad())
+            + frozen(self.decoder.num_params(), self.decoder.decoder_block.mixers[0].feature_mixer.mlp.fc1.weight.is_require_grad())
+            + self.head.num_params()
     }
 
     /// `x`: `[batch, context, channels]` (the last `context_length` steps are used) ->

@@ -178,7 +178,7 @@ fn spatial_protocol_line(d: &SpatialPrepared) -> String {
 fn build_model(cfg: &RunConfig, task: &Task, device: &Device) -> Result<Model> {
     let shape = task.shape();
     cfg.model.check(&shape, task.adjacency().is_some()).map_err(anyhow::Error::msg)?;
-    Ok(cfg.model.init(shape, task.adjacency(), device))
+    cfg.model.try_init(shape, task.adjacency(), device).map_err(anyhow::Error::msg)
 }
 
 /// The default run folder for a config file: `runs/<name or file stem>`.
@@ -231,7 +231,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     let caps = cfg.model.capabilities();
     let shape = task.shape();
     eprintln!(
-        "{} on {} ({} {}->{}, {} {}): {} parameters, {} training windows, {}",
+        "{} on {} ({} {}->{}, {} {}): {} parameters ({} trainable, {:.1}%), {} training windows, {}",
         cfg.model.name(),
         task.dataset(),
         if matches!(task, Task::Spatial(_)) { "ST" } else { cfg.data.features.name() },
@@ -240,6 +240,8 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         shape.channels,
         if matches!(task, Task::Spatial(_)) { "nodes" } else { "channels" },
         model.num_params(),
+        strata_models::ModelConfig::trainable_params(&model),
+        100.0 * strata_models::ModelConfig::trainable_params(&model) as f64 / model.num_params().max(1) as f64,
         task.splits()[0].len(),
         device_name(&device)
     );

@@ -89,3 +89,38 @@ fn a_wrong_checkpoint_is_rejected_naming_the_key() {
     eprintln!("{e}");
     assert!(e.contains(key) && e.contains("96") && e.contains("48"), "{e}");
 }
+
+/// `[model] name = "ttm"` fine-tunes the checkpoint: a linear probe's step moves only the head;
+/// a full step moves the backbone too; a context other than the checkpoint's is refused.
+#[test]
+fn linear_probe_trains_only_the_head() {
+    use burn::module::Module;
+    use burn::optim::{AdamConfig, GradientsParams};
+    use strata_models::{Model, ModelConfig, Shape};
+    let device = Device::flex().autodiff();
+    let ckpt = data_root().join("ttm-r2");
+    let cfg = |method: &str| -> ModelConfig { toml::from_str(&format!("name = \"ttm\"\ncheckpoint = \"{}\"\nmethod = \"{method}\"", ckpt.display())).unwrap() };
+    let shape = Shape::lsf(512, 24, 3);
+    let e = cfg("full").check(&Shape::lsf(336, 24, 3), false).unwrap_err();
+    assert!(e.contains("data.seq_len = 512"), "{e}");
+    let x = Tensor::<3>::random([4, 512, 3], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let y = Tensor::<3>::random([4, 24, 3], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let weights = |m: &Model| -> (Vec<f32>, Vec<f32>) {
+        let Model::TTM(t) = m else { unreachable!() };
+        let (a, b) = t.patcher_and_head_weights();
+        (a.into_data().try_to_vec::<f32>().unwrap(), b.into_data().try_to_vec::<f32>().unwrap())
+    };
+    for (method, backbone_moves) in [("linear_probe", false), ("full", true)] {
+        let model = cfg(method).try_init(shape, None, &device).unwrap();
+        let trainable = ModelConfig::trainable_params(&model);
+        assert_eq!(trainable < model.num_params(), !backbone_moves, "{method}: {trainable} of {}", model.num_params());
+        let before = weights(&model);
+        let loss = (model.forward(x.clone().unsqueeze_dim(3)) - y.clone()).powf_scalar(2.0).mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let mut optim = AdamConfig::new().init();
+        let model = optim.step(1e-2, model, grads);
+        let after = weights(&model);
+        assert_eq!(before.0 != after.0, backbone_moves, "{method}: backbone");
+        assert!(before.1 != after.1, "{method}: the head must train");
+    }
+}
