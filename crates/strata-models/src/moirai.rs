@@ -470,6 +470,19 @@ fn log_sigmoid(x: Tensor<3>) -> Tensor<3> {
 }
 
 impl MoiraiOutput {
+    /// The predictive mean of every `(batch, token, patch position)`: the mixture of the
+    /// components' means (Student-t: loc; Normal: loc; Negative Binomial: `r e^logits`;
+    /// Log-Normal: `exp(loc + s^2 / 2)`), weighted by the softmax weights, scaled back.
+    pub fn mean(&self) -> Tensor<3> {
+        let p = &self.params;
+        let [b, l, q, _] = p.weights_logits.dims();
+        let w = softmax(p.weights_logits.clone(), 3);
+        let nb = p.nb_total_count.clone() * p.nb_logits.clone().exp();
+        let ln = (p.lognormal_loc.clone() + p.lognormal_scale.clone().powf_scalar(2.0) * 0.5).exp();
+        let means = Tensor::stack::<4>(vec![p.t_loc.clone(), p.normal_loc.clone(), nb, ln], 3);
+        (w * means).sum_dim(3).reshape([b, l, q]) * self.scale.clone() + self.loc.clone()
+    }
+
     /// `log p(target)` for every `(batch, token, patch position)`, as uni2ts evaluates its
     /// `AffineTransformed(Mixture)`: the value is standardised by the token's loc/scale, each
     /// component scores it where it is in the component's support (uni2ts's Negative Binomial:

@@ -65,6 +65,7 @@ fn moirai_matches_uni2ts_module() {
     // The Normal component's fixed scale 1e-3 turns a 1e-7 difference in its loc into ~1e-3 in
     // the log density, so the density is held to 1e-3 (the parameters themselves to 1e-4).
     close_to("log_prob", out.log_prob(target), &t["log_prob"], 1e-3);
+    close("mean", out.mean(), &t["mean"]);
     close("loc", out.loc, &t["loc"]);
     close("scale", out.scale, &t["scale"]);
     close("encoder_output", out.encoder_output, &t["encoder_output"]);
