@@ -210,6 +210,81 @@ pub struct Packed {
     pub patch_size: Vec<usize>,
 }
 
+impl Packed {
+    /// One forecasting window packed as uni2ts's `MoiraiForecast._convert` packs it: `context`
+    /// is `[steps, channels]` row-major with its observed mask; each channel becomes a variate of
+    /// sample 1; the context is left-padded (unobserved) to whole patches of `patch`, the horizon
+    /// right-padded; tokens are all context tokens channel by channel, then all prediction tokens
+    /// channel by channel; time ids count patches from the first one with an observation.
+    pub fn window(context: &[f32], observed: &[bool], channels: usize, horizon: usize, patch: usize, max_patch: usize) -> Packed {
+        let steps = context.len() / channels;
+        let (ctx_tok, pred_tok) = (steps.div_ceil(patch), horizon.div_ceil(patch));
+        let pad = ctx_tok * patch - steps;
+        let tokens = channels * (ctx_tok + pred_tok);
+        let mut p = Packed {
+            batch: 1,
+            tokens,
+            max_patch,
+            target: vec![0.0; tokens * max_patch],
+            observed: vec![false; tokens * max_patch],
+            sample_id: vec![1; tokens],
+            time_id: vec![0; tokens],
+            variate_id: vec![0; tokens],
+            prediction: vec![false; tokens],
+            patch_size: vec![patch; tokens],
+        };
+        // Time ids: a context patch counts once any channel has an observation in or before it.
+        let mut seen = false;
+        let mut past_ids = Vec::with_capacity(ctx_tok);
+        let mut count = 0i64;
+        for t in 0..ctx_tok {
+            let any = (0..patch).any(|k| (t * patch + k).checked_sub(pad).is_some_and(|s| (0..channels).any(|c| observed[s * channels + c])));
+            seen |= any;
+            if seen {
+                count += 1;
+            }
+            past_ids.push((count - 1).max(0));
+        }
+        let next = past_ids.iter().copied().max().unwrap_or(0) + 1;
+        for c in 0..channels {
+            for t in 0..ctx_tok {
+                let tok = c * ctx_tok + t;
+                (p.time_id[tok], p.variate_id[tok]) = (past_ids[t], c as i64);
+                for k in 0..patch {
+                    if let Some(s) = (t * patch + k).checked_sub(pad) {
+                        p.target[tok * max_patch + k] = context[s * channels + c];
+                        p.observed[tok * max_patch + k] = observed[s * channels + c];
+                    }
+                }
+            }
+            for t in 0..pred_tok {
+                let tok = channels * ctx_tok + c * pred_tok + t;
+                (p.time_id[tok], p.variate_id[tok], p.prediction[tok]) = (next + t as i64, c as i64, true);
+                for k in 0..patch {
+                    p.observed[tok * max_patch + k] = t * patch + k < horizon;
+                }
+            }
+        }
+        p
+    }
+
+    /// Read a `[1, tokens, max_patch]` per-token output (e.g. the predictive mean) back into the
+    /// `[horizon, channels]` forecast of a [`Packed::window`] (uni2ts's `_format_preds`).
+    pub fn horizon_values(&self, per_token: &[f32], channels: usize, horizon: usize) -> Vec<f32> {
+        let patch = self.patch_size[0];
+        let pred_tok = horizon.div_ceil(patch);
+        let ctx_tok = self.tokens / channels - pred_tok;
+        let mut out = vec![0f32; horizon * channels];
+        for c in 0..channels {
+            for h in 0..horizon {
+                let tok = channels * ctx_tok + c * pred_tok + h / patch;
+                out[h * channels + c] = per_token[tok * self.max_patch + h % patch];
+            }
+        }
+        out
+    }
+}
+
 /// The mixture's parameters for every `(batch, token, patch position)`, after the domain maps
 /// and before the affine transform by `loc`/`scale`.
 #[derive(Debug)]

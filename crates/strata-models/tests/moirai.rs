@@ -113,3 +113,28 @@ fn prefixed_checkpoints_load_and_wrong_shapes_are_named() {
     let e = Moirai::load(&bad, &device).unwrap_err();
     assert!(e.contains(key) && e.contains("100"), "{e}");
 }
+
+/// A forecasting window packed as uni2ts's `MoiraiForecast._convert` packs it (context 37 steps
+/// x 2 variates with a missing value, horizon 10, patch 16), and the forecast mean read back as
+/// its `_format_preds` does.
+#[test]
+fn window_packing_and_forecast_match_moirai_forecast() {
+    let device = Device::flex();
+    let model = Moirai::load(&fixture_dir(), &device).unwrap();
+    let t = io();
+    let past = &t["forecast.past"].1;
+    let observed: Vec<bool> = t["forecast.past_observed"].1.iter().map(|&v| v > 0.5).collect();
+    let p = Packed::window(past, &observed, 2, 10, 16, 128);
+    let ids = |v: &[i64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+    assert_eq!(p.target, t["forecast.packed.target"].1);
+    assert_eq!(p.observed.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect::<Vec<f32>>(), t["forecast.packed.observed_mask"].1);
+    assert_eq!(ids(&p.sample_id), t["forecast.packed.sample_id"].1);
+    assert_eq!(ids(&p.time_id), t["forecast.packed.time_id"].1);
+    assert_eq!(ids(&p.variate_id), t["forecast.packed.variate_id"].1);
+    assert_eq!(p.prediction.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect::<Vec<f32>>(), t["forecast.packed.prediction_mask"].1);
+    let mean = model.forward(&p, &device).mean().into_data().try_to_vec::<f32>().unwrap();
+    let forecast = p.horizon_values(&mean, 2, 10);
+    let want = &t["forecast.mean"].1;
+    let worst = forecast.iter().zip(want).map(|(g, w)| (g - w).abs() / w.abs().max(1.0)).fold(0f32, f32::max);
+    assert!(worst < 1e-4, "forecast mean differs from uni2ts by {worst}: {forecast:?} vs {want:?}");
+}
