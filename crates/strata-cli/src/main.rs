@@ -70,8 +70,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Evaluate a pretrained TinyTimeMixer checkpoint folder (config.json + model.safetensors)
-    /// on a dataset's test split without training.
+    /// Evaluate a pretrained TinyTimeMixer or MOIRAI checkpoint folder (config.json +
+    /// model.safetensors) on a dataset's test split without training.
     ZeroShot {
         /// Checkpoint folder (e.g. $STRATA_DATA/ttm-r2).
         #[arg(long)]
@@ -87,6 +87,12 @@ enum Command {
         path: Option<PathBuf>,
         #[arg(long, default_value_t = 256)]
         batch_size: usize,
+        /// MOIRAI only: context steps.
+        #[arg(long, default_value_t = 512)]
+        context: usize,
+        /// MOIRAI only: patch size (one of the checkpoint's).
+        #[arg(long, default_value_t = 64)]
+        patch_size: usize,
         /// Write the results as JSON here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -135,9 +141,10 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {} windows of {} steps x {} variables to {} (and {})", r.windows, r.seq_len, r.columns.len(), r.output.display(), r.output.with_extension("json").display());
             print_fidelity(&r.fidelity, &r.columns);
         }
-        Command::ZeroShot { model, dataset, horizon, path, batch_size, out } => {
+        Command::ZeroShot { model, dataset, horizon, path, batch_size, context, patch_size, out } => {
             let data = strata_data::DataConfig { dataset, path, ..Default::default() };
-            let r = strata_train::zero_shot::zero_shot(&model, &data, horizon, batch_size)?;
+            let moirai = strata_train::zero_shot::MoiraiWindow { context, patch_size };
+            let r = strata_train::zero_shot::zero_shot(&model, &data, horizon, batch_size, moirai)?;
             println!("{}", r.protocol);
             println!("{} on {}: MSE {:.4}  MAE {:.4}  ({} windows, {:.1}s)", model.display(), r.data.dataset, r.mse, r.mae, r.test_windows, r.wall_seconds);
             if let Some(out) = out {

@@ -268,17 +268,41 @@ impl Packed {
         p
     }
 
-    /// Read a `[1, tokens, max_patch]` per-token output (e.g. the predictive mean) back into the
-    /// `[horizon, channels]` forecast of a [`Packed::window`] (uni2ts's `_format_preds`).
+    /// Several windows of the same shape as one batch (rows of [`Packed::window`]).
+    pub fn stack(rows: Vec<Packed>) -> Packed {
+        let mut it = rows.into_iter();
+        let mut p = it.next().expect("at least one window");
+        for r in it {
+            assert_eq!(r.tokens, p.tokens, "windows of one batch have the same token count");
+            p.batch += 1;
+            p.target.extend(r.target);
+            p.observed.extend(r.observed);
+            p.sample_id.extend(r.sample_id);
+            p.time_id.extend(r.time_id);
+            p.variate_id.extend(r.variate_id);
+            p.prediction.extend(r.prediction);
+            p.patch_size.extend(r.patch_size);
+        }
+        p
+    }
+
+    /// Read a `[batch, tokens, max_patch]` per-token output (e.g. the predictive mean) back into
+    /// the `[batch, horizon, channels]` forecasts of stacked [`Packed::window`]s (uni2ts's
+    /// `_format_preds`).
     pub fn horizon_values(&self, per_token: &[f32], channels: usize, horizon: usize) -> Vec<f32> {
-        let patch = self.patch_size[0];
+        (0..self.batch).flat_map(|r| self.row_horizon(per_token, r, channels, horizon)).collect()
+    }
+
+    fn row_horizon(&self, per_token: &[f32], row: usize, channels: usize, horizon: usize) -> Vec<f32> {
+        let patch = self.patch_size[row * self.tokens];
         let pred_tok = horizon.div_ceil(patch);
         let ctx_tok = self.tokens / channels - pred_tok;
+        let base = row * self.tokens * self.max_patch;
         let mut out = vec![0f32; horizon * channels];
         for c in 0..channels {
             for h in 0..horizon {
                 let tok = channels * ctx_tok + c * pred_tok + h / patch;
-                out[h * channels + c] = per_token[tok * self.max_patch + h % patch];
+                out[h * channels + c] = per_token[base + tok * self.max_patch + h % patch];
             }
         }
         out

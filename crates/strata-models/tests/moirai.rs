@@ -137,4 +137,11 @@ fn window_packing_and_forecast_match_moirai_forecast() {
     let want = &t["forecast.mean"].1;
     let worst = forecast.iter().zip(want).map(|(g, w)| (g - w).abs() / w.abs().max(1.0)).fold(0f32, f32::max);
     assert!(worst < 1e-4, "forecast mean differs from uni2ts by {worst}: {forecast:?} vs {want:?}");
+    // Windows stacked into one batch forecast as they do alone.
+    let twice = Packed::stack(vec![p.clone(), p.clone()]);
+    let mean = model.forward(&twice, &device).mean().into_data().try_to_vec::<f32>().unwrap();
+    let both = twice.horizon_values(&mean, 2, 10);
+    assert_eq!(both.len(), 40);
+    let worst = both.iter().zip(forecast.iter().chain(&forecast)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-5, "batched forecast differs by {worst}");
 }
