@@ -147,6 +147,12 @@ fn run(cli: Cli) -> Result<()> {
             let r = strata_train::zero_shot::zero_shot(&model, &data, horizon, batch_size, moirai)?;
             println!("{}", r.protocol);
             println!("{} on {}: MSE {:.4}  MAE {:.4}  ({} windows, {:.1}s)", model.display(), r.data.dataset, r.mse, r.mae, r.test_windows, r.wall_seconds);
+            if let Some(p) = &r.probabilistic {
+                println!(
+                    "probabilistic (100 paths): CRPS {:.4} (normalised {:.4})  CRPS as mean weighted quantile loss {:.4}  MSIS {:.4}  coverage 50/90/95% {:.3} / {:.3} / {:.3}",
+                    p.crps, p.crps_normalised, p.mean_wquantile_loss, p.msis, p.interval_coverage[0], p.interval_coverage[1], p.interval_coverage[2]
+                );
+            }
             if let Some(out) = out {
                 strata_train::zero_shot::write(&r, &out)?;
             }

@@ -242,3 +242,30 @@ fn zero_shot_ttm_on_etth1() {
     let e = strata().args(["zero-shot", "--model"]).arg(data_root().join("ttm-r2")).args(["--dataset", "etth1", "--horizon", "192"]).output().unwrap();
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("forecasts 1..=96"));
 }
+
+/// `strata zero-shot` on a MOIRAI checkpoint folder (the committed uni2ts fixture, random
+/// weights): windows packed in patches, mean forecast, CRPS/MSIS from sample paths; a patch
+/// size the checkpoint does not have is refused.
+#[test]
+fn zero_shot_moirai_prints_point_and_probabilistic_metrics() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/moirai/tiny");
+    let dir = tmp("zsm");
+    let out = dir.join("zs.json");
+    let o = strata()
+        .args(["zero-shot", "--model"])
+        .arg(&model)
+        .args(["--dataset", "etth1", "--horizon", "24", "--context", "96", "--patch-size", "32", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("zero-shot MOIRAI") && stdout.contains("CRPS"), "{stdout}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let p = &r["probabilistic"];
+    let cov = p["interval_coverage"].as_array().unwrap();
+    assert!(cov[0].as_f64().unwrap() <= cov[1].as_f64().unwrap() && cov[1].as_f64().unwrap() <= cov[2].as_f64().unwrap(), "{p}");
+    assert!(r["mse"].as_f64().unwrap().is_finite() && p["crps"].as_f64().unwrap() > 0.0, "{r}");
+    let e = strata().args(["zero-shot", "--model"]).arg(&model).args(["--dataset", "etth1", "--patch-size", "20"]).output().unwrap();
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("patch sizes [8, 16, 32, 64, 128]"));
+}

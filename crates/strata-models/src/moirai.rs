@@ -290,19 +290,22 @@ impl Packed {
     /// the `[batch, horizon, channels]` forecasts of stacked [`Packed::window`]s (uni2ts's
     /// `_format_preds`).
     pub fn horizon_values(&self, per_token: &[f32], channels: usize, horizon: usize) -> Vec<f32> {
-        (0..self.batch).flat_map(|r| self.row_horizon(per_token, r, channels, horizon)).collect()
+        self.horizon_indices(channels, horizon).into_iter().map(|i| per_token[i]).collect()
     }
 
-    fn row_horizon(&self, per_token: &[f32], row: usize, channels: usize, horizon: usize) -> Vec<f32> {
-        let patch = self.patch_size[row * self.tokens];
-        let pred_tok = horizon.div_ceil(patch);
-        let ctx_tok = self.tokens / channels - pred_tok;
-        let base = row * self.tokens * self.max_patch;
-        let mut out = vec![0f32; horizon * channels];
-        for c in 0..channels {
+    /// Flat `(batch, token, position)` indices of the forecast, ordered `[batch, horizon, channels]`.
+    pub fn horizon_indices(&self, channels: usize, horizon: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.batch * horizon * channels);
+        for row in 0..self.batch {
+            let patch = self.patch_size[row * self.tokens];
+            let pred_tok = horizon.div_ceil(patch);
+            let ctx_tok = self.tokens / channels - pred_tok;
+            let base = row * self.tokens * self.max_patch;
             for h in 0..horizon {
-                let tok = channels * ctx_tok + c * pred_tok + h / patch;
-                out[h * channels + c] = per_token[base + tok * self.max_patch + h % patch];
+                for c in 0..channels {
+                    let tok = channels * ctx_tok + c * pred_tok + h / patch;
+                    out.push(base + tok * self.max_patch + h % patch);
+                }
             }
         }
         out
@@ -569,6 +572,52 @@ fn log_sigmoid(x: Tensor<3>) -> Tensor<3> {
 }
 
 impl MoiraiOutput {
+    /// `n` seeded draws from the predictive distribution of every `(batch, token, position)`:
+    /// a component by the softmax weights, then Student-t `loc + scale t_df`, Normal(loc, 1e-3),
+    /// Negative Binomial as Poisson(Gamma(r, e^logits)) (uni2ts's sampler), or Log-Normal;
+    /// scaled back by loc/scale. Returned row-major `[n, batch, tokens, patch]`.
+    pub fn sample(&self, n: usize, seed: u64) -> Vec<f32> {
+        let all: Vec<usize> = (0..self.params.t_df.dims().iter().product()).collect();
+        self.sample_at(n, seed, &all)
+    }
+
+    /// [`Self::sample`] at the flat `(batch, token, position)` indices `at` only: `[n, at.len()]`.
+    pub fn sample_at(&self, n: usize, seed: u64, at: &[usize]) -> Vec<f32> {
+        use rand::{Rng, SeedableRng};
+        use rand_distr::Distribution as _;
+        let host = |t: Tensor<3>| t.into_data().try_to_vec::<f32>().expect("f32");
+        let p = &self.params;
+        let w = softmax(p.weights_logits.clone(), 3).into_data().try_to_vec::<f32>().expect("f32");
+        let (df, tl, ts) = (host(p.t_df.clone()), host(p.t_loc.clone()), host(p.t_scale.clone()));
+        let nl = host(p.normal_loc.clone());
+        let (nr, nlog) = (host(p.nb_total_count.clone()), host(p.nb_logits.clone()));
+        let (ll, ls) = (host(p.lognormal_loc.clone()), host(p.lognormal_scale.clone()));
+        let [_, _, q] = p.t_df.dims();
+        let (loc, scale) = (host(self.loc.clone()), host(self.scale.clone()));
+        let points = at.len();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut out = vec![0f32; n * points];
+        for s in 0..n {
+            for (j, &i) in at.iter().enumerate() {
+                let u: f32 = rng.random();
+                let ws = &w[i * 4..i * 4 + 4];
+                let k = if u < ws[0] { 0 } else if u < ws[0] + ws[1] { 1 } else if u < ws[0] + ws[1] + ws[2] { 2 } else { 3 };
+                let x = match k {
+                    0 => tl[i] + ts[i] * rand_distr::StudentT::new(df[i]).map_or(0.0, |d| d.sample(&mut rng)),
+                    1 => nl[i] + 1e-3 * rand_distr::Normal::new(0.0f32, 1.0).unwrap().sample(&mut rng),
+                    2 => {
+                        let lambda = rand_distr::Gamma::new(nr[i].max(1e-6), nlog[i].exp()).map_or(0.0, |g| g.sample(&mut rng));
+                        if lambda > 0.0 && lambda.is_finite() { rand_distr::Poisson::new(lambda).map_or(0.0, |d| d.sample(&mut rng)) } else { 0.0 }
+                    }
+                    _ => rand_distr::LogNormal::new(ll[i], ls[i]).map_or(0.0, |d| d.sample(&mut rng)),
+                };
+                let token = i / q;
+                out[s * points + j] = x * scale[token] + loc[token];
+            }
+        }
+        out
+    }
+
     /// The predictive mean of every `(batch, token, patch position)`: the mixture of the
     /// components' means (Student-t: loc; Normal: loc; Negative Binomial: `r e^logits`;
     /// Log-Normal: `exp(loc + s^2 / 2)`), weighted by the softmax weights, scaled back.

@@ -65,6 +65,21 @@ fn moirai_matches_uni2ts_module() {
     // The Normal component's fixed scale 1e-3 turns a 1e-7 difference in its loc into ~1e-3 in
     // the log density, so the density is held to 1e-3 (the parameters themselves to 1e-4).
     close_to("log_prob", out.log_prob(target), &t["log_prob"], 1e-3);
+    // Seeded draws average to the predictive mean (4000 draws; the prediction tokens' first
+    // positions, where every component is in play).
+    let mean = out.mean().into_data().try_to_vec::<f32>().unwrap();
+    let draws = out.sample(4000, 7);
+    let points = mean.len();
+    let mut worst = 0f32;
+    for tok in [5usize, 6, 12, 13, 18] {
+        for k in 0..4 {
+            let i = tok * m + k;
+            let avg = (0..4000).map(|s| draws[s * points + i]).sum::<f32>() / 4000.0;
+            let sd = ((0..4000).map(|s| (draws[s * points + i] - avg).powi(2)).sum::<f32>() / 4000.0).sqrt();
+            worst = worst.max((avg - mean[i]).abs() / (sd / 4000f32.sqrt()).max(1e-6));
+        }
+    }
+    assert!(worst < 5.0, "sample means are {worst} standard errors from the predictive mean");
     close("mean", out.mean(), &t["mean"]);
     close("loc", out.loc, &t["loc"]);
     close("scale", out.scale, &t["scale"]);

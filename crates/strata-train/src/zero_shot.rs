@@ -28,6 +28,10 @@ pub struct ZeroShotResults {
     pub protocol: String,
     pub mse: f64,
     pub mae: f64,
+    /// MOIRAI: CRPS (both forms), MSIS, coverage from 100 seeded sample paths per window and
+    /// channel, on the scaled data (GluonTS item metrics; seasonal error over the context).
+    #[serde(default)]
+    pub probabilistic: Option<crate::prob_metrics::AggregateMetrics>,
     pub test_windows: usize,
     pub device: String,
     pub git_revision: String,
@@ -96,6 +100,7 @@ pub fn zero_shot(model_dir: &Path, data: &DataConfig, horizon: usize, batch_size
         ),
         mse: sq / n,
         mae: ab / n,
+        probabilistic: None,
         test_windows: test.len(),
         device: device_name(&device),
         git_revision: git_revision(),
@@ -127,18 +132,38 @@ fn zero_shot_moirai(model_dir: &Path, data: &DataConfig, horizon: usize, batch_s
     let (mut sq, mut ab, mut batch) = (0f64, 0f64, Batch::default());
     let all: Vec<usize> = (0..test.len()).collect();
     let started = Instant::now();
-    for idx in all.chunks(batch_size.max(1)) {
+    let season = crate::evaluate_prob::seasonality(&prepared.freq);
+    let mut items = Vec::new();
+    const PATHS: usize = 100;
+    for (k, idx) in all.chunks(batch_size.max(1)).enumerate() {
         test.fill(idx, &mut batch);
         let observed = vec![true; w.context * c];
         let rows = (0..idx.len())
             .map(|i| strata_models::moirai::Packed::window(&batch.x[i * w.context * c..(i + 1) * w.context * c], &observed, c, horizon, w.patch_size, cfg.max_patch()))
             .collect();
         let packed = strata_models::moirai::Packed::stack(rows);
-        let mean = model.forward(&packed, &device).mean().into_data().try_to_vec::<f32>().map_err(|e| anyhow!("{e:?}"))?;
-        for (a, b) in packed.horizon_values(&mean, c, horizon).iter().zip(&batch.y) {
-            let d = (*a - *b) as f64;
+        let out = model.forward(&packed, &device);
+        let mean = out.mean().into_data().try_to_vec::<f32>().map_err(|e| anyhow!("{e:?}"))?;
+        let at = packed.horizon_indices(c, horizon);
+        for (a, b) in at.iter().map(|&i| mean[i]).zip(&batch.y) {
+            let d = (a - *b) as f64;
             sq += d * d;
             ab += d.abs();
+        }
+        let paths = out.sample_at(PATHS, 2021 + k as u64, &at); // [paths, batch * horizon * c]
+        let points = at.len();
+        for (j, _) in idx.iter().enumerate() {
+            for ch in 0..c {
+                let past: Vec<f32> = (0..w.context).map(|t| batch.x[(j * w.context + t) * c + ch]).collect();
+                let target: Vec<f32> = (0..horizon).map(|t| batch.y[(j * horizon + t) * c + ch]).collect();
+                let mut s = vec![0f32; PATHS * horizon];
+                for p in 0..PATHS {
+                    for t in 0..horizon {
+                        s[p * horizon + t] = paths[p * points + (j * horizon + t) * c + ch];
+                    }
+                }
+                items.push(crate::prob_metrics::item_metrics(&past, &target, &s, &crate::evaluate_prob::QUANTILES, season, 0.05));
+            }
         }
     }
     let forecast_seconds = started.elapsed().as_secs_f64();
@@ -150,11 +175,12 @@ fn zero_shot_moirai(model_dir: &Path, data: &DataConfig, horizon: usize, batch_s
         horizon,
         data: data_record_lsf(&prepared),
         protocol: format!(
-            "zero-shot MOIRAI: {} test rows {:?}, context {} in patches of {}, horizon {horizon}, stride-1 windows ({}), every channel a variate of one sample, scaled by the training rows' mean/std; point forecast = predictive mean; MSE/MAE on scaled data",
+            "zero-shot MOIRAI: {} test rows {:?}, context {} in patches of {}, horizon {horizon}, stride-1 windows ({}), every channel a variate of one sample, scaled by the training rows' mean/std; point forecast = predictive mean; MSE/MAE on scaled data; CRPS/MSIS from 100 seeded sample paths",
             prepared.dataset, prepared.borders.test, w.context, w.patch_size, test.len()
         ),
         mse: sq / n,
         mae: ab / n,
+        probabilistic: Some(crate::prob_metrics::aggregate(&items, &crate::evaluate_prob::QUANTILES)),
         test_windows: test.len(),
         device: device_name(&device),
         git_revision: git_revision(),
