@@ -20,14 +20,14 @@ use strata_data::window::{Batch, Windows, epoch_order};
 use strata_models::{VAE, VAEConfig};
 
 use crate::checkpoint::{
-    EpochLog, TrainState, load_module, load_optimizer, save_module, save_optimizer, write_atomic,
+    EpochLog, load_module, load_optimizer, save_module, save_optimizer, write_atomic,
 };
 use crate::config::{TrainConfig, apply_override};
 use crate::device::{compute_device, device_name, training_device};
 use crate::record::{git_revision, write_json};
 use crate::schedule::{Steps, learning_rate};
 use crate::trainer::{
-    DataRecord, RunPaths, TrainOptions, TrainingRecord, data_record_lsf, settle_best,
+    DataRecord, RunPaths, TrainOptions, TrainingRecord, data_record_lsf, open_run, settle_best,
 };
 
 /// Lags of the autocorrelation check.
@@ -332,26 +332,7 @@ pub fn train_vae(cfg: &VaeRunConfig, run_dir: &Path, opts: TrainOptions) -> Resu
     std::fs::create_dir_all(run_dir)
         .with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
     let paths = RunPaths::new(run_dir);
-    let mut state = TrainState::default();
-    let mut resumed_at = None;
-    if paths.state.exists() {
-        if opts.fresh {
-            paths.clear()?;
-        } else {
-            let saved = VaeRunConfig::from_table(toml::from_str(&std::fs::read_to_string(
-                &paths.config,
-            )?)?)?;
-            if &saved != cfg {
-                bail!(
-                    "{} holds a run of a different configuration; pass --fresh to start over or --out to use another folder",
-                    run_dir.display()
-                );
-            }
-            state = TrainState::load(&paths.state)?;
-            settle_best(&paths, &state)?;
-            resumed_at = Some(state.epochs_done);
-        }
-    }
+    let (mut state, resumed_at) = open_run(&paths, opts.fresh, cfg, |text| VaeRunConfig::from_table(toml::from_str(text)?))?;
     write_atomic(&paths.config, cfg.to_toml().as_bytes())?;
     let (t, vc) = (&cfg.train, cfg.vae());
     let (len, channels) = (data.train.seq_len, data.train.channels());

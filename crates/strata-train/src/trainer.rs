@@ -193,25 +193,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     let task = Task::load(&cfg.data)?;
     std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
     let paths = RunPaths::new(run_dir);
-    let mut state = TrainState::default();
-    let mut resumed_at = None;
-    if paths.state.exists() {
-        if opts.fresh {
-            paths.clear()?;
-        } else {
-            let saved = RunConfig::from_toml_str(&std::fs::read_to_string(&paths.config)?)
-                .with_context(|| format!("cannot read {}", paths.config.display()))?;
-            if &saved != cfg {
-                bail!(
-                    "{} holds a run of a different configuration; pass --fresh to start over or --out to use another folder",
-                    run_dir.display()
-                );
-            }
-            state = TrainState::load(&paths.state)?;
-            settle_best(&paths, &state)?;
-            resumed_at = Some(state.epochs_done);
-        }
-    }
+    let (mut state, resumed_at) = open_run(&paths, opts.fresh, cfg, RunConfig::from_toml_str)?;
     write_atomic(&paths.config, cfg.to_toml().as_bytes())?;
 
     let t = &cfg.train;
@@ -360,6 +342,27 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     };
     write_results(&paths, &results)?;
     Ok(results)
+}
+
+/// Open a run folder: start over (`fresh`), or resume the training state of a run of the same
+/// configuration (`parse` reads its `config.toml`); a run of another configuration is refused.
+pub(crate) fn open_run<C: PartialEq>(paths: &RunPaths, fresh: bool, cfg: &C, parse: impl Fn(&str) -> Result<C>) -> Result<(TrainState, Option<usize>)> {
+    if !paths.state.exists() {
+        return Ok((TrainState::default(), None));
+    }
+    if fresh {
+        paths.clear()?;
+        return Ok((TrainState::default(), None));
+    }
+    let text = std::fs::read_to_string(&paths.config).with_context(|| format!("cannot read {}", paths.config.display()))?;
+    let saved = parse(&text).with_context(|| format!("cannot read {}", paths.config.display()))?;
+    if &saved != cfg {
+        bail!("{} holds a run of a different configuration; pass --fresh to start over or --out to use another folder", paths.dir.display());
+    }
+    let state = TrainState::load(&paths.state)?;
+    settle_best(paths, &state)?;
+    let at = state.epochs_done;
+    Ok((state, Some(at)))
 }
 
 /// The validation loss early stopping watches: the training loss's metric on the validation
