@@ -119,6 +119,19 @@ pub struct TrainingRecord {
     pub history: Vec<EpochLog>,
 }
 
+impl TrainingRecord {
+    pub(crate) fn new(state: &TrainState, resumed_at_epoch: Option<usize>) -> Self {
+        TrainingRecord {
+            epochs_run: state.epochs_done,
+            best_epoch: state.best_epoch,
+            stopped_early: state.stopped_early,
+            train_seconds: state.train_seconds,
+            resumed_at_epoch,
+            history: state.history.clone(),
+        }
+    }
+}
+
 /// The protocol line printed and recorded with every result.
 pub fn protocol_line(task: &Task) -> String {
     let data = match task {
@@ -324,14 +337,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         data: data_record(&task),
         model: model_record(cfg.model.name(), best.num_params(), caps),
         seed: t.seed,
-        training: TrainingRecord {
-            epochs_run: state.epochs_done,
-            best_epoch: state.best_epoch,
-            stopped_early: state.stopped_early,
-            train_seconds: state.train_seconds,
-            resumed_at_epoch: resumed_at,
-            history: state.history.clone(),
-        },
+        training: TrainingRecord::new(&state, resumed_at),
         val: scores.val,
         test: scores.test,
         test_original_scale: scores.test_original,
