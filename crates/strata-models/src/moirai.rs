@@ -339,24 +339,32 @@ pub struct MoiraiOutput {
     pub params: MixtureParams,
 }
 
+/// `sum_i onehot_i * (x @ (W_i * mask_i)^T + b_i)`: one linear map per patch size, selected per
+/// token. `weight` is `[sizes, out, in]`, `bias` `[sizes, out]`; `mask(i)` is `[out, in]`-broadcastable.
+fn per_size_linear(x: Tensor<3>, weight: Tensor<3>, bias: Tensor<2>, onehot: &[Tensor<3>], mask: impl Fn(usize) -> Tensor<2>) -> Tensor<3> {
+    let [n, o, i] = weight.dims();
+    (0..n)
+        .map(|k| {
+            let w = weight.clone().narrow(0, k, 1).reshape([o, i]) * mask(k);
+            let b = bias.clone().narrow(0, k, 1).reshape([1, 1, o]);
+            (x.clone().matmul(w.transpose().unsqueeze_dim(0)) + b) * onehot[k].clone()
+        })
+        .reduce(|a, b| a + b)
+        .expect("at least one patch size")
+}
+
+/// A `[rows, cols]` 0/1 mask keeping rows `< keep_rows` and columns `< keep_cols`.
+fn keep_mask(rows: usize, cols: usize, keep_rows: usize, keep_cols: usize, device: &Device) -> Tensor<2> {
+    let m: Vec<f32> = (0..rows * cols).map(|j| if j / cols < keep_rows && j % cols < keep_cols { 1.0 } else { 0.0 }).collect();
+    Tensor::from_data(TensorData::new(m, [rows, cols]), device)
+}
+
 impl MultiOutSizeLinear {
+    /// Rows beyond `patch * dim` masked, the bias not (as uni2ts).
     fn forward(&self, x: Tensor<3>, onehot: &[Tensor<3>], sizes: &[usize]) -> Tensor<3> {
         let device = x.device();
-        let [_, rows, d] = self.weight.dims();
-        let mut out: Option<Tensor<3>> = None;
-        for (i, &ps) in sizes.iter().enumerate() {
-            let keep = (ps * self.dim).min(rows);
-            let mask: Vec<f32> = (0..rows).map(|r| if r < keep { 1.0 } else { 0.0 }).collect();
-            let mask = Tensor::<2>::from_data(TensorData::new(mask, [rows, 1]), &device);
-            let w = self.weight.val().narrow(0, i, 1).reshape([rows, d]) * mask;
-            let b = self.bias.val().narrow(0, i, 1).reshape([1, 1, rows]);
-            let y = (x.clone().matmul(w.transpose().unsqueeze_dim(0)) + b) * onehot[i].clone();
-            out = Some(match out {
-                Some(o) => o + y,
-                None => y,
-            });
-        }
-        out.expect("at least one patch size")
+        let rows = self.weight.dims()[1];
+        per_size_linear(x, self.weight.val(), self.bias.val(), onehot, |k| keep_mask(rows, 1, sizes[k] * self.dim, 1, &device))
     }
 }
 
@@ -430,20 +438,9 @@ impl Moirai {
             .map(|&ps| Tensor::from_data(TensorData::new(p.patch_size.iter().map(|&s| if s == ps { 1.0f32 } else { 0.0 }).collect::<Vec<_>>(), [b, l, 1]), device))
             .collect();
         // in_proj: one map per patch size, input columns beyond the patch size masked.
-        let [_, d, _] = self.in_proj.weight.dims();
-        let mut reprs: Option<Tensor<3>> = None;
-        for (i, &ps) in self.patch_sizes.iter().enumerate() {
-            let mask: Vec<f32> = (0..m).map(|c| if c < ps { 1.0 } else { 0.0 }).collect();
-            let mask = Tensor::<2>::from_data(TensorData::new(mask, [1, m]), device);
-            let w = self.in_proj.weight.val().narrow(0, i, 1).reshape([d, m]) * mask;
-            let bias = self.in_proj.bias.val().narrow(0, i, 1).reshape([1, 1, d]);
-            let y = (scaled.clone().matmul(w.transpose().unsqueeze_dim(0)) + bias) * onehot[i].clone();
-            reprs = Some(match reprs {
-                Some(r) => r + y,
-                None => y,
-            });
-        }
-        let reprs = reprs.unwrap();
+        let d = self.in_proj.weight.dims()[1];
+        let sizes = &self.patch_sizes;
+        let reprs = per_size_linear(scaled, self.in_proj.weight.val(), self.in_proj.bias.val(), &onehot, |k| keep_mask(1, m, 1, sizes[k], device));
         // Prediction tokens become the mask embedding.
         let pred = Tensor::<3>::from_data(TensorData::new(p.prediction.iter().map(|&x| if x { 1.0f32 } else { 0.0 }).collect::<Vec<_>>(), [b, l, 1]), device);
         let mask_emb = self.mask_encoding.weight.val().reshape([1, 1, d]);

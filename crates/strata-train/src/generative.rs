@@ -20,14 +20,14 @@ use strata_data::window::{Batch, Windows, epoch_order};
 use strata_models::{VAE, VAEConfig};
 
 use crate::checkpoint::{
-    EpochLog, load_module, load_optimizer, save_module, save_optimizer, write_atomic,
+    EpochLog, load_module, load_optimizer, write_atomic,
 };
 use crate::config::{TrainConfig, apply_override};
 use crate::device::{compute_device, device_name, training_device};
 use crate::record::{git_revision, write_json};
 use crate::schedule::{Steps, learning_rate};
 use crate::trainer::{
-    DataRecord, RunPaths, TrainOptions, TrainingRecord, data_record_lsf, open_run, settle_best,
+    DataRecord, RunPaths, TrainOptions, TrainingRecord, data_record_lsf, finish_epoch, open_run,
 };
 
 /// Lags of the autocorrelation check.
@@ -290,9 +290,9 @@ fn score(vae: &VAE, w: &Windows, batch_size: usize, beta: f64, device: &Device) 
         let b = idx.len() as f64;
         s.neg_elbo += (nll + beta * kl) * b;
         s.kl += kl * b;
-        let (z, _) = vae.encode(x.clone());
+        // Reconstruction through the latent mean (the encoder already ran in `forward`).
         let n = x.dims().iter().product::<usize>() as f64;
-        s.recon_mse += ((vae.decode(z) - x)
+        s.recon_mse += ((vae.decode(out.z_mean) - x)
             .powf_scalar(2.0)
             .sum()
             .into_scalar::<f32>() as f64)
@@ -413,36 +413,16 @@ pub fn train_vae(cfg: &VaeRunConfig, run_dir: &Path, opts: TrainOptions) -> Resu
             &eval_device,
         )
         .neg_elbo;
-        let improved = state.best_val.is_none_or(|b| val < b);
-        if improved {
-            (state.best_val, state.best_epoch, state.bad_epochs) = (Some(val), Some(epoch + 1), 0);
-            save_module(&vae, &paths.staged_best(epoch + 1))?;
-        } else {
-            state.bad_epochs += 1;
-        }
         let seconds = started.elapsed().as_secs_f64();
-        state.train_seconds += seconds;
         let train_loss = loss_sum / steps_per_epoch as f64;
-        state.history.push(EpochLog {
-            epoch: epoch + 1,
-            train_loss,
-            val_loss: val,
-            lr,
-            seconds,
-            steps: steps_per_epoch,
-        });
-        state.epochs_done += 1;
-        state.stopped_early = state.bad_epochs >= t.patience;
+        let log = EpochLog { epoch: epoch + 1, train_loss, val_loss: val, lr, seconds, steps: steps_per_epoch };
+        let improved = finish_epoch(&mut state, &paths, &vae, &optim, log, t.patience)?;
         eprintln!(
             "epoch {:>3}/{} train -elbo {train_loss:.2} val {val:.2} lr {lr:.3e} {seconds:.1}s{}",
             epoch + 1,
             t.epochs,
             if improved { " *" } else { "" }
         );
-        save_module(&vae, &paths.last)?;
-        save_optimizer(&optim, &paths.optim)?;
-        state.save(&paths.state)?;
-        settle_best(&paths, &state)?;
     }
     state.finished = true;
     state.save(&paths.state)?;

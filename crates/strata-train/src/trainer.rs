@@ -289,35 +289,16 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         }
         bar.finish_and_clear();
         let val_loss = validation_loss(&model.valid(), &task, t, &eval_device);
-        let improved = state.best_val.is_none_or(|b| val_loss < b);
-        if improved {
-            state.best_val = Some(val_loss);
-            state.best_epoch = Some(epoch + 1);
-            state.bad_epochs = 0;
-            // Staged: becomes best.bpk only once state.json records it (see `settle_best`).
-            save_module(&model, &paths.staged_best(epoch + 1))?;
-        } else {
-            state.bad_epochs += 1;
-        }
         let seconds = started.elapsed().as_secs_f64();
-        state.train_seconds += seconds;
-        state.history.push(EpochLog { epoch: epoch + 1, train_loss: loss_sum / steps_per_epoch as f64, val_loss, lr, seconds, steps: steps_per_epoch });
-        state.epochs_done += 1;
-        state.stopped_early = state.bad_epochs >= t.patience;
+        let train_loss = loss_sum / steps_per_epoch as f64;
+        let log = EpochLog { epoch: epoch + 1, train_loss, val_loss, lr, seconds, steps: steps_per_epoch };
+        let improved = finish_epoch(&mut state, &paths, &model, &optim, log, t.patience)?;
         eprintln!(
-            "epoch {:>3}/{} train {:.5} val {:.5} lr {:.3e} {:.1}s{}",
+            "epoch {:>3}/{} train {train_loss:.5} val {val_loss:.5} lr {lr:.3e} {seconds:.1}s{}",
             epoch + 1,
             t.epochs,
-            loss_sum / steps_per_epoch as f64,
-            val_loss,
-            lr,
-            seconds,
             if improved { " *" } else { "" }
         );
-        save_module(&model, &paths.last)?;
-        save_optimizer(&optim, &paths.optim)?;
-        state.save(&paths.state)?;
-        settle_best(&paths, &state)?;
         if state.stopped_early {
             eprintln!("early stopping: no better validation loss for {} epochs", t.patience);
         }
@@ -348,6 +329,29 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     };
     write_results(&paths, &results)?;
     Ok(results)
+}
+
+/// Record a finished epoch: keep the model as the staged best when its validation loss is the
+/// best so far (it becomes `best.bpk` once `state.json` says so, see [`settle_best`]), count
+/// epochs without improvement for early stopping, append the log line, and write the resume
+/// point (`last.bpk`, `optimizer.bpk`, `state.json`) atomically. Returns whether it improved.
+pub(crate) fn finish_epoch<M: Module>(state: &mut TrainState, paths: &RunPaths, model: &M, optim: &ModuleOptimizer, log: EpochLog, patience: usize) -> Result<bool> {
+    let improved = state.best_val.is_none_or(|b| log.val_loss < b);
+    if improved {
+        (state.best_val, state.best_epoch, state.bad_epochs) = (Some(log.val_loss), Some(log.epoch), 0);
+        save_module(model, &paths.staged_best(log.epoch))?;
+    } else {
+        state.bad_epochs += 1;
+    }
+    state.train_seconds += log.seconds;
+    state.history.push(log);
+    state.epochs_done += 1;
+    state.stopped_early = state.bad_epochs >= patience;
+    save_module(model, &paths.last)?;
+    save_optimizer(optim, &paths.optim)?;
+    state.save(&paths.state)?;
+    settle_best(paths, state)?;
+    Ok(improved)
 }
 
 /// Open a run folder: start over (`fresh`), or resume the training state of a run of the same
