@@ -97,6 +97,21 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Pretrain a MOIRAI-architecture model from scratch on a corpus of the datasets in the data
+    /// root (uni2ts's masked-prediction recipe); exports `<run>/model` for `strata zero-shot`.
+    Pretrain {
+        #[arg(long)]
+        config: PathBuf,
+        /// Override a config value: `--set train.steps=100` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Run folder (default: runs/<config name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Discard checkpoints in the run folder and start over.
+        #[arg(long)]
+        fresh: bool,
+    },
     /// List the dataset registry and what was found on disk.
     Datasets,
     /// Train DLinear on ETTh1 (96 -> 96) and print the test metrics.
@@ -156,6 +171,23 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(out) = out {
                 strata_train::zero_shot::write(&r, &out)?;
             }
+        }
+        Command::Pretrain { config, set, out, fresh } => {
+            let table = generative::load_table(&config, &set)?;
+            let cfg = strata_train::pretrain::PretrainConfig::from_table(table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+            let r = strata_train::pretrain::pretrain(&cfg, &dir, fresh)?;
+            println!(
+                "pretrained {} parameters for {} steps in {:.0}s; best validation NLL {:.4} at step {}; checkpoint: {} (strata zero-shot --model {})",
+                r.parameters,
+                r.steps,
+                r.train_seconds,
+                r.best_val_nll.unwrap_or(f64::NAN),
+                r.best_step.unwrap_or(0),
+                r.model_dir.display(),
+                r.model_dir.display()
+            );
+            println!("results: {}", dir.join("results.json").display());
         }
         Command::Datasets => datasets(),
         Command::Quickstart { out } => {

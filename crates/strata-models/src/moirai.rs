@@ -18,7 +18,7 @@ use std::path::Path;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::tensor::activation::{silu, softmax, softplus};
-use burn::tensor::{Bool, Device, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Distribution, Int, Tensor, TensorData};
 use serde::Deserialize;
 
 /// `config.json` of a uni2ts `MoiraiModule` (the constructor arguments).
@@ -65,8 +65,8 @@ impl MoiraiConfig {
         let lin = |i: usize, o: usize| LinearConfig::new(i, o).with_bias(false).init(device);
         let norm = |w: usize| RmsNormConfig::new(w).with_epsilon(1e-5).init(device);
         let multi = |rows: usize, dim: usize| MultiOutSizeLinear {
-            weight: Param::from_tensor(Tensor::zeros([n, rows * dim, d], device)),
-            bias: Param::from_tensor(Tensor::zeros([n, rows * dim], device)),
+            weight: Param::from_tensor(uniform([n, rows * dim, d], d, device)),
+            bias: Param::from_tensor(uniform([n, rows * dim], d, device)),
             dim,
         };
         let comp = |names: &[&str]| Component {
@@ -78,7 +78,7 @@ impl MoiraiConfig {
         };
         Moirai {
             mask_encoding: EmbeddingConfig::new(1, d).init(device),
-            in_proj: MultiInSizeLinear { weight: Param::from_tensor(Tensor::zeros([n, d, p], device)), bias: Param::from_tensor(Tensor::zeros([n, d], device)) },
+            in_proj: MultiInSizeLinear { weight: Param::from_tensor(uniform([n, d, p], p, device)), bias: Param::from_tensor(uniform([n, d], p, device)) },
             encoder: MoiraiEncoder {
                 layers: (0..self.num_layers)
                     .map(|_| EncoderLayer {
@@ -108,6 +108,12 @@ impl MoiraiConfig {
             scaling: self.scaling,
         }
     }
+}
+
+/// nn.Linear's default init, uniform(+-1/sqrt(fan_in)), for the per-patch-size weights.
+fn uniform<const D: usize>(shape: [usize; D], fan_in: usize, device: &Device) -> Tensor<D> {
+    let b = 1.0 / (fan_in as f64).sqrt();
+    Tensor::random(shape, Distribution::Uniform(-b, b), device)
 }
 
 /// One linear map per patch size: `weight [sizes, d, max_patch]` (input columns beyond the
@@ -366,6 +372,13 @@ impl MultiOutSizeLinear {
         let rows = self.weight.dims()[1];
         per_size_linear(x, self.weight.val(), self.bias.val(), onehot, |k| keep_mask(rows, 1, sizes[k] * self.dim, 1, &device))
     }
+
+    /// [`Self::forward`] for tokens that all have patch size `size`, the `k`-th.
+    fn forward_size(&self, x: Tensor<3>, k: usize, size: usize) -> Tensor<3> {
+        let [_, o, i] = self.weight.dims();
+        let w = self.weight.val().narrow(0, k, 1).reshape([o, i]) * keep_mask(o, 1, size * self.dim, 1, &x.device());
+        x.matmul(w.transpose().unsqueeze_dim(0)) + self.bias.val().narrow(0, k, 1).reshape([1, 1, o])
+    }
 }
 
 impl Moirai {
@@ -383,6 +396,7 @@ impl Moirai {
     /// PackedStdScaler: per token, the mean and `sqrt(var + 1e-5)` (correction 1) of the observed
     /// context values of its (sample, variate); padding tokens get 0 and 1.
     fn scaler(&self, p: &Packed) -> (Vec<f32>, Vec<f32>) {
+        use std::collections::HashMap;
         let (b, l, m) = (p.batch, p.tokens, p.max_patch);
         let mut loc = vec![0f32; b * l];
         let mut scale = vec![1f32; b * l];
@@ -390,41 +404,40 @@ impl Moirai {
             return (loc, scale);
         }
         for r in 0..b {
-            let group = |i: usize| (p.sample_id[r * l + i], p.variate_id[r * l + i]);
-            for i in 0..l {
-                if p.sample_id[r * l + i] == 0 {
+            let used = |t: usize| (0..m).filter(move |&k| p.observed[(r * l + t) * m + k] && !p.prediction[r * l + t]);
+            // (count, sum) then the squared deviations, per (sample, variate) group.
+            let mut stats: HashMap<(i64, i64), (f64, f64, f64)> = HashMap::new();
+            for t in 0..l {
+                let e = stats.entry((p.sample_id[r * l + t], p.variate_id[r * l + t])).or_default();
+                for k in used(t) {
+                    e.0 += 1.0;
+                    e.1 += p.target[(r * l + t) * m + k] as f64;
+                }
+            }
+            let mean = |e: &(f64, f64, f64)| if e.0 == 0.0 { e.1 } else { e.1 / e.0 };
+            for t in 0..l {
+                let e = stats.get_mut(&(p.sample_id[r * l + t], p.variate_id[r * l + t])).expect("group");
+                let mu = mean(e);
+                for k in used(t) {
+                    e.2 += (p.target[(r * l + t) * m + k] as f64 - mu).powi(2);
+                }
+            }
+            for t in 0..l {
+                if p.sample_id[r * l + t] == 0 {
                     continue;
                 }
-                let (mut n, mut sum) = (0f64, 0f64);
-                let used = |j: usize, k: usize| group(j) == group(i) && p.observed[(r * l + j) * m + k] && !p.prediction[r * l + j];
-                for j in 0..l {
-                    for k in 0..m {
-                        if used(j, k) {
-                            n += 1.0;
-                            sum += p.target[(r * l + j) * m + k] as f64;
-                        }
-                    }
-                }
-                let mean = if n == 0.0 { sum } else { sum / n };
-                let mut sq = 0f64;
-                for j in 0..l {
-                    for k in 0..m {
-                        if used(j, k) {
-                            sq += (p.target[(r * l + j) * m + k] as f64 - mean).powi(2);
-                        }
-                    }
-                }
-                let den = n - 1.0;
-                let var = if den == 0.0 { sq } else { sq / den };
-                loc[r * l + i] = mean as f32;
-                scale[r * l + i] = (var + 1e-5).sqrt() as f32;
+                let e = &stats[&(p.sample_id[r * l + t], p.variate_id[r * l + t])];
+                let var = if e.0 - 1.0 == 0.0 { e.2 } else { e.2 / (e.0 - 1.0) };
+                loc[r * l + t] = mean(e) as f32;
+                scale[r * l + t] = (var + 1e-5).sqrt() as f32;
             }
         }
         (loc, scale)
     }
 
-    /// The forward pass of uni2ts's `MoiraiModule` up to the distribution's parameters.
-    pub fn forward(&self, p: &Packed, device: &Device) -> MoiraiOutput {
+    /// Scale, embed and encode: the encoder output `[b, l, d]`, the scaler's loc and scale
+    /// `[b, l, 1]`, and the one-hot patch-size selectors.
+    fn encode(&self, p: &Packed, device: &Device) -> (Tensor<3>, Tensor<3>, Tensor<3>, Vec<Tensor<3>>) {
         let (b, l, m) = (p.batch, p.tokens, p.max_patch);
         assert_eq!(m, self.max_patch(), "packed patches must be {} wide", self.max_patch());
         let (loc, scale) = self.scaler(p);
@@ -452,21 +465,80 @@ impl Moirai {
             x = x + layer.ffn.fc2.forward(silu(layer.ffn.fc_gate.forward(h.clone())) * layer.ffn.fc1.forward(h));
         }
         let enc = self.encoder.norm.forward(x);
-        let params = self.params(enc.clone(), &onehot);
-        MoiraiOutput { loc: loc_t, scale: scale_t, encoder_output: enc, params }
+        (enc, loc_t, scale_t, onehot)
+    }
+
+    /// The forward pass of uni2ts's `MoiraiModule` up to the distribution's parameters.
+    pub fn forward(&self, p: &Packed, device: &Device) -> MoiraiOutput {
+        let (enc, loc, scale, onehot) = self.encode(p, device);
+        let sizes = &self.patch_sizes;
+        let params = self.params(enc.clone(), |lin| lin.forward(enc.clone(), &onehot, sizes));
+        MoiraiOutput { loc, scale, encoder_output: enc, params }
+    }
+
+    /// Masked-prediction negative log-likelihood, as uni2ts pretrains (`PackedNLLLoss`): the mean
+    /// over the (sample, variate) groups of the batch of each group's mean `-log p` over its
+    /// observed values in prediction tokens. The distribution is computed only at prediction
+    /// tokens, one patch size at a time (the training cost of the output projections).
+    pub fn masked_nll(&self, p: &Packed, device: &Device) -> Tensor<1> {
+        let (b, l, m) = (p.batch, p.tokens, p.max_patch);
+        let (enc, loc, scale, _) = self.encode(p, device);
+        let d = enc.dims()[2];
+        let enc = enc.reshape([b * l, d]);
+        let (loc, scale) = (loc.reshape([b * l, 1]), scale.reshape([b * l, 1]));
+        // Observed predicted values per group, and the number of groups with any.
+        let group = |i: usize| (i / l, p.sample_id[i], p.variate_id[i]);
+        let mut counts = std::collections::HashMap::new();
+        for i in (0..b * l).filter(|&i| p.prediction[i] && p.sample_id[i] > 0) {
+            *counts.entry(group(i)).or_insert(0usize) += (0..m).filter(|&k| p.observed[i * m + k]).count();
+        }
+        let groups = counts.len().max(1) as f32;
+        let mut total: Option<Tensor<1>> = None;
+        for (k, &ps) in self.patch_sizes.iter().enumerate() {
+            let idx: Vec<usize> = (0..b * l).filter(|&i| p.prediction[i] && p.sample_id[i] > 0 && p.patch_size[i] == ps).collect();
+            if idx.is_empty() {
+                continue;
+            }
+            let n = idx.len();
+            let sel = Tensor::<1, Int>::from_data(TensorData::new(idx.iter().map(|&i| i as i64).collect::<Vec<_>>(), [n]), device);
+            let e = enc.clone().select(0, sel.clone()).reshape([1, n, d]);
+            let params = self.params(e.clone(), |lin| lin.forward_size(e.clone(), k, ps));
+            let out = MoiraiOutput { loc: loc.clone().select(0, sel.clone()).reshape([1, n, 1]), scale: scale.clone().select(0, sel).reshape([1, n, 1]), encoder_output: e, params };
+            let mut target = vec![0f32; n * m];
+            let mut weight = vec![0f32; n * m];
+            for (j, &i) in idx.iter().enumerate() {
+                let c = counts[&group(i)] as f32;
+                for q in 0..m {
+                    target[j * m + q] = p.target[i * m + q];
+                    if p.observed[i * m + q] && c > 0.0 {
+                        weight[j * m + q] = 1.0 / (c * groups);
+                    }
+                }
+            }
+            let w = Tensor::<3>::from_data(TensorData::new(weight, [1, n, m]), device);
+            let lp = out.log_prob(Tensor::from_data(TensorData::new(target, [1, n, m]), device));
+            let lp = lp.mask_fill(w.clone().equal_elem(0.0), 0.0);
+            let term = -(lp * w).sum();
+            total = Some(match total {
+                Some(t) => t + term,
+                None => term,
+            });
+        }
+        total.unwrap_or_else(|| Tensor::zeros([1], device))
     }
 
     fn heads(&self) -> usize {
         self.encoder.norm.gamma.dims()[0] / 64
     }
 
-    fn params(&self, enc: Tensor<3>, onehot: &[Tensor<3>]) -> MixtureParams {
+    /// The mixture's parameters from the encoder output, each projection applied by `apply`.
+    fn params(&self, enc: Tensor<3>, apply: impl Fn(&MultiOutSizeLinear) -> Tensor<3>) -> MixtureParams {
         let [b, l, _] = enc.dims();
         let out = self.max_patch();
         let proj = &self.param_proj.proj;
         // "... (dim out_size) -> ... out_size dim"
-        let one = |lin: &Option<MultiOutSizeLinear>| -> Tensor<3> { lin.as_ref().expect("component parameter").forward(enc.clone(), onehot, &self.patch_sizes) };
-        let weights = proj.weights_logits.forward(enc.clone(), onehot, &self.patch_sizes).reshape([b, l, 4, out]).swap_dims(2, 3);
+        let one = |lin: &Option<MultiOutSizeLinear>| -> Tensor<3> { apply(lin.as_ref().expect("component parameter")) };
+        let weights = apply(&proj.weights_logits).reshape([b, l, 4, out]).swap_dims(2, 3);
         let pos = |t: Tensor<3>| softplus(t, 1.0).clamp_min(f32::EPSILON);
         let c = &proj.components;
         MixtureParams {

@@ -77,6 +77,17 @@ pub fn load_safetensors<M: Module>(module: &mut M, path: &std::path::Path) -> Re
     if errors.is_empty() { Ok(()) } else { Err(format!("{}: {}", path.display(), errors.join("; "))) }
 }
 
+/// Save `module` as a PyTorch-layout safetensors checkpoint (the inverse of
+/// [`load_safetensors`]: Linear weights `[out, in]`, norm `weight`), written to a temporary file
+/// and renamed.
+pub fn save_safetensors<M: Module>(module: &M, path: &std::path::Path) -> Result<(), String> {
+    use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
+    let tmp = path.with_extension("safetensors.tmp");
+    let mut store = SafetensorsStore::from_file(&tmp).with_to_adapter(BurnToPyTorchAdapter);
+    module.save_into(&mut store).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

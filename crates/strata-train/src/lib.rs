@@ -9,6 +9,7 @@ pub mod evaluate_prob;
 pub mod evaluate_st;
 pub mod generative;
 pub mod metrics;
+pub mod pretrain;
 pub mod prob_metrics;
 pub mod record;
 pub mod schedule;

@@ -1,0 +1,469 @@
+//! `strata pretrain`: train a MOIRAI-architecture model from scratch on a corpus of the datasets
+//! in the data root, as uni2ts pretrains (`MoiraiPretrain`): each training sample is one
+//! dataset's multivariate series with a random subset of its variates (`SampleDimension`), a
+//! random patch size allowed for its frequency (`GetPatchSize`, uni2ts's default ranges), a
+//! random crop of whole patches (`PatchCrop`), random variate ids, and the last 15-50% of its
+//! patches to predict (`MaskedPrediction`); samples are packed into rows of `max_length` tokens
+//! and the loss is the masked-prediction NLL of the mixture (`PackedNLLLoss`). Only the training
+//! rows of every corpus dataset are used; `leave_out` keeps datasets out entirely so that they
+//! can be used for zero-shot tests. The model is exported as `config.json` + `model.safetensors`
+//! in uni2ts's layout (`<run>/model`), which `strata zero-shot` loads.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use burn::module::Module;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::Device;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use strata_data::prepare::{DataConfig, prepare};
+use strata_data::{data_root, registry, spatial};
+use strata_models::moirai::Packed;
+use strata_models::{Moirai, MoiraiConfig};
+
+use crate::checkpoint::{EpochLog, load_module, load_optimizer, write_atomic};
+use crate::device::{device_name, training_device};
+use crate::record::{git_revision, write_json};
+use crate::trainer::{RunPaths, finish_epoch, open_run};
+
+/// A pretraining run: `[model]` is the `MoiraiModule` config, `[corpus]` what to train on,
+/// `[train]` how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    pub name: String,
+    pub model: MoiraiConfig,
+    #[serde(default)]
+    pub corpus: CorpusConfig,
+    #[serde(default)]
+    pub train: PretrainSettings,
+}
+
+/// The corpus: registry datasets (long-sequence and spatio-temporal), training rows only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorpusConfig {
+    /// Datasets to train on (default: every registered one that is on disk).
+    pub datasets: Vec<String>,
+    /// Datasets never read (held out for zero-shot evaluation).
+    pub leave_out: Vec<String>,
+}
+
+impl Default for CorpusConfig {
+    fn default() -> Self {
+        CorpusConfig { datasets: all_datasets(), leave_out: vec![] }
+    }
+}
+
+/// uni2ts's pretraining settings (its `moirai_small` defaults where they fit a CPU run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PretrainSettings {
+    pub steps: usize,
+    /// Packed rows per step.
+    pub batch_size: usize,
+    /// Tokens per packed row (at most the model's `max_seq_len`).
+    pub max_length: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// Linear warm-up steps, then cosine decay to 0.
+    pub warmup_steps: usize,
+    pub grad_clip: f64,
+    /// Fewest patches per variate in a sample.
+    pub min_patches: usize,
+    pub min_mask_ratio: f64,
+    pub max_mask_ratio: f64,
+    /// Most variates per sample.
+    pub max_dim: usize,
+    pub seed: u64,
+    /// Steps between checkpoints (and validation).
+    pub checkpoint_every: usize,
+    /// Validation batches drawn (seeded, fixed) from the corpus's validation rows.
+    pub val_batches: usize,
+}
+
+impl Default for PretrainSettings {
+    fn default() -> Self {
+        PretrainSettings {
+            steps: 2000,
+            batch_size: 8,
+            max_length: 512,
+            lr: 1e-3,
+            weight_decay: 0.1,
+            beta1: 0.9,
+            beta2: 0.98,
+            warmup_steps: 200,
+            grad_clip: 1.0,
+            min_patches: 2,
+            min_mask_ratio: 0.15,
+            max_mask_ratio: 0.5,
+            max_dim: 128,
+            seed: 2024,
+            checkpoint_every: 100,
+            val_batches: 4,
+        }
+    }
+}
+
+fn all_datasets() -> Vec<String> {
+    registry::DATASETS.iter().map(|d| d.name.to_string()).chain(spatial::SPATIAL.iter().map(|s| s.name.to_string())).collect()
+}
+
+impl PretrainConfig {
+    pub fn from_table(table: toml::Table) -> Result<Self> {
+        let c: PretrainConfig = table.try_into().map_err(|e: toml::de::Error| anyhow!("{e}"))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let t = &self.train;
+        let known = all_datasets();
+        for name in self.corpus.datasets.iter().chain(&self.corpus.leave_out) {
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+                bail!("key `corpus`: unknown dataset `{name}` (known: {})", known.join(", "));
+            }
+        }
+        if self.model.d_model % 64 != 0 {
+            bail!("key `model.d_model`: MOIRAI uses heads of 64, got {}", self.model.d_model);
+        }
+        if t.max_length == 0 || t.max_length > self.model.max_seq_len {
+            bail!("key `train.max_length`: {} must be in 1..={} (model.max_seq_len)", t.max_length, self.model.max_seq_len);
+        }
+        if t.steps == 0 || t.batch_size == 0 || t.checkpoint_every == 0 || !(t.lr > 0.0) || t.min_patches == 0 || t.max_dim == 0 {
+            bail!("key `train`: steps, batch_size, checkpoint_every, lr, min_patches and max_dim must be positive");
+        }
+        if !(0.0 < t.min_mask_ratio && t.min_mask_ratio <= t.max_mask_ratio && t.max_mask_ratio < 1.0) {
+            bail!("key `train`: need 0 < min_mask_ratio <= max_mask_ratio < 1, got {} and {}", t.min_mask_ratio, t.max_mask_ratio);
+        }
+        Ok(())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serialises")
+    }
+
+    /// The datasets actually read: `datasets` minus `leave_out`.
+    pub fn corpus_names(&self) -> Vec<String> {
+        let out = |n: &String| self.corpus.leave_out.iter().any(|l| l.eq_ignore_ascii_case(n));
+        self.corpus.datasets.iter().filter(|n| !out(n)).map(|n| n.to_ascii_lowercase()).collect()
+    }
+}
+
+/// One corpus series: `[t, n]` row-major values of `n` variates.
+#[derive(Debug, Clone)]
+pub struct CorpusSeries {
+    pub name: String,
+    pub freq: String,
+    pub t: usize,
+    pub n: usize,
+    pub values: Vec<f32>,
+}
+
+/// Where a corpus dataset came from (recorded in the results).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CorpusFile {
+    pub dataset: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub freq: String,
+    pub variates: usize,
+    pub train_rows: usize,
+    pub val_rows: usize,
+}
+
+/// The training and validation rows of each corpus dataset.
+pub fn load_corpus(names: &[String]) -> Result<(Vec<CorpusSeries>, Vec<CorpusSeries>, Vec<CorpusFile>)> {
+    let (mut train, mut val, mut files) = (vec![], vec![], vec![]);
+    for name in names {
+        let (path, freq, values, t, n, train_end, val_end) = if let Some(spec) = spatial::spatial_lookup(name) {
+            let path = data_root().join(spec.signal);
+            let s = spatial::read_signal(&path, "data")?;
+            let values: Vec<f32> = (0..s.t * s.n).map(|i| s.values[i * s.c]).collect();
+            let [a, b, _] = spatial::split_windows(s.t, spec.split);
+            (path, spec.freq.to_string(), values, s.t, s.n, a, a + b)
+        } else {
+            let p = prepare(&DataConfig { dataset: name.clone(), seq_len: 1, pred_len: 1, scale: false, ..DataConfig::default() })?;
+            let series = &p.train.series;
+            (p.path.clone(), p.freq.clone(), series.data.to_vec(), series.rows, series.channels, p.borders.train.1, p.borders.val.1)
+        };
+        let rows = |a: usize, b: usize| CorpusSeries { name: name.clone(), freq: freq.clone(), t: b - a, n, values: values[a * n..b * n].to_vec() };
+        train.push(rows(0, train_end));
+        val.push(rows(train_end, val_end.min(t)));
+        files.push(CorpusFile { dataset: name.clone(), sha256: strata_data::sha256_file(&path)?, path, freq: freq.clone(), variates: n, train_rows: train_end, val_rows: val_end.min(t) - train_end });
+    }
+    Ok((train, val, files))
+}
+
+/// uni2ts's `DefaultPatchSizeConstraints`: the patch sizes allowed for a frequency.
+pub fn patch_range(freq: &str) -> (usize, usize) {
+    let unit = freq.trim_start_matches(|c: char| c.is_ascii_digit()).to_ascii_lowercase();
+    match unit.as_str() {
+        "s" => (64, 128),
+        "min" | "t" => (32, 128),
+        "h" => (32, 64),
+        "d" | "b" | "w" => (16, 32),
+        "m" | "ms" => (8, 32),
+        _ => (1, 8), // quarterly, yearly
+    }
+}
+
+/// One training sample, before packing: `vars x patches` tokens of `patch` values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub patch: usize,
+    pub vars: usize,
+    pub patches: usize,
+    /// `[vars, patches * patch]` values.
+    pub values: Vec<f32>,
+    pub variate_ids: Vec<i64>,
+    /// Trailing patches to predict.
+    pub predict: usize,
+}
+
+/// Draw one sample from `s` (uni2ts's SampleDimension, GetPatchSize, PatchCrop, AddVariateIndex
+/// and MaskedPrediction), or `None` where the series is too short for any allowed patch size.
+pub fn draw_sample(s: &CorpusSeries, sizes: &[usize], t: &PretrainSettings, rng: &mut impl Rng) -> Option<Sample> {
+    let (lo, hi) = patch_range(&s.freq);
+    let candidates: Vec<usize> = sizes.iter().copied().filter(|&p| p >= lo && p <= hi && p <= s.t / t.min_patches).collect();
+    let &patch = candidates.choose(rng)?;
+    // SampleDimension: a uniform number of variates in a random order, capped so that every
+    // variate still gets `min_patches` patches in a row.
+    let cap = s.n.min(t.max_dim).min(t.max_length / t.min_patches).max(1);
+    let vars = rng.random_range(1..=cap);
+    let mut order: Vec<usize> = (0..s.n).collect();
+    order.shuffle(rng);
+    order.truncate(vars);
+    // PatchCrop: offset by [0, t % patch], then a random run of whole patches.
+    let offset = rng.random_range(0..=s.t % patch);
+    let total = (s.t - offset) / patch;
+    let most = (t.max_length / vars).min(total);
+    if most < t.min_patches {
+        return None;
+    }
+    let patches = rng.random_range(t.min_patches..=most);
+    let first = offset + rng.random_range(0..=total - patches) * patch;
+    let len = patches * patch;
+    let mut values = Vec::with_capacity(vars * len);
+    for &v in &order {
+        values.extend((first..first + len).map(|r| s.values[r * s.n + v]));
+    }
+    // AddVariateIndex(randomize): distinct random ids out of max_dim.
+    let mut ids: Vec<i64> = (0..t.max_dim.max(vars) as i64).collect();
+    ids.shuffle(rng);
+    ids.truncate(vars);
+    let ratio = rng.random_range(t.min_mask_ratio..=t.max_mask_ratio);
+    let predict = ((patches as f64 * ratio).round() as usize).clamp(1, patches - 1);
+    Some(Sample { patch, vars, patches, values, variate_ids: ids, predict })
+}
+
+/// Pack samples into `rows` rows of `length` tokens, first fit; a sample that fits in no row
+/// is left out. Tokens of a sample are variate-major; time ids count its patches; padding has
+/// sample id 0.
+pub fn pack(samples: &[Sample], rows: usize, length: usize, max_patch: usize) -> Packed {
+    let tokens = rows * length;
+    let mut p = Packed {
+        batch: rows,
+        tokens: length,
+        max_patch,
+        target: vec![0.0; tokens * max_patch],
+        observed: vec![false; tokens * max_patch],
+        sample_id: vec![0; tokens],
+        time_id: vec![0; tokens],
+        variate_id: vec![0; tokens],
+        prediction: vec![false; tokens],
+        patch_size: vec![max_patch; tokens],
+    };
+    let mut used = vec![0usize; rows];
+    let mut next_id = vec![1i64; rows];
+    for s in samples {
+        let need = s.vars * s.patches;
+        let Some(r) = (0..rows).find(|&r| used[r] + need <= length) else { continue };
+        for v in 0..s.vars {
+            for k in 0..s.patches {
+                let tok = r * length + used[r] + v * s.patches + k;
+                (p.sample_id[tok], p.time_id[tok], p.variate_id[tok]) = (next_id[r], k as i64, s.variate_ids[v]);
+                p.prediction[tok] = k >= s.patches - s.predict;
+                p.patch_size[tok] = s.patch;
+                for q in 0..s.patch {
+                    let x = s.values[v * s.patches * s.patch + k * s.patch + q];
+                    p.target[tok * max_patch + q] = if x.is_finite() { x } else { 0.0 };
+                    p.observed[tok * max_patch + q] = x.is_finite();
+                }
+            }
+        }
+        used[r] += need;
+        next_id[r] += 1;
+    }
+    p
+}
+
+/// One packed batch: datasets drawn with probability proportional to the square root of their
+/// size (values), samples drawn until three in a row fit nowhere.
+pub fn draw_batch(corpus: &[CorpusSeries], sizes: &[usize], t: &PretrainSettings, seed: u64) -> Packed {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let weights: Vec<f64> = corpus.iter().map(|s| ((s.t * s.n) as f64).sqrt()).collect();
+    let total: f64 = weights.iter().sum();
+    let (mut samples, mut room, mut misses) = (vec![], t.batch_size * t.max_length, 0);
+    while misses < 3 && room > 0 {
+        let mut u = rng.random_range(0.0..total);
+        let k = weights.iter().position(|w| {
+            u -= w;
+            u < 0.0
+        });
+        let Some(s) = draw_sample(&corpus[k.unwrap_or(corpus.len() - 1)], sizes, t, &mut rng) else {
+            misses += 1;
+            continue;
+        };
+        let need = s.vars * s.patches;
+        if need > room {
+            misses += 1;
+            continue;
+        }
+        room -= need;
+        samples.push(s);
+    }
+    pack(&samples, t.batch_size, t.max_length, *sizes.iter().max().expect("patch sizes"))
+}
+
+/// Linear warm-up to `lr`, then cosine decay to 0 at `steps`.
+pub fn pretrain_lr(t: &PretrainSettings, step: usize) -> f64 {
+    if step < t.warmup_steps {
+        return t.lr * (step + 1) as f64 / t.warmup_steps as f64;
+    }
+    let progress = (step - t.warmup_steps) as f64 / (t.steps - t.warmup_steps).max(1) as f64;
+    t.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+}
+
+/// What `strata pretrain` records in `<run>/results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PretrainResults {
+    pub config: PretrainConfig,
+    pub corpus: Vec<CorpusFile>,
+    pub parameters: usize,
+    pub steps: usize,
+    pub best_val_nll: Option<f64>,
+    pub best_step: Option<usize>,
+    /// One line per round of `checkpoint_every` steps (`epoch` numbers the rounds).
+    pub history: Vec<EpochLog>,
+    /// The exported checkpoint (the best by validation NLL): `config.json` + `model.safetensors`.
+    pub model_dir: PathBuf,
+    pub device: String,
+    pub git_revision: String,
+    pub train_seconds: f64,
+    pub wall_seconds: f64,
+}
+
+fn optimizer(t: &PretrainSettings) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_beta_1(t.beta1 as f32)
+        .with_beta_2(t.beta2 as f32)
+        .with_epsilon(1e-8)
+        .with_weight_decay(t.weight_decay as f32)
+        .with_grad_clipping((t.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(t.grad_clip as f32)))
+        .init()
+}
+
+fn val_nll(model: &Moirai, val: &[Packed], device: &Device) -> f64 {
+    let total: f64 = val.iter().map(|p| model.masked_nll(p, device).into_scalar::<f32>() as f64).sum();
+    total / val.len().max(1) as f64
+}
+
+/// Pretrain (or resume) the run `cfg` in `run_dir`.
+pub fn pretrain(cfg: &PretrainConfig, run_dir: &Path, fresh: bool) -> Result<PretrainResults> {
+    let wall = Instant::now();
+    let names = cfg.corpus_names();
+    if names.is_empty() {
+        bail!("key `corpus`: every dataset is left out");
+    }
+    let (train, val, files) = load_corpus(&names)?;
+    std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
+    let paths = RunPaths::new(run_dir);
+    let (mut state, _) = open_run(&paths, fresh, cfg, |text| PretrainConfig::from_table(toml::from_str(text)?))?;
+    write_atomic(&paths.config, cfg.to_toml().as_bytes())?;
+    let t = &cfg.train;
+    let device = training_device();
+    device.seed(t.seed);
+    let mut model = cfg.model.init(&device);
+    let mut optim = optimizer(t);
+    if state.epochs_done > 0 {
+        model = load_module(model, &paths.last)?;
+        optim = load_optimizer(optim, &paths.optim)?;
+        eprintln!("resuming {} at step {}/{}", run_dir.display(), state.global_step, t.steps);
+    }
+    let sizes = &cfg.model.patch_sizes;
+    eprintln!(
+        "pretraining MOIRAI (d_model {}, {} layers, patch sizes {sizes:?}): {} parameters on {} ({}), {} steps of {} x {} tokens, {}",
+        cfg.model.d_model,
+        cfg.model.num_layers,
+        model.num_params(),
+        names.join(", "),
+        if cfg.corpus.leave_out.is_empty() { "nothing left out".to_string() } else { format!("left out: {}", cfg.corpus.leave_out.join(", ")) },
+        t.steps,
+        t.batch_size,
+        t.max_length,
+        device_name(&device)
+    );
+    let eval_device = device.clone().without_autodiff();
+    let val_set: Vec<Packed> = (0..t.val_batches).map(|k| draw_batch(&val, sizes, t, t.seed ^ 0x5eed_0000 ^ k as u64)).collect();
+    while state.global_step < t.steps {
+        let started = Instant::now();
+        let (mut loss_sum, mut n, mut lr) = (0.0, 0usize, t.lr);
+        while state.global_step < t.steps && n < t.checkpoint_every {
+            let step = state.global_step;
+            lr = pretrain_lr(t, step);
+            let batch = draw_batch(&train, sizes, t, t.seed.wrapping_mul(1_000_003).wrapping_add(step as u64));
+            let loss = model.masked_nll(&batch, &device);
+            let value: f32 = loss.clone().into_scalar();
+            if !value.is_finite() {
+                bail!("pretraining diverged at step {}: loss is {value}; lower train.lr", step + 1);
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            loss_sum += value as f64;
+            n += 1;
+            state.global_step += 1;
+        }
+        let val = val_nll(&model.valid(), &val_set, &eval_device);
+        let seconds = started.elapsed().as_secs_f64();
+        let log = EpochLog { epoch: state.epochs_done + 1, train_loss: loss_sum / n.max(1) as f64, val_loss: val, lr, seconds, steps: n };
+        eprintln!("step {:>6}/{} train nll {:.4} val nll {val:.4} lr {lr:.2e} {:.2}s/step", state.global_step, t.steps, log.train_loss, seconds / n.max(1) as f64);
+        // An "epoch" is a round of `checkpoint_every` steps.
+        finish_epoch(&mut state, &paths, &model, &optim, log, usize::MAX)?;
+    }
+    state.finished = true;
+    state.save(&paths.state)?;
+    let best = load_module(cfg.model.init(&eval_device), &paths.best)?;
+    let model_dir = run_dir.join("model");
+    export(&best, &cfg.model, &model_dir)?;
+    let results = PretrainResults {
+        config: cfg.clone(),
+        corpus: files,
+        parameters: best.num_params(),
+        steps: state.global_step,
+        best_val_nll: state.best_val,
+        best_step: state.best_epoch.map(|e| (e * t.checkpoint_every).min(t.steps)),
+        history: state.history.clone(),
+        model_dir,
+        device: device_name(&device),
+        git_revision: git_revision(),
+        train_seconds: state.train_seconds,
+        wall_seconds: wall.elapsed().as_secs_f64(),
+    };
+    write_json(&paths.results_json, &results)?;
+    Ok(results)
+}
+
+/// Write `model` as a uni2ts checkpoint folder: `config.json` + `model.safetensors`.
+pub fn export(model: &Moirai, cfg: &MoiraiConfig, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_atomic(&dir.join("config.json"), serde_json::to_string_pretty(cfg)?.as_bytes())?;
+    strata_models::weights::save_safetensors(model, &dir.join("model.safetensors")).map_err(|e| anyhow!(e))
+}
