@@ -41,14 +41,11 @@ fn close_to<const D: usize>(name: &str, got: Tensor<D>, want: &(Vec<usize>, Vec<
     assert!(worst < tol, "{name}: differs from uni2ts by up to {worst}");
 }
 
-#[test]
-fn moirai_matches_uni2ts_module() {
-    let device = Device::flex();
-    let model = Moirai::load(&fixture_dir(), &device).unwrap();
-    let t = io();
+/// The fixture's packed batch.
+fn fixture_batch(t: &HashMap<String, (Vec<usize>, Vec<f32>)>) -> Packed {
     let (b, l, m) = (t["target"].0[0], t["target"].0[1], t["target"].0[2]);
     let ids = |k: &str| t[k].1.iter().map(|&v| v as i64).collect::<Vec<_>>();
-    let packed = Packed {
+    Packed {
         batch: b,
         tokens: l,
         max_patch: m,
@@ -59,7 +56,57 @@ fn moirai_matches_uni2ts_module() {
         variate_id: ids("variate_id"),
         prediction: t["prediction_mask"].1.iter().map(|&v| v > 0.5).collect(),
         patch_size: t["patch_size"].1.iter().map(|&v| v as usize).collect(),
+    }
+}
+
+/// The pretraining loss equals uni2ts's `PackedNLLLoss` on the fixture batch (two rows, three
+/// samples, patch sizes 8/16/32 mixed in a row, a missing value, padding); computed only at
+/// prediction tokens, per patch size.
+#[test]
+fn masked_nll_matches_uni2ts_packed_nll_loss() {
+    let device = Device::flex();
+    let model = Moirai::load(&fixture_dir(), &device).unwrap();
+    let t = io();
+    let got: f32 = model.masked_nll(&fixture_batch(&t), &device).into_scalar();
+    let want = t["nll"].1[0];
+    // As log_prob: the Normal component's scale 1e-3 amplifies float rounding.
+    assert!((got - want).abs() / want.abs().max(1.0) < 1e-3, "strata {got}, uni2ts {want}");
+}
+
+/// A model saved by strata (pretraining's export) has exactly the keys and shapes of a uni2ts
+/// checkpoint of the same config and loads back to the same forward pass.
+#[test]
+fn saved_checkpoints_have_the_uni2ts_layout_and_load_back() {
+    let device = Device::flex();
+    let cfg = strata_models::MoiraiConfig::from_file(&fixture_dir().join("config.json")).unwrap();
+    device.seed(3);
+    let model = cfg.init(&device);
+    let dir = std::env::temp_dir().join(format!("strata-moirai-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(fixture_dir().join("config.json"), dir.join("config.json")).unwrap();
+    strata_models::weights::save_safetensors(&model, &dir.join("model.safetensors")).unwrap();
+    let layout = |p: &Path| {
+        let bytes = std::fs::read(p).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut v: Vec<(String, Vec<usize>)> = st.tensors().into_iter().map(|(k, t)| (k, t.shape().to_vec())).collect();
+        v.sort();
+        v
     };
+    assert_eq!(layout(&dir.join("model.safetensors")), layout(&fixture_dir().join("model.safetensors")));
+    let back = Moirai::load(&dir, &device).unwrap();
+    let batch = fixture_batch(&io());
+    let (a, b) = (model.forward(&batch, &device).mean(), back.forward(&batch, &device).mean());
+    let (a, b) = (a.into_data().try_to_vec::<f32>().unwrap(), b.into_data().try_to_vec::<f32>().unwrap());
+    assert!(a.iter().zip(&b).all(|(x, y)| x == y), "the reloaded model forecasts differently");
+}
+
+#[test]
+fn moirai_matches_uni2ts_module() {
+    let device = Device::flex();
+    let model = Moirai::load(&fixture_dir(), &device).unwrap();
+    let t = io();
+    let packed = fixture_batch(&t);
+    let (b, l, m) = (packed.batch, packed.tokens, packed.max_patch);
     let out = model.forward(&packed, &device);
     let target = Tensor::<3>::from_data(burn::tensor::TensorData::new(t["target"].1.clone(), [b, l, m]), &device);
     // The Normal component's fixed scale 1e-3 turns a 1e-7 difference in its loc into ~1e-3 in

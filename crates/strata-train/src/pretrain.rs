@@ -467,3 +467,97 @@ pub fn export(model: &Moirai, cfg: &MoiraiConfig, dir: &Path) -> Result<()> {
     write_atomic(&dir.join("config.json"), serde_json::to_string_pretty(cfg)?.as_bytes())?;
     strata_models::weights::save_safetensors(model, &dir.join("model.safetensors")).map_err(|e| anyhow!(e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(t: usize, n: usize, freq: &str) -> CorpusSeries {
+        CorpusSeries { name: "x".into(), freq: freq.into(), t, n, values: (0..t * n).map(|i| i as f32).collect() }
+    }
+
+    #[test]
+    fn patch_sizes_follow_uni2ts_frequency_ranges() {
+        assert_eq!(patch_range("h"), (32, 64));
+        assert_eq!(patch_range("15min"), (32, 128));
+        assert_eq!(patch_range("5min"), (32, 128));
+        assert_eq!(patch_range("d"), (16, 32));
+        assert_eq!(patch_range("w"), (16, 32));
+        assert_eq!(patch_range("10s"), (64, 128));
+    }
+
+    #[test]
+    fn samples_are_crops_of_whole_patches_with_a_masked_tail() {
+        let s = series(1000, 5, "h");
+        let t = PretrainSettings { max_length: 64, ..Default::default() };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut seen_sizes = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let x = draw_sample(&s, &[8, 16, 32, 64, 128], &t, &mut rng).unwrap();
+            seen_sizes.insert(x.patch);
+            assert!(x.vars >= 1 && x.vars <= 5 && x.patches >= 2 && x.vars * x.patches <= 64, "{x:?}");
+            // 15..50% of the patches, rounded, at least one and never all.
+            let lo = ((x.patches as f64 * 0.15).round() as usize).clamp(1, x.patches - 1);
+            let hi = ((x.patches as f64 * 0.5).round() as usize).clamp(1, x.patches - 1);
+            assert!(x.predict >= lo && x.predict <= hi, "{x:?}");
+            // Each variate is a contiguous run of one column: value = row * n + column.
+            let len = x.patches * x.patch;
+            for v in 0..x.vars {
+                let run = &x.values[v * len..(v + 1) * len];
+                assert!(run.windows(2).all(|w| w[1] - w[0] == 5.0));
+            }
+            let mut ids = x.variate_ids.clone();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), x.vars);
+        }
+        // Hourly data: patch sizes 32 and 64 only.
+        assert_eq!(seen_sizes.into_iter().collect::<Vec<_>>(), [32, 64]);
+        // Too short for two patches of 32: no sample.
+        assert!(draw_sample(&series(63, 1, "h"), &[8, 16, 32, 64, 128], &t, &mut rng).is_none());
+    }
+
+    #[test]
+    fn packing_by_hand() {
+        // Sample A: 2 variates x 3 patches of 2 (last patch predicted); sample B: 1 x 2 patches
+        // of 4 (last predicted). Rows of 8 tokens: A takes row 0 tokens 0..6, B does not fit
+        // there (2 left, needs 2: it does) -> tokens 6..8; C (1 x 3) goes to row 1.
+        let a = Sample { patch: 2, vars: 2, patches: 3, values: (0..12).map(|v| v as f32).collect(), variate_ids: vec![7, 3], predict: 1 };
+        let b = Sample { patch: 4, vars: 1, patches: 2, values: vec![1.0, 2.0, f32::NAN, 4.0, 5.0, 6.0, 7.0, 8.0], variate_ids: vec![0], predict: 1 };
+        let c = Sample { patch: 2, vars: 1, patches: 3, values: vec![0.0; 6], variate_ids: vec![1], predict: 2 };
+        let p = pack(&[a, b, c], 2, 8, 4);
+        assert_eq!(p.sample_id, [1, 1, 1, 1, 1, 1, 2, 2, 1, 1, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(p.variate_id, [7, 7, 7, 3, 3, 3, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(p.time_id, [0, 1, 2, 0, 1, 2, 0, 1, 0, 1, 2, 0, 0, 0, 0, 0]);
+        let pred: Vec<bool> = [0, 0, 1, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0].iter().map(|&x| x == 1).collect();
+        assert_eq!(p.prediction, pred);
+        assert_eq!(p.patch_size[..11], [2, 2, 2, 2, 2, 2, 4, 4, 2, 2, 2]);
+        // Token 4 = variate 1 (values 6..12), patch 1: [8, 9], the rest unobserved.
+        assert_eq!(p.target[4 * 4..5 * 4], [8.0, 9.0, 0.0, 0.0]);
+        assert_eq!(p.observed[4 * 4..5 * 4], [true, true, false, false]);
+        // The NaN of B is unobserved and stored as 0.
+        assert_eq!(p.target[6 * 4..7 * 4], [1.0, 2.0, 0.0, 4.0]);
+        assert_eq!(p.observed[6 * 4..7 * 4], [true, true, false, true]);
+    }
+
+    #[test]
+    fn warm_up_then_cosine() {
+        let t = PretrainSettings { steps: 110, warmup_steps: 10, lr: 1.0, ..Default::default() };
+        assert!((pretrain_lr(&t, 0) - 0.1).abs() < 1e-12);
+        assert!((pretrain_lr(&t, 9) - 1.0).abs() < 1e-12);
+        assert!((pretrain_lr(&t, 10) - 1.0).abs() < 1e-12);
+        assert!((pretrain_lr(&t, 60) - 0.5).abs() < 1e-12);
+        assert!(pretrain_lr(&t, 109) < 1e-3);
+    }
+
+    #[test]
+    fn unknown_datasets_and_bad_settings_are_named() {
+        let mut table: toml::Table = toml::from_str("name = \"x\"\n[model]\nd_model = 64\nnum_layers = 1\npatch_sizes = [8]\nmax_seq_len = 512\n").unwrap();
+        assert!(PretrainConfig::from_table(table.clone()).is_ok());
+        table.insert("corpus".into(), toml::from_str::<toml::Value>("leave_out = [\"ettx9\"]").unwrap());
+        let e = PretrainConfig::from_table(table).unwrap_err().to_string();
+        assert!(e.contains("unknown dataset `ettx9`"), "{e}");
+        let e = PretrainConfig::from_table(toml::from_str("name = \"x\"\n[model]\nd_model = 64\nnum_layers = 1\npatch_sizes = [8]\nmax_seq_len = 512\n[train]\nmax_length = 513\n").unwrap()).unwrap_err().to_string();
+        assert!(e.contains("train.max_length"), "{e}");
+    }
+}
