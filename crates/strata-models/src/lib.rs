@@ -18,6 +18,7 @@ pub mod graph_ops;
 pub mod gwnet;
 pub mod itransformer;
 pub mod moirai;
+pub mod moirai_msft;
 pub mod msft;
 pub mod mtgnn;
 pub mod patchtst;

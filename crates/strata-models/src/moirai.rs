@@ -345,6 +345,16 @@ pub struct MoiraiOutput {
     pub params: MixtureParams,
 }
 
+/// Observed values in prediction tokens per (row, sample, variate) group.
+pub fn prediction_counts(p: &Packed) -> std::collections::HashMap<(usize, i64, i64), usize> {
+    let (l, m) = (p.tokens, p.max_patch);
+    let mut counts = std::collections::HashMap::new();
+    for i in (0..p.batch * l).filter(|&i| p.prediction[i] && p.sample_id[i] > 0) {
+        *counts.entry((i / l, p.sample_id[i], p.variate_id[i])).or_insert(0usize) += (0..m).filter(|&k| p.observed[i * m + k]).count();
+    }
+    counts
+}
+
 /// `sum_i onehot_i * (x @ (W_i * mask_i)^T + b_i)`: one linear map per patch size, selected per
 /// token. `weight` is `[sizes, out, in]`, `bias` `[sizes, out]`; `mask(i)` is `[out, in]`-broadcastable.
 fn per_size_linear(x: Tensor<3>, weight: Tensor<3>, bias: Tensor<2>, onehot: &[Tensor<3>], mask: impl Fn(usize) -> Tensor<2>) -> Tensor<3> {
@@ -381,6 +391,46 @@ impl MultiOutSizeLinear {
     }
 }
 
+/// Where a fine-tuning method changes the encoder (MSFT's per-scale adapters, per-scale LoRA,
+/// cross-scale aggregator and within-scale mask; prompt tokens). [`Plain`] is the backbone.
+pub trait EncoderHooks {
+    /// After the input projection, before prediction tokens become the mask embedding.
+    fn after_in_proj(&self, x: Tensor<3>) -> Tensor<3> {
+        x
+    }
+    /// Added to the q (`which` 0), k (1) or v (2) projection of layer `layer`'s input `x`.
+    fn qkv_delta(&self, _layer: usize, _which: usize, _x: &Tensor<3>) -> Option<Tensor<3>> {
+        None
+    }
+    /// Applied to the attention output (after `out_proj`) before the residual.
+    fn after_attention(&self, _layer: usize, x: Tensor<3>) -> Tensor<3> {
+        x
+    }
+    /// More query/key pairs to mask, `[b, 1, l, l]` (true = masked).
+    fn attention_mask(&self) -> Option<Tensor<4, Bool>> {
+        None
+    }
+}
+
+/// The backbone unchanged.
+pub struct Plain;
+
+impl EncoderHooks for Plain {}
+
+/// Which parts of the backbone train (the rest is frozen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    InProj,
+    MaskEncoding,
+    /// q/k/v projections of every layer.
+    Qkv,
+    OutProj,
+    VarBias,
+    Norms,
+    Ffn,
+    Head,
+}
+
 impl Moirai {
     pub fn load(dir: &Path, device: &Device) -> Result<Moirai, String> {
         let cfg = MoiraiConfig::from_file(&dir.join("config.json"))?;
@@ -391,6 +441,41 @@ impl Moirai {
 
     pub fn max_patch(&self) -> usize {
         *self.patch_sizes.iter().max().unwrap()
+    }
+
+    /// Freeze every part of the backbone except `trainable` (their parameters get no gradient).
+    pub fn freeze_except(mut self, trainable: &[Part]) -> Self {
+        let keep = |p: Part| trainable.contains(&p);
+        fn frozen<M: Module>(m: M, keep: bool) -> M {
+            if keep { m } else { m.no_grad() }
+        }
+        self.in_proj = frozen(self.in_proj, keep(Part::InProj));
+        self.mask_encoding = frozen(self.mask_encoding, keep(Part::MaskEncoding));
+        self.param_proj = frozen(self.param_proj, keep(Part::Head));
+        self.encoder.norm = frozen(self.encoder.norm, keep(Part::Norms));
+        for l in self.encoder.layers.iter_mut() {
+            let a = &mut l.self_attn;
+            a.q_proj = frozen(a.q_proj.clone(), keep(Part::Qkv));
+            a.k_proj = frozen(a.k_proj.clone(), keep(Part::Qkv));
+            a.v_proj = frozen(a.v_proj.clone(), keep(Part::Qkv));
+            a.out_proj = frozen(a.out_proj.clone(), keep(Part::OutProj));
+            a.var_attn_bias = frozen(a.var_attn_bias.clone(), keep(Part::VarBias));
+            a.q_norm = frozen(a.q_norm.clone(), keep(Part::Norms));
+            a.k_norm = frozen(a.k_norm.clone(), keep(Part::Norms));
+            l.norm1 = frozen(l.norm1.clone(), keep(Part::Norms));
+            l.norm2 = frozen(l.norm2.clone(), keep(Part::Norms));
+            l.ffn = frozen(l.ffn.clone(), keep(Part::Ffn));
+        }
+        self
+    }
+
+    /// `d_model`.
+    pub fn d_model(&self) -> usize {
+        self.encoder.norm.gamma.dims()[0]
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.encoder.layers.len()
     }
 
     /// PackedStdScaler: per token, the mean and `sqrt(var + 1e-5)` (correction 1) of the observed
@@ -437,7 +522,7 @@ impl Moirai {
 
     /// Scale, embed and encode: the encoder output `[b, l, d]`, the scaler's loc and scale
     /// `[b, l, 1]`, and the one-hot patch-size selectors.
-    fn encode(&self, p: &Packed, device: &Device) -> (Tensor<3>, Tensor<3>, Tensor<3>, Vec<Tensor<3>>) {
+    pub fn encode(&self, p: &Packed, device: &Device, hooks: &dyn EncoderHooks) -> (Tensor<3>, Tensor<3>, Tensor<3>, Vec<Tensor<3>>) {
         let (b, l, m) = (p.batch, p.tokens, p.max_patch);
         assert_eq!(m, self.max_patch(), "packed patches must be {} wide", self.max_patch());
         let (loc, scale) = self.scaler(p);
@@ -453,14 +538,17 @@ impl Moirai {
         // in_proj: one map per patch size, input columns beyond the patch size masked.
         let d = self.in_proj.weight.dims()[1];
         let sizes = &self.patch_sizes;
-        let reprs = per_size_linear(scaled, self.in_proj.weight.val(), self.in_proj.bias.val(), &onehot, |k| keep_mask(1, m, 1, sizes[k], device));
+        let reprs = hooks.after_in_proj(per_size_linear(scaled, self.in_proj.weight.val(), self.in_proj.bias.val(), &onehot, |k| keep_mask(1, m, 1, sizes[k], device)));
         // Prediction tokens become the mask embedding.
         let pred = Tensor::<3>::from_data(TensorData::new(p.prediction.iter().map(|&x| if x { 1.0f32 } else { 0.0 }).collect::<Vec<_>>(), [b, l, 1]), device);
         let mask_emb = self.mask_encoding.weight.val().reshape([1, 1, d]);
         let mut x = reprs * (-pred.clone() + 1.0) + mask_emb * pred;
-        let attn = AttnInputs::new(p, self.heads(), device);
-        for layer in &self.encoder.layers {
-            x = x.clone() + layer.self_attn.forward(layer.norm1.forward(x.clone()), &attn);
+        let mut attn = AttnInputs::new(p, self.heads(), device);
+        if let Some(extra) = hooks.attention_mask() {
+            attn.other_sample = attn.other_sample.bool_or(extra);
+        }
+        for (i, layer) in self.encoder.layers.iter().enumerate() {
+            x = x.clone() + hooks.after_attention(i, layer.self_attn.forward(layer.norm1.forward(x.clone()), &attn, i, hooks));
             let h = layer.norm2.forward(x.clone());
             x = x + layer.ffn.fc2.forward(silu(layer.ffn.fc_gate.forward(h.clone())) * layer.ffn.fc1.forward(h));
         }
@@ -470,7 +558,12 @@ impl Moirai {
 
     /// The forward pass of uni2ts's `MoiraiModule` up to the distribution's parameters.
     pub fn forward(&self, p: &Packed, device: &Device) -> MoiraiOutput {
-        let (enc, loc, scale, onehot) = self.encode(p, device);
+        self.forward_with(p, device, &Plain)
+    }
+
+    /// [`Self::forward`] with a fine-tuning method's changes to the encoder.
+    pub fn forward_with(&self, p: &Packed, device: &Device, hooks: &dyn EncoderHooks) -> MoiraiOutput {
+        let (enc, loc, scale, onehot) = self.encode(p, device, hooks);
         let sizes = &self.patch_sizes;
         let params = self.params(enc.clone(), |lin| lin.forward(enc.clone(), &onehot, sizes));
         MoiraiOutput { loc, scale, encoder_output: enc, params }
@@ -478,22 +571,25 @@ impl Moirai {
 
     /// Masked-prediction negative log-likelihood, as uni2ts pretrains (`PackedNLLLoss`): the mean
     /// over the (sample, variate) groups of the batch of each group's mean `-log p` over its
-    /// observed values in prediction tokens. The distribution is computed only at prediction
-    /// tokens, one patch size at a time (the training cost of the output projections).
+    /// observed values in prediction tokens.
     pub fn masked_nll(&self, p: &Packed, device: &Device) -> Tensor<1> {
+        let counts = prediction_counts(p);
+        let groups = counts.len().max(1) as f32;
+        let l = p.tokens;
+        self.prediction_nll(p, device, &Plain, 1, |i| (0, 1.0 / (counts[&(i / l, p.sample_id[i], p.variate_id[i])] as f32 * groups)))
+    }
+
+    /// `-log p` of the observed values of every prediction token `i` (flat `row * tokens +
+    /// token`), times `weight(i).1`, summed into bucket `weight(i).0` of `[buckets]`. The
+    /// distribution is computed only at prediction tokens, one patch size at a time (the
+    /// training cost of the output projections).
+    pub fn prediction_nll(&self, p: &Packed, device: &Device, hooks: &dyn EncoderHooks, buckets: usize, weight: impl Fn(usize) -> (usize, f32)) -> Tensor<1> {
         let (b, l, m) = (p.batch, p.tokens, p.max_patch);
-        let (enc, loc, scale, _) = self.encode(p, device);
+        let (enc, loc, scale, _) = self.encode(p, device, hooks);
         let d = enc.dims()[2];
         let enc = enc.reshape([b * l, d]);
         let (loc, scale) = (loc.reshape([b * l, 1]), scale.reshape([b * l, 1]));
-        // Observed predicted values per group, and the number of groups with any.
-        let group = |i: usize| (i / l, p.sample_id[i], p.variate_id[i]);
-        let mut counts = std::collections::HashMap::new();
-        for i in (0..b * l).filter(|&i| p.prediction[i] && p.sample_id[i] > 0) {
-            *counts.entry(group(i)).or_insert(0usize) += (0..m).filter(|&k| p.observed[i * m + k]).count();
-        }
-        let groups = counts.len().max(1) as f32;
-        let mut total: Option<Tensor<1>> = None;
+        let mut total: Tensor<1> = Tensor::zeros([buckets], device);
         for (k, &ps) in self.patch_sizes.iter().enumerate() {
             let idx: Vec<usize> = (0..b * l).filter(|&i| p.prediction[i] && p.sample_id[i] > 0 && p.patch_size[i] == ps).collect();
             if idx.is_empty() {
@@ -505,26 +601,26 @@ impl Moirai {
             let params = self.params(e.clone(), |lin| lin.forward_size(e.clone(), k, ps));
             let out = MoiraiOutput { loc: loc.clone().select(0, sel.clone()).reshape([1, n, 1]), scale: scale.clone().select(0, sel).reshape([1, n, 1]), encoder_output: e, params };
             let mut target = vec![0f32; n * m];
-            let mut weight = vec![0f32; n * m];
+            let mut w = vec![0f32; n * m];
+            let mut onehot = vec![0f32; n * buckets];
             for (j, &i) in idx.iter().enumerate() {
-                let c = counts[&group(i)] as f32;
+                let (bucket, wi) = weight(i);
+                onehot[j * buckets + bucket] = 1.0;
                 for q in 0..m {
                     target[j * m + q] = p.target[i * m + q];
-                    if p.observed[i * m + q] && c > 0.0 {
-                        weight[j * m + q] = 1.0 / (c * groups);
+                    if p.observed[i * m + q] {
+                        w[j * m + q] = wi;
                     }
                 }
             }
-            let w = Tensor::<3>::from_data(TensorData::new(weight, [1, n, m]), device);
+            let w = Tensor::<3>::from_data(TensorData::new(w, [1, n, m]), device);
             let lp = out.log_prob(Tensor::from_data(TensorData::new(target, [1, n, m]), device));
             let lp = lp.mask_fill(w.clone().equal_elem(0.0), 0.0);
-            let term = -(lp * w).sum();
-            total = Some(match total {
-                Some(t) => t + term,
-                None => term,
-            });
+            let per_token = -(lp * w).sum_dim(2).reshape([1, n]);
+            let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [n, buckets]), device);
+            total = total + per_token.matmul(onehot).reshape([buckets]);
         }
-        total.unwrap_or_else(|| Tensor::zeros([1], device))
+        total
     }
 
     fn heads(&self) -> usize {
@@ -613,13 +709,20 @@ impl AttnInputs {
 }
 
 impl MoiraiAttention {
-    fn forward(&self, x: Tensor<3>, a: &AttnInputs) -> Tensor<3> {
+    fn forward(&self, x: Tensor<3>, a: &AttnInputs, layer: usize, hooks: &dyn EncoderHooks) -> Tensor<3> {
         let [b, l, d] = x.dims();
         let h = a.heads;
         let split = |t: Tensor<3>| t.reshape([b, l, h, 64]).swap_dims(1, 2);
-        let q = a.rope(self.q_norm.forward(split(self.q_proj.forward(x.clone()))));
-        let k = a.rope(self.k_norm.forward(split(self.k_proj.forward(x.clone()))));
-        let v = split(self.v_proj.forward(x));
+        let proj = |lin: &Linear, which: usize| {
+            let y = lin.forward(x.clone());
+            match hooks.qkv_delta(layer, which, &x) {
+                Some(delta) => y + delta,
+                None => y,
+            }
+        };
+        let q = a.rope(self.q_norm.forward(split(proj(&self.q_proj, 0))));
+        let k = a.rope(self.k_norm.forward(split(proj(&self.k_proj, 1))));
+        let v = split(proj(&self.v_proj, 2));
         let emb = self.var_attn_bias.emb.weight.val(); // [2, heads]: row 0 other variate, row 1 same
         let other = emb.clone().narrow(0, 0, 1).reshape([1, h, 1, 1]);
         let same = emb.narrow(0, 1, 1).reshape([1, h, 1, 1]);

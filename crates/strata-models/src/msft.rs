@@ -100,7 +100,7 @@ impl ScaleLayout {
     /// the last prediction token.
     pub fn alignment(&self, i: usize) -> Vec<(usize, usize)> {
         let (fs, cs) = (self.start(i), self.start(i + 1));
-        let ((fc, fp), (cc, cp)) = (self.tokens[i], self.tokens[i + 1]);
+        let ((fc, fp), (cc, _)) = (self.tokens[i], self.tokens[i + 1]);
         let mut out = Vec::with_capacity(fc + fp);
         let off = 2 * cc - fc; // 1 when the fine context lacks its first (padding) slot
         for j in 0..fc {

@@ -207,3 +207,71 @@ fn window_packing_and_forecast_match_moirai_forecast() {
     let worst = both.iter().zip(forecast.iter().chain(&forecast)).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(worst < 1e-5, "batched forecast differs by {worst}");
 }
+
+/// MSFT at initialisation (identity adapters, LoRA B = 0, zero aggregator, within-scale mask)
+/// forecasts scale 0 exactly as the backbone forecasts the window alone; switching the
+/// within-scale mask off lets the coarser scales change it.
+#[test]
+fn msft_at_initialisation_is_the_backbone_on_scale_0() {
+    use strata_models::moirai_msft::{MsftConfig, MsftMoirai};
+    let device = Device::flex();
+    let backbone = Moirai::load(&fixture_dir(), &device).unwrap();
+    let (l, h, patch, rows) = (100, 24, 16, 2);
+    let context: Vec<f32> = (0..rows * l).map(|i| ((i % l) as f32 * 0.3).sin() * 2.0 + (i / l) as f32).collect();
+    let msft = MsftMoirai::new(backbone.clone(), &MsftConfig::default(), &device);
+    let got = msft.scale0_mean(&context, rows, h, patch, &device);
+    let mut want = Vec::new();
+    for r in 0..rows {
+        let p = Packed::window(&context[r * l..(r + 1) * l], &[true; 100], 1, h, patch, 128);
+        want.extend(p.horizon_values(&backbone.forward(&p, &device).mean().into_data().try_to_vec::<f32>().unwrap(), 1, h));
+    }
+    let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-4, "MSFT scale 0 differs from the backbone by {worst}");
+    let open = MsftMoirai::new(backbone, &MsftConfig { within_scale: false, ..Default::default() }, &device);
+    let other = open.scale0_mean(&context, rows, h, patch, &device);
+    assert!(other.iter().zip(&want).any(|(a, b)| (a - b).abs() > 1e-3), "without the mask the scales should interact");
+}
+
+/// The MSFT loss is the softmax-weighted sum of per-scale NLLs: with one scale it is the
+/// backbone's masked NLL of the same packed windows; its gradient reaches the adapters, LoRA,
+/// aggregator and scale weights but not the frozen q/k/v.
+#[test]
+fn msft_loss_weights_scales_and_trains_only_its_parts() {
+    use burn::module::Module;
+    use strata_models::moirai::Part;
+    use strata_models::moirai_msft::{MsftConfig, MsftMoirai};
+    let device = Device::flex().autodiff();
+    let backbone = Moirai::load(&fixture_dir(), &device).unwrap();
+    let (l, h, patch, rows) = (64, 16, 8, 3);
+    let context: Vec<f32> = (0..rows * l).map(|i| (i as f32 * 0.1).cos()).collect();
+    let target: Vec<f32> = (0..rows * h).map(|i| (i as f32 * 0.2).sin()).collect();
+    let single = MsftMoirai::new(backbone.clone(), &MsftConfig::off(), &device);
+    let layout = strata_models::msft::ScaleLayout::new(l, h, patch, 0);
+    let got: f32 = single.loss(&context, &target, rows, patch, &device).into_scalar();
+    let want: f32 = backbone.masked_nll(&single.pack(&context, &target, rows, &layout), &device).into_scalar();
+    assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "{got} vs {want}");
+    let frozen = backbone.freeze_except(&MsftConfig::BACKBONE_TRAINABLE);
+    let msft = MsftMoirai::new(frozen, &MsftConfig::default(), &device);
+    let loss = msft.loss(&context, &target, rows, patch, &device);
+    let grads = loss.backward();
+    let params = burn::optim::GradientsParams::from_grads(grads, &msft);
+    assert!(params.get::<1>(msft.scale_weights.id).is_some(), "scale weights get a gradient");
+    // Frozen: in_proj [5, 64, 128] + [5, 64], and per layer (2) q/k/v 3 x 64 x 64 and the
+    // SwiGLU FFN 3 x 64 x 176 = 41,280 + 2 x 46,080.
+    assert_eq!(frozen_count(&msft), 133_440);
+    let _ = Part::Qkv;
+}
+
+fn frozen_count<M: burn::module::Module>(m: &M) -> usize {
+    struct Count(usize);
+    impl burn::module::ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            if !p.is_require_grad() {
+                self.0 += p.shape().num_elements();
+            }
+        }
+    }
+    let mut c = Count(0);
+    m.visit(&mut c);
+    c.0
+}
