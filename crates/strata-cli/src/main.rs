@@ -112,6 +112,26 @@ enum Command {
         #[arg(long)]
         fresh: bool,
     },
+    /// Fine-tune a foundation model checkpoint on a dataset: full, linear-probe, lora, msft
+    /// (MOIRAI) or full, linear-probe (TinyTimeMixer). Settings from --config and --set.
+    Finetune {
+        #[arg(long)]
+        method: Option<String>,
+        /// Checkpoint folder (config.json + model.safetensors), e.g. $STRATA_DATA/ttm-r2.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long)]
+        dataset: Option<String>,
+        /// A fine-tuning TOML (see configs/*_finetune_*.toml); the flags above override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        fresh: bool,
+    },
     /// List the dataset registry and what was found on disk.
     Datasets,
     /// Train DLinear on ETTh1 (96 -> 96) and print the test metrics.
@@ -189,6 +209,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("results: {}", dir.join("results.json").display());
         }
+        Command::Finetune { method, model, dataset, config, set, out, fresh } => finetune(method, model, dataset, config, set, out, fresh)?,
         Command::Datasets => datasets(),
         Command::Quickstart { out } => {
             let cfg = RunConfig::from_toml_str(QUICKSTART)?;
@@ -196,6 +217,65 @@ fn run(cli: Cli) -> Result<()> {
             print_table(&r, &out);
         }
     }
+    Ok(())
+}
+
+fn finetune(method: Option<String>, model: Option<PathBuf>, dataset: Option<String>, config: Option<PathBuf>, set: Vec<String>, out: Option<PathBuf>, fresh: bool) -> Result<()> {
+    use strata_finetune::{FinetuneConfig, Method};
+    let mut table: toml::Table = match &config {
+        Some(path) => generative::load_table(path, &[])?,
+        None => {
+            let (Some(m), Some(model), Some(ds)) = (&method, &model, &dataset) else {
+                anyhow::bail!("strata finetune needs --method, --model and --dataset (or --config)");
+            };
+            toml::from_str(&FinetuneConfig::new(Method::parse(m)?, model.clone(), ds).to_toml())?
+        }
+    };
+    if let Some(m) = &method {
+        table.insert("method".into(), Method::parse(m)?.name().into());
+    }
+    if let Some(m) = &model {
+        table.insert("model".into(), m.display().to_string().into());
+    }
+    if let Some(d) = &dataset {
+        let data = table.entry("data").or_insert_with(|| toml::Table::new().into());
+        if let Some(t) = data.as_table_mut() {
+            t.insert("dataset".into(), d.clone().into());
+        }
+    }
+    let text = toml::to_string(&table)?;
+    let tmp = std::env::temp_dir().join(format!("strata-finetune-{}.toml", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    let table = generative::load_table(&tmp, &set)?;
+    let _ = std::fs::remove_file(&tmp);
+    let cfg = FinetuneConfig::from_toml(&toml::to_string(&table)?).map_err(|e| anyhow::anyhow!("fine-tuning config: {e}"))?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+    if !strata_finetune::is_moirai(&cfg.model_dir()) {
+        let run = strata_finetune::ttm_run_config(&cfg)?;
+        let r = train(&run, &dir, TrainOptions { fresh })?;
+        print_table(&r, &dir);
+        return Ok(());
+    }
+    let r = strata_finetune::moirai::finetune(&cfg, &dir, fresh)?;
+    println!("{}", r.protocol);
+    println!(
+        "{} on {}: test MSE {:.4}  MAE {:.4}  val NLL {:.4}; {} of {} parameters trained ({:.2}%), {:.3}s/step, best epoch {}/{}",
+        cfg.method.name(),
+        r.data.dataset,
+        r.test_mse,
+        r.test_mae,
+        r.val_nll,
+        r.trainable,
+        r.parameters,
+        100.0 * r.trainable_share,
+        r.seconds_per_step,
+        r.best_epoch.unwrap_or(0),
+        r.epochs_run
+    );
+    if r.scale_weights.len() > 1 {
+        println!("scale weights (softmax): {:?}", r.scale_weights);
+    }
+    println!("results: {}", dir.join("results.json").display());
     Ok(())
 }
 

@@ -202,14 +202,24 @@ impl MsftMoirai {
         let out = self.backbone.forward_with(&p, device, &self.hooks(&layout, rows, device));
         let (t, m) = (layout.total(), p.max_patch);
         let w = self.mix_logits();
+        // Every (row, scale) horizon position, drawn in one call: `[paths, positions]`.
+        let mut at = Vec::new();
+        let mut offsets = Vec::new();
+        for r in 0..rows {
+            for i in 0..layout.scales() {
+                let (ct, hi) = (layout.tokens[i].0, layout.steps[i].1);
+                offsets.push(at.len());
+                at.extend((0..hi).map(|s| (r * t + layout.start(i) + ct + s / patch) * m + s % patch));
+            }
+        }
+        let draws = out.sample_at(paths, seed, &at);
+        let points = at.len();
         let mut mixed = vec![0f32; rows * paths * h];
         for r in 0..rows {
             let per_scale: Vec<(Vec<f32>, usize)> = (0..layout.scales())
                 .map(|i| {
-                    let (ct, _) = layout.tokens[i];
-                    let hi = layout.steps[i].1;
-                    let at: Vec<usize> = (0..hi).map(|s| (r * t + layout.start(i) + ct + s / patch) * m + s % patch).collect();
-                    (out.sample_at(paths, seed.wrapping_add((r * layout.scales() + i) as u64), &at), hi)
+                    let (off, hi) = (offsets[r * layout.scales() + i], layout.steps[i].1);
+                    ((0..paths).flat_map(|s| draws[s * points + off..s * points + off + hi].iter().copied()).collect(), hi)
                 })
                 .collect();
             let rows_out = crate::msft::upsample_mix(&per_scale, paths, h, &w);

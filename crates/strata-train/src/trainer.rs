@@ -335,7 +335,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
 /// best so far (it becomes `best.bpk` once `state.json` says so, see [`settle_best`]), count
 /// epochs without improvement for early stopping, append the log line, and write the resume
 /// point (`last.bpk`, `optimizer.bpk`, `state.json`) atomically. Returns whether it improved.
-pub(crate) fn finish_epoch<M: Module>(state: &mut TrainState, paths: &RunPaths, model: &M, optim: &ModuleOptimizer, log: EpochLog, patience: usize) -> Result<bool> {
+pub fn finish_epoch<M: Module>(state: &mut TrainState, paths: &RunPaths, model: &M, optim: &ModuleOptimizer, log: EpochLog, patience: usize) -> Result<bool> {
     let improved = state.best_val.is_none_or(|b| log.val_loss < b);
     if improved {
         (state.best_val, state.best_epoch, state.bad_epochs) = (Some(log.val_loss), Some(log.epoch), 0);
@@ -356,7 +356,7 @@ pub(crate) fn finish_epoch<M: Module>(state: &mut TrainState, paths: &RunPaths, 
 
 /// Open a run folder: start over (`fresh`), or resume the training state of a run of the same
 /// configuration (`parse` reads its `config.toml`); a run of another configuration is refused.
-pub(crate) fn open_run<C: PartialEq>(paths: &RunPaths, fresh: bool, cfg: &C, parse: impl Fn(&str) -> Result<C>) -> Result<(TrainState, Option<usize>)> {
+pub fn open_run<C: PartialEq>(paths: &RunPaths, fresh: bool, cfg: &C, parse: impl Fn(&str) -> Result<C>) -> Result<(TrainState, Option<usize>)> {
     if !paths.state.exists() {
         return Ok((TrainState::default(), None));
     }
@@ -473,15 +473,15 @@ pub fn evaluate_run(run_dir: &Path, overrides: &[String]) -> Result<Results> {
     Ok(results)
 }
 
-pub(crate) struct RunPaths {
-    pub(crate) config: PathBuf,
-    pub(crate) state: PathBuf,
-    pub(crate) last: PathBuf,
-    pub(crate) optim: PathBuf,
-    pub(crate) best: PathBuf,
-    pub(crate) dir: PathBuf,
-    pub(crate) results_json: PathBuf,
-    pub(crate) results_csv: PathBuf,
+pub struct RunPaths {
+    pub config: PathBuf,
+    pub state: PathBuf,
+    pub last: PathBuf,
+    pub optim: PathBuf,
+    pub best: PathBuf,
+    pub dir: PathBuf,
+    pub results_json: PathBuf,
+    pub results_csv: PathBuf,
 }
 
 impl RunPaths {
@@ -490,7 +490,7 @@ impl RunPaths {
         self.dir.join(format!("best.epoch{epoch}.bpk"))
     }
 
-    pub(crate) fn new(dir: &Path) -> Self {
+    pub fn new(dir: &Path) -> Self {
         RunPaths {
             config: dir.join("config.toml"),
             state: dir.join("state.json"),
@@ -555,7 +555,7 @@ fn data_record(task: &Task) -> DataRecord {
 }
 
 /// The data record of long-sequence data.
-pub(crate) fn data_record_lsf(d: &Prepared) -> DataRecord {
+pub fn data_record_lsf(d: &Prepared) -> DataRecord {
     DataRecord {
         graph: None,
         graph_sha256: None,

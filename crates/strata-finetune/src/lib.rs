@@ -1,0 +1,199 @@
+//! strata-finetune: fine-tune a foundation model for a downstream dataset (`strata finetune`).
+//!
+//! Methods, each a strategy over the same backbone with an explicit frozen/trainable split:
+//! `full` (everything), `linear-probe` (the distribution / forecast head only), `lora` (LoRA
+//! on q/k/v, backbone frozen), `msft` (multi-scale fine-tuning, `../shared/docs/msft.md`).
+//! MOIRAI checkpoints (a `config.json` with `patch_sizes`) take every method; TinyTimeMixer
+//! takes `full` and `linear-probe` through the forecasting trainer. `prompt` and `adalora`
+//! are named but refused until they exist. See docs/finetune.md.
+
+pub mod moirai;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+use strata_data::prepare::DataConfig;
+use strata_models::moirai_msft::MsftConfig;
+
+/// A fine-tuning method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    Full,
+    LinearProbe,
+    Prompt,
+    Lora,
+    Adalora,
+    Msft,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Result<Method> {
+        Ok(match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "full" => Method::Full,
+            "linear-probe" => Method::LinearProbe,
+            "prompt" => Method::Prompt,
+            "lora" => Method::Lora,
+            "adalora" => Method::Adalora,
+            "msft" => Method::Msft,
+            other => bail!("--method {other}: expected one of full, linear-probe, prompt, lora, adalora, msft"),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Full => "full",
+            Method::LinearProbe => "linear-probe",
+            Method::Prompt => "prompt",
+            Method::Lora => "lora",
+            Method::Adalora => "adalora",
+            Method::Msft => "msft",
+        }
+    }
+}
+
+/// LoRA on q/k/v (the MSFT paper's baseline setting: r 16, alpha 32).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoraSettings {
+    pub rank: usize,
+    pub alpha: f64,
+}
+
+impl Default for LoraSettings {
+    fn default() -> Self {
+        LoraSettings { rank: 16, alpha: 32.0 }
+    }
+}
+
+/// Optimiser and stopping (MSFT's: AdamW (0.9, 0.98), eps 1e-6, weight decay 0.1, constant
+/// rate, clipping 1.0, early stopping on validation NLL with patience 3, stride-1 windows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FinetuneTrain {
+    pub epochs: usize,
+    /// Windows per step (each channel of a window is one series).
+    pub batch_size: usize,
+    pub eval_batch_size: usize,
+    pub lr: f64,
+    /// Learning rate of MSFT's scale weights (their own parameter group).
+    pub scale_lr: f64,
+    pub weight_decay: f64,
+    pub grad_clip: f64,
+    pub patience: usize,
+    pub seed: u64,
+    /// Stop each epoch after this many steps (CPU budgets; recorded in the results).
+    pub max_steps_per_epoch: Option<usize>,
+    /// Validate on every k-th validation window (1: all).
+    pub val_every: usize,
+    /// Sample paths per forecast (MSE on their mean, MAE on their median).
+    pub paths: usize,
+}
+
+impl Default for FinetuneTrain {
+    fn default() -> Self {
+        FinetuneTrain {
+            epochs: 10,
+            batch_size: 32,
+            eval_batch_size: 64,
+            lr: 5e-6,
+            scale_lr: 1e-2,
+            weight_decay: 0.1,
+            grad_clip: 1.0,
+            patience: 3,
+            seed: 2021,
+            max_steps_per_epoch: None,
+            val_every: 1,
+            paths: 100,
+        }
+    }
+}
+
+/// A fine-tuning run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneConfig {
+    pub name: String,
+    pub method: Method,
+    /// Checkpoint folder (`config.json` + `model.safetensors`); a relative path that does not
+    /// exist is looked up under the data root (`ttm-r2`).
+    pub model: PathBuf,
+    pub data: DataConfig,
+    /// MOIRAI: the patch size of every scale.
+    #[serde(default = "default_patch")]
+    pub patch_size: usize,
+    #[serde(default)]
+    pub msft: MsftConfig,
+    #[serde(default)]
+    pub lora: LoraSettings,
+    #[serde(default)]
+    pub train: FinetuneTrain,
+}
+
+fn default_patch() -> usize {
+    32
+}
+
+impl FinetuneConfig {
+    /// The defaults for `method` on `model` and `dataset` (context 512, horizon 96).
+    pub fn new(method: Method, model: PathBuf, dataset: &str) -> Self {
+        FinetuneConfig {
+            name: format!("{}_{}_{}", dataset, model.file_name().map_or("model".into(), |s| s.to_string_lossy().into_owned()), method.name()),
+            method,
+            model,
+            data: DataConfig { dataset: dataset.to_string(), seq_len: 512, pred_len: 96, ..DataConfig::default() },
+            patch_size: default_patch(),
+            msft: MsftConfig::default(),
+            lora: LoraSettings::default(),
+            train: FinetuneTrain::default(),
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serialises")
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// The checkpoint folder, resolved under the data root when relative and absent here.
+    pub fn model_dir(&self) -> PathBuf {
+        resolve(&self.model)
+    }
+}
+
+fn resolve(p: &Path) -> PathBuf {
+    if p.is_relative() && !p.exists() { strata_data::data_root().join(p) } else { p.to_path_buf() }
+}
+
+/// Whether `dir` holds a MOIRAI checkpoint.
+pub fn is_moirai(dir: &Path) -> bool {
+    strata_train::zero_shot::is_moirai(dir)
+}
+
+/// TinyTimeMixer: `full` and `linear-probe` as a forecasting run of the trainer (MSE loss,
+/// AdamW, constant rate, early stopping on validation MSE); the run config it trains.
+pub fn ttm_run_config(cfg: &FinetuneConfig) -> Result<strata_train::RunConfig> {
+    let method = match cfg.method {
+        Method::Full => "full",
+        Method::LinearProbe => "linear_probe",
+        m => bail!("--method {}: TinyTimeMixer takes full and linear-probe so far (prompt, lora, adalora and msft are MOIRAI-only for now)", m.name()),
+    };
+    let t = &cfg.train;
+    let mut table = toml::Table::new();
+    table.insert("name".into(), cfg.name.clone().into());
+    table.insert("data".into(), toml::Value::try_from(&cfg.data)?);
+    let model: toml::Table = toml::from_str(&format!("name = \"ttm\"\ncheckpoint = {:?}\nmethod = \"{method}\"\n", cfg.model.display().to_string()))?;
+    table.insert("model".into(), model.into());
+    let mut train: toml::Table = toml::from_str(&format!(
+        "epochs = {}\nbatch_size = {}\nlr = {:e}\noptimizer = \"adamw\"\nweight_decay = {:e}\nschedule = \"constant\"\npatience = {}\nseed = {}\ngrad_clip = {:e}\n",
+        t.epochs, t.batch_size, t.lr, t.weight_decay, t.patience, t.seed, t.grad_clip
+    ))?;
+    if let Some(m) = t.max_steps_per_epoch {
+        train.insert("max_steps_per_epoch".into(), (m as i64).into());
+    }
+    table.insert("train".into(), train.into());
+    strata_train::RunConfig::from_toml_str(&toml::to_string(&table)?)
+}
