@@ -304,3 +304,52 @@ fn pretrain_then_zero_shot_on_a_held_out_dataset() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("on etth1: MSE"));
 }
+
+/// `strata finetune` on a MOIRAI checkpoint (the committed uni2ts fixture) and a small CSV:
+/// MSFT and LoRA train, print their trainable share, record test metrics and learned scale
+/// weights; LoRA trains far fewer parameters than full fine-tuning; an unknown method and a
+/// method TinyTimeMixer does not take are refused by name.
+#[test]
+fn finetune_moirai_methods_on_a_small_csv() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/moirai/tiny");
+    let dir = tmp("finetune");
+    let csv = dir.join("two.csv");
+    let mut text = String::from("date,a,OT\n");
+    for i in 0..600 {
+        let t = i as f64;
+        text += &format!("2020-01-{:02} {:02}:00:00,{:.4},{:.4}\n", 1 + i / 24, i % 24, (t * 0.26).sin() * 3.0 + 10.0, (t * 0.13).cos() + 0.01 * t);
+    }
+    std::fs::write(&csv, text).unwrap();
+    let run = |method: &str| {
+        let out = dir.join(method);
+        let o = strata()
+            .args(["finetune", "--method", method, "--model"])
+            .arg(&model)
+            .args(["--dataset", "custom", "--set"])
+            .arg(format!("data.path={:?}", csv.display().to_string()))
+            .args(["--set", "data.seq_len=64", "--set", "data.pred_len=16", "--set", "patch_size=8", "--set", "train.epochs=2", "--set", "train.max_steps_per_epoch=3"])
+            .args(["--set", "train.batch_size=8", "--set", "train.lr=1e-3", "--set", "train.paths=20", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{method}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("parameters train ("), "{}", String::from_utf8_lossy(&o.stderr));
+        results(&out)
+    };
+    let msft = run("msft");
+    assert_eq!(msft["scale_weights"].as_array().unwrap().len(), 4);
+    assert!(msft["test_mse"].as_f64().unwrap().is_finite() && msft["history"].as_array().unwrap().len() == 2, "{msft}");
+    let lora = run("lora");
+    let full = run("full");
+    // Everything trains but the (unused) weight of the single scale.
+    assert_eq!(full["trainable"].as_u64().unwrap(), full["parameters"].as_u64().unwrap() - 1);
+    // LoRA r 16 on q/k/v of 2 layers of d 64: 2 x 3 x (64 x 16 + 16 x 64) = 12,288.
+    assert_eq!(lora["trainable"].as_u64().unwrap(), 12_288);
+    let prompt = run("prompt");
+    // 16 prompt tokens of d 64.
+    assert_eq!(prompt["trainable"].as_u64().unwrap(), 16 * 64);
+    let e = strata().args(["finetune", "--method", "bitfit", "--model"]).arg(&model).args(["--dataset", "etth1"]).output().unwrap();
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("--method bitfit: expected one of"));
+    let e = strata().args(["finetune", "--method", "lora", "--model", "ttm-r2", "--dataset", "etth1"]).output().unwrap();
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("TinyTimeMixer takes full and linear-probe"), "{}", String::from_utf8_lossy(&e.stderr));
+}

@@ -2,10 +2,11 @@
 //!
 //! Methods, each a strategy over the same backbone with an explicit frozen/trainable split:
 //! `full` (everything), `linear-probe` (the distribution / forecast head only), `lora` (LoRA
-//! on q/k/v, backbone frozen), `msft` (multi-scale fine-tuning, `../shared/docs/msft.md`).
+//! on q/k/v, backbone frozen), `prompt` (learned prefix tokens, backbone frozen), `msft` (multi-scale fine-tuning,
+//! `../shared/docs/msft.md`).
 //! MOIRAI checkpoints (a `config.json` with `patch_sizes`) take every method; TinyTimeMixer
-//! takes `full` and `linear-probe` through the forecasting trainer. `prompt` and `adalora`
-//! are named but refused until they exist. See docs/finetune.md.
+//! takes `full` and `linear-probe` through the forecasting trainer. `adalora` is named but
+//! refused until it exists. See docs/finetune.md.
 
 pub mod moirai;
 
@@ -127,8 +128,15 @@ pub struct FinetuneConfig {
     pub msft: MsftConfig,
     #[serde(default)]
     pub lora: LoraSettings,
+    /// Prompt tuning: learned prefix tokens per series.
+    #[serde(default = "default_prompts")]
+    pub prompt_tokens: usize,
     #[serde(default)]
     pub train: FinetuneTrain,
+}
+
+fn default_prompts() -> usize {
+    16
 }
 
 fn default_patch() -> usize {
@@ -146,6 +154,7 @@ impl FinetuneConfig {
             patch_size: default_patch(),
             msft: MsftConfig::default(),
             lora: LoraSettings::default(),
+            prompt_tokens: default_prompts(),
             train: FinetuneTrain::default(),
         }
     }

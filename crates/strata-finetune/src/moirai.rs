@@ -58,8 +58,9 @@ fn strategy(cfg: &FinetuneConfig) -> Result<(MsftConfig, Vec<Part>)> {
         Method::Full => (MsftConfig::off(), all),
         Method::LinearProbe => (MsftConfig::off(), vec![Head]),
         Method::Lora => (MsftConfig { lora: true, lora_rank: cfg.lora.rank, lora_alpha: cfg.lora.alpha, ..MsftConfig::off() }, vec![]),
+        Method::Prompt => (MsftConfig { prompt_tokens: cfg.prompt_tokens.max(1), ..MsftConfig::off() }, vec![]),
         Method::Msft => (cfg.msft.clone(), MsftConfig::BACKBONE_TRAINABLE.to_vec()),
-        m => bail!("--method {}: not implemented yet for MOIRAI (available: full, linear-probe, lora, msft)", m.name()),
+        m => bail!("--method {}: not implemented yet for MOIRAI (available: full, linear-probe, prompt, lora, msft)", m.name()),
     })
 }
 

@@ -37,11 +37,13 @@ pub struct MsftConfig {
     pub aggregator: bool,
     /// Learned softmax weights of the scales (off: equal weights).
     pub weighted: bool,
+    /// Learned prompt tokens in front of every series (prompt tuning; 0: none).
+    pub prompt_tokens: usize,
 }
 
 impl Default for MsftConfig {
     fn default() -> Self {
-        MsftConfig { scales: 3, lora_rank: 16, lora_alpha: 16.0, adapters: true, lora: true, within_scale: true, aggregator: true, weighted: true }
+        MsftConfig { scales: 3, lora_rank: 16, lora_alpha: 16.0, adapters: true, lora: true, within_scale: true, aggregator: true, weighted: true, prompt_tokens: 0 }
     }
 }
 
@@ -68,6 +70,8 @@ pub struct MsftMoirai {
     aggregator: Vec<Param<Tensor<3>>>,
     /// `[scales]`, initialised to ones.
     pub scale_weights: Param<Tensor<1>>,
+    /// `[prompt tokens, d]`, replacing the prefix tokens' embeddings (N(0, 0.02^2) init).
+    prompts: Option<Param<Tensor<2>>>,
     lora_scale: f64,
     use_adapters: bool,
     use_lora: bool,
@@ -93,7 +97,8 @@ impl MsftMoirai {
             lora_a: (0..on(cfg.lora, layers)).map(|_| Param::from_tensor(Tensor::random([3, s, d, r], Distribution::Normal(0.0, 0.01), device))).collect(),
             lora_b: (0..on(cfg.lora, layers)).map(|_| Param::from_tensor(Tensor::zeros([3, s, r, d], device))).collect(),
             aggregator: (0..on(cfg.aggregator && cfg.scales > 0, layers)).map(|_| Param::from_tensor(Tensor::zeros([4, cfg.scales, d], device))).collect(),
-            scale_weights: Param::from_tensor(Tensor::ones([s], device)),
+            scale_weights: Param::from_tensor(Tensor::ones([s], device)).set_require_grad(cfg.weighted),
+            prompts: (cfg.prompt_tokens > 0).then(|| Param::from_tensor(Tensor::random([cfg.prompt_tokens, d], Distribution::Normal(0.0, 0.02), device))),
             lora_scale: cfg.lora_alpha / r as f64,
             use_adapters: cfg.adapters,
             use_lora: cfg.lora,
@@ -106,6 +111,15 @@ impl MsftMoirai {
 
     pub fn scales(&self) -> usize {
         self.scale_weights.dims()[0]
+    }
+
+    fn prefix(&self) -> usize {
+        self.prompts.as_ref().map_or(0, |p| p.dims()[0])
+    }
+
+    /// The token layout of a window of context `l` and horizon `h`.
+    pub fn layout(&self, l: usize, h: usize, patch: usize) -> ScaleLayout {
+        ScaleLayout::new(l, h, patch, self.scales() - 1).with_prefix(self.prefix())
     }
 
     /// Softmax of the scale weights (equal weights when weighting is off).
@@ -124,7 +138,7 @@ impl MsftMoirai {
     /// observed horizon values).
     pub fn loss(&self, context: &[f32], target: &[f32], rows: usize, patch: usize, device: &Device) -> Tensor<1> {
         let (l, h) = (context.len() / rows, target.len() / rows);
-        let layout = ScaleLayout::new(l, h, patch, self.scales() - 1);
+        let layout = self.layout(l, h, patch);
         let p = self.pack(context, target, rows, &layout);
         let counts = crate::moirai::prediction_counts(&p);
         let scale_of = layout.scale_of_tokens();
@@ -154,6 +168,10 @@ impl MsftMoirai {
             patch_size: vec![p; rows * t],
         };
         for r in 0..rows {
+            for k in 0..layout.prefix {
+                // Prompt tokens: their own variate id, never observed nor predicted.
+                (out.variate_id[r * t + k], out.time_id[r * t + k]) = (layout.scales() as i64, k as i64);
+            }
             let all = scales(&context[r * l..(r + 1) * l], &target[r * h..(r + 1) * h], layout.scales() - 1);
             for (i, (c, f)) in all.iter().enumerate() {
                 let (ct, pt) = layout.tokens[i];
@@ -186,6 +204,7 @@ impl MsftMoirai {
         };
         MsftHooks {
             m: self,
+            prefix: layout.prefix,
             ranges,
             maps: if self.use_aggregator { (0..layout.scales() - 1).map(maps).collect() } else { vec![] },
             mask: self.within_scale.then(|| Tensor::<4, Bool>::from_data(TensorData::new(layout.within_scale_mask(), [1, 1, t, t]), device).expand([rows, 1, t, t])),
@@ -197,7 +216,7 @@ impl MsftMoirai {
     /// mixed paths `[rows, paths, H]`.
     pub fn forecast_paths(&self, context: &[f32], rows: usize, h: usize, patch: usize, paths: usize, seed: u64, device: &Device) -> Vec<f32> {
         let l = context.len() / rows;
-        let layout = ScaleLayout::new(l, h, patch, self.scales() - 1);
+        let layout = self.layout(l, h, patch);
         let p = self.pack(context, &vec![f32::NAN; rows * h], rows, &layout);
         let out = self.backbone.forward_with(&p, device, &self.hooks(&layout, rows, device));
         let (t, m) = (layout.total(), p.max_patch);
@@ -231,7 +250,7 @@ impl MsftMoirai {
     /// The backbone's predictive mean at scale 0's horizon, `[rows, H]` (MSFT's scale-0 output).
     pub fn scale0_mean(&self, context: &[f32], rows: usize, h: usize, patch: usize, device: &Device) -> Vec<f32> {
         let l = context.len() / rows;
-        let layout = ScaleLayout::new(l, h, patch, self.scales() - 1);
+        let layout = self.layout(l, h, patch);
         let p = self.pack(context, &vec![f32::NAN; rows * h], rows, &layout);
         let mean = self.backbone.forward_with(&p, device, &self.hooks(&layout, rows, device)).mean().into_data().try_to_vec::<f32>().expect("f32");
         let (t, m, ct) = (layout.total(), p.max_patch, layout.tokens[0].0);
@@ -242,6 +261,7 @@ impl MsftMoirai {
 /// MSFT's changes to the encoder for one batch layout.
 struct MsftHooks<'a> {
     m: &'a MsftMoirai,
+    prefix: usize,
     /// `(first token, tokens)` of every scale.
     ranges: Vec<(usize, usize)>,
     /// Per aggregator level: coarse-to-fine and fine-to-coarse maps `[t, t]`.
@@ -250,18 +270,25 @@ struct MsftHooks<'a> {
 }
 
 impl MsftHooks<'_> {
-    /// `f(scale, tokens of that scale)` for every scale, concatenated back on the token axis.
-    fn per_scale(&self, x: &Tensor<3>, f: impl Fn(usize, Tensor<3>) -> Tensor<3>) -> Tensor<3> {
-        Tensor::cat(self.ranges.iter().enumerate().map(|(i, &(s, n))| f(i, x.clone().narrow(1, s, n))).collect(), 1)
+    /// `f(scale, tokens of that scale)` for every scale, concatenated back on the token axis
+    /// after the prefix tokens mapped by `prefix`.
+    fn per_scale(&self, x: &Tensor<3>, prefix: impl Fn(Tensor<3>) -> Tensor<3>, f: impl Fn(usize, Tensor<3>) -> Tensor<3>) -> Tensor<3> {
+        let head = (self.prefix > 0).then(|| prefix(x.clone().narrow(1, 0, self.prefix)));
+        Tensor::cat(head.into_iter().chain(self.ranges.iter().enumerate().map(|(i, &(s, n))| f(i, x.clone().narrow(1, s, n)))).collect(), 1)
     }
 }
 
 impl EncoderHooks for MsftHooks<'_> {
     fn after_in_proj(&self, x: Tensor<3>) -> Tensor<3> {
-        if !self.m.use_adapters {
-            return x;
+        let x = if self.m.use_adapters { self.per_scale(&x, |p| p, |i, xi| self.m.adapters[i].forward(xi)) } else { x };
+        match &self.m.prompts {
+            Some(p) => {
+                let [b, t, d] = x.dims();
+                let n = self.prefix;
+                Tensor::cat(vec![p.val().unsqueeze_dim::<3>(0).expand([b, n, d]), x.narrow(1, n, t - n)], 1)
+            }
+            None => x,
         }
-        self.per_scale(&x, |i, xi| self.m.adapters[i].forward(xi))
     }
 
     fn qkv_delta(&self, layer: usize, which: usize, x: &Tensor<3>) -> Option<Tensor<3>> {
@@ -270,7 +297,7 @@ impl EncoderHooks for MsftHooks<'_> {
         }
         let (a, b) = (self.m.lora_a[layer].val(), self.m.lora_b[layer].val());
         let [_, _, d, r] = a.dims();
-        Some(self.per_scale(x, |i, xi| {
+        Some(self.per_scale(x, |p| p.zeros_like(), |i, xi| {
             let ai = a.clone().narrow(0, which, 1).narrow(1, i, 1).reshape([1, d, r]);
             let bi = b.clone().narrow(0, which, 1).narrow(1, i, 1).reshape([1, r, d]);
             xi.matmul(ai).matmul(bi) * self.m.lora_scale

@@ -55,6 +55,8 @@ pub struct ScaleLayout {
     /// `(L_i, H_i)`: steps of each scale.
     pub steps: Vec<(usize, usize)>,
     pub patch: usize,
+    /// Tokens before the scales (prompt tokens), attending and attended across scales.
+    pub prefix: usize,
 }
 
 impl ScaleLayout {
@@ -65,32 +67,40 @@ impl ScaleLayout {
             steps.push((a.div_ceil(2), b.div_ceil(2)));
         }
         let tokens = steps.iter().map(|&(a, b)| (a.div_ceil(p), b.div_ceil(p))).collect();
-        ScaleLayout { tokens, steps, patch: p }
+        ScaleLayout { tokens, steps, patch: p, prefix: 0 }
+    }
+
+    /// The same layout after `n` prefix tokens.
+    pub fn with_prefix(mut self, n: usize) -> Self {
+        self.prefix = n;
+        self
     }
 
     pub fn scales(&self) -> usize {
         self.tokens.len()
     }
 
-    /// All tokens of all scales.
+    /// All tokens: the prefix and every scale's.
     pub fn total(&self) -> usize {
-        self.tokens.iter().map(|(c, p)| c + p).sum()
+        self.prefix + self.tokens.iter().map(|(c, p)| c + p).sum::<usize>()
     }
 
     /// First token of scale `i`.
     pub fn start(&self, i: usize) -> usize {
-        self.tokens[..i].iter().map(|(c, p)| c + p).sum()
+        self.prefix + self.tokens[..i].iter().map(|(c, p)| c + p).sum::<usize>()
     }
 
-    /// The scale of every token.
+    /// The scale of every token (`usize::MAX` for the prefix).
     pub fn scale_of_tokens(&self) -> Vec<usize> {
-        self.tokens.iter().enumerate().flat_map(|(i, (c, p))| std::iter::repeat_n(i, c + p)).collect()
+        let scales = self.tokens.iter().enumerate().flat_map(|(i, (c, p))| std::iter::repeat_n(i, c + p));
+        std::iter::repeat_n(usize::MAX, self.prefix).chain(scales).collect()
     }
 
-    /// `[total, total]`, true where query and key are in different scales (masked).
+    /// `[total, total]`, true where query and key are in different scales (masked); prefix
+    /// tokens are not masked.
     pub fn within_scale_mask(&self) -> Vec<bool> {
         let s = self.scale_of_tokens();
-        s.iter().flat_map(|a| s.iter().map(move |b| a != b)).collect()
+        s.iter().flat_map(|&a| s.iter().map(move |&b| a != b && a != usize::MAX && b != usize::MAX)).collect()
     }
 
     /// The cross-scale alignment between scale `i` (fine) and `i + 1` (coarse): pairs
@@ -195,6 +205,14 @@ mod tests {
         assert_eq!(row(2), [0, 0, 0, 1, 1]);
         assert_eq!(row(3), [1, 1, 1, 0, 0]);
         assert_eq!(row(4), [1, 1, 1, 0, 0]);
+        // Two prompt tokens in front: unmasked both ways, the scales shifted by two.
+        let p = l.with_prefix(2);
+        assert_eq!((p.total(), p.start(0), p.start(1)), (7, 2, 5));
+        let m = p.within_scale_mask();
+        let row = |i: usize| m[i * 7..(i + 1) * 7].iter().map(|&x| x as u8).collect::<Vec<_>>();
+        assert_eq!(row(0), [0; 7]);
+        assert_eq!(row(2), [0, 0, 0, 0, 0, 1, 1]);
+        assert_eq!(row(6), [0, 0, 1, 1, 1, 0, 0]);
     }
 
     #[test]

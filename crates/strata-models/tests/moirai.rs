@@ -275,3 +275,26 @@ fn frozen_count<M: burn::module::Module>(m: &M) -> usize {
     m.visit(&mut c);
     c.0
 }
+
+/// Prompt tuning: with prompt tokens in front, the scale tokens and the loss still line up
+/// (the loss is finite and reaches the prompts), and different prompts change the forecast.
+#[test]
+fn prompt_tokens_reach_the_forecast() {
+    use strata_models::moirai_msft::{MsftConfig, MsftMoirai};
+    let device = Device::flex().autodiff();
+    let backbone = Moirai::load(&fixture_dir(), &device).unwrap().freeze_except(&[]);
+    let cfg = MsftConfig { prompt_tokens: 4, ..MsftConfig::off() };
+    let (l, h, patch, rows) = (64, 16, 8, 2);
+    let context: Vec<f32> = (0..rows * l).map(|i| (i as f32 * 0.3).sin()).collect();
+    let target: Vec<f32> = (0..rows * h).map(|i| (i as f32 * 0.3).cos()).collect();
+    device.seed(1);
+    let a = MsftMoirai::new(backbone.clone(), &cfg, &device);
+    device.seed(2);
+    let b = MsftMoirai::new(backbone, &cfg, &device);
+    let loss = a.loss(&context, &target, rows, patch, &device);
+    assert!(loss.clone().into_scalar::<f32>().is_finite());
+    let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &a);
+    assert_eq!(grads.len(), 1, "only the prompts train");
+    let (fa, fb) = (a.scale0_mean(&context, rows, h, patch, &device), b.scale0_mean(&context, rows, h, patch, &device));
+    assert!(fa.iter().zip(&fb).any(|(x, y)| (x - y).abs() > 1e-4));
+}
