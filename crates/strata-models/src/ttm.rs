@@ -114,11 +114,16 @@ impl TTMConfig {
     }
 
     pub fn init(&self, device: &Device) -> TinyTimeMixer {
+        let next = std::cell::Cell::new(0usize);
+        let id = || {
+            next.set(next.get() + 1);
+            next.get() - 1
+        };
         let layers = |n: usize, patches: usize, d: usize, dropout: f64| -> Vec<MixerLayer> {
             (0..n)
                 .map(|_| MixerLayer {
-                    patch_mixer: (patches > 1).then(|| Mixer::new(patches, d, self, dropout, true, device)),
-                    feature_mixer: Mixer::new(d, d, self, dropout, false, device),
+                    patch_mixer: (patches > 1).then(|| Mixer::new(patches, d, self, dropout, true, id(), device)),
+                    feature_mixer: Mixer::new(d, d, self, dropout, false, id(), device),
                 })
                 .collect()
         };
@@ -130,7 +135,7 @@ impl TTMConfig {
                 AdaptiveBlock { mixer_layers: layers(self.num_layers, self.num_patches * f, self.d_model / f, self.dropout), factor: f }
             })
             .collect();
-        TinyTimeMixer {
+        let model = TinyTimeMixer {
             backbone: Backbone { encoder: Encoder { patcher: LinearConfig::new(self.patch_length, self.d_model).init(device), mlp_mixer_encoder: EncoderBlock { mixers } } },
             decoder: TtmDecoder {
                 adapter: (self.d_model != self.decoder_d_model).then(|| LinearConfig::new(self.d_model, self.decoder_d_model).init(device)),
@@ -141,7 +146,9 @@ impl TTMConfig {
             patch_length: self.patch_length,
             num_patches: self.num_patches,
             horizon: self.horizon(),
-        }
+            mixers: next.get(),
+        };
+        model
     }
 }
 
@@ -222,28 +229,51 @@ pub struct Mixer {
     mlp: Mlp,
     gating_block: Option<Gate>,
     over_patches: bool,
+    /// Position among the model's mixers (forward order), for per-layer hooks.
+    id: usize,
 }
 
 impl Mixer {
-    fn new(width: usize, d: usize, cfg: &TTMConfig, dropout: f64, over_patches: bool, device: &Device) -> Self {
+    fn new(width: usize, d: usize, cfg: &TTMConfig, dropout: f64, over_patches: bool, id: usize, device: &Device) -> Self {
         let hidden = width * cfg.expansion_factor;
         Mixer {
             norm: Norm { norm: LayerNormConfig::new(d).with_epsilon(cfg.norm_eps).init(device) },
             mlp: Mlp { fc1: LinearConfig::new(width, hidden).init(device), fc2: LinearConfig::new(hidden, width).init(device), dropout: Dropout::new(dropout) },
             gating_block: cfg.gated_attn.then(|| Gate { attn_layer: LinearConfig::new(width, width).init(device) }),
             over_patches,
+            id,
         }
     }
 
     /// `[b, c, patches, d] -> same`.
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, hooks: &dyn TtmHooks) -> Tensor<4> {
         let h = self.norm.norm.forward(x.clone());
-        let h = if self.over_patches { self.mix_patches(h) } else { self.mix_features(h) };
+        let h = if self.over_patches { self.mix_patches(h, hooks) } else { self.mix_features(h, hooks) };
         h + x
     }
 
-    fn mix_features(&self, h: Tensor<4>) -> Tensor<4> {
-        let h = self.mlp.fc2.forward(self.mlp.dropout.forward(gelu(self.mlp.fc1.forward(h))));
+    /// fc1 (`which` 0) or fc2 (1) with the hooks' weight delta.
+    fn weight(&self, which: usize, hooks: &dyn TtmHooks) -> Tensor<2> {
+        let lin = if which == 0 { &self.mlp.fc1 } else { &self.mlp.fc2 };
+        match hooks.weight_delta(self.id, which) {
+            Some(d) => lin.weight.val() + d,
+            None => lin.weight.val(),
+        }
+    }
+
+    fn mix_features(&self, h: Tensor<4>, hooks: &dyn TtmHooks) -> Tensor<4> {
+        let right = |which: usize, h: Tensor<4>| {
+            let lin = if which == 0 { &self.mlp.fc1 } else { &self.mlp.fc2 };
+            let y = h.matmul(self.weight(which, hooks).unsqueeze::<4>());
+            match &lin.bias {
+                Some(b) => {
+                    let n = b.dims()[0];
+                    y + b.val().reshape([1, 1, 1, n])
+                }
+                None => y,
+            }
+        };
+        let h = right(1, self.mlp.dropout.forward(gelu(right(0, h))));
         let h = self.mlp.dropout.forward(h);
         match &self.gating_block {
             Some(g) => h.clone() * softmax(g.attn_layer.forward(h), 3),
@@ -253,9 +283,9 @@ impl Mixer {
 
     /// The MLP and gate over the patch axis, applied from the left (`W^T @ h`) so that the
     /// `[patches, d]` layout never has to be transposed.
-    fn mix_patches(&self, h: Tensor<4>) -> Tensor<4> {
-        let left = |lin: &Linear, h: Tensor<4>| {
-            let w = lin.weight.val().transpose().unsqueeze::<4>();
+    fn mix_patches(&self, h: Tensor<4>, hooks: &dyn TtmHooks) -> Tensor<4> {
+        let left = |lin: &Linear, w: Tensor<2>, h: Tensor<4>| {
+            let w = w.transpose().unsqueeze::<4>();
             let y = w.matmul(h);
             match &lin.bias {
                 Some(b) => {
@@ -265,10 +295,10 @@ impl Mixer {
                 None => y,
             }
         };
-        let h = left(&self.mlp.fc2, self.mlp.dropout.forward(gelu(left(&self.mlp.fc1, h))));
+        let h = left(&self.mlp.fc2, self.weight(1, hooks), self.mlp.dropout.forward(gelu(left(&self.mlp.fc1, self.weight(0, hooks), h))));
         let h = self.mlp.dropout.forward(h);
         match &self.gating_block {
-            Some(g) => h.clone() * softmax(left(&g.attn_layer, h), 2),
+            Some(g) => h.clone() * softmax(left(&g.attn_layer, g.attn_layer.weight.val(), h), 2),
             None => h,
         }
     }
@@ -281,14 +311,31 @@ pub struct MixerLayer {
 }
 
 impl MixerLayer {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, hooks: &dyn TtmHooks) -> Tensor<4> {
         let x = match &self.patch_mixer {
-            Some(m) => m.forward(x),
+            Some(m) => m.forward(x, hooks),
             None => x,
         };
-        self.feature_mixer.forward(x)
+        self.feature_mixer.forward(x, hooks)
     }
 }
+
+/// Where a fine-tuning method changes TinyTimeMixer (MSFT's per-scale adapters and LoRA).
+pub trait TtmHooks {
+    /// After the patch embedding, `[b, c, patches, d]`.
+    fn after_patcher(&self, h: Tensor<4>) -> Tensor<4> {
+        h
+    }
+    /// Added to the `[in, out]` weight of fc1 (`which` 0) or fc2 (1) of mixer `mixer`.
+    fn weight_delta(&self, _mixer: usize, _which: usize) -> Option<Tensor<2>> {
+        None
+    }
+}
+
+/// TinyTimeMixer unchanged.
+pub struct PlainTtm;
+
+impl TtmHooks for PlainTtm {}
 
 #[derive(Module, Debug)]
 pub struct AdaptiveBlock {
@@ -338,6 +385,8 @@ pub struct TinyTimeMixer {
     patch_length: usize,
     num_patches: usize,
     horizon: usize,
+    /// Mixers in forward order (ids `0..mixers`).
+    mixers: usize,
 }
 
 impl TinyTimeMixer {
@@ -364,10 +413,24 @@ impl TinyTimeMixer {
     /// `x`: `[batch, context, channels]` (the last `context_length` steps are used) ->
     /// `[batch, horizon, channels]`, on the scale of `x`.
     pub fn forecast(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forecast_with(x, &PlainTtm)
+    }
+
+    /// [`Self::forecast`] with a fine-tuning method's changes.
+    pub fn forecast_with(&self, x: Tensor<3>, hooks: &dyn TtmHooks) -> Tensor<3> {
+        let (mut h, loc, scale) = self.embed(x, hooks);
+        for k in 0..self.encoder_blocks() {
+            h = self.encoder_block(k, h, hooks);
+        }
+        self.decode(h, loc, scale, hooks)
+    }
+
+    /// Standardise each channel over the context (TinyTimeMixerStdScaler), patch and embed:
+    /// `[b, c, patches, d]` and the scaler's loc / scale `[b, 1, c]`.
+    pub fn embed(&self, x: Tensor<3>, hooks: &dyn TtmHooks) -> (Tensor<4>, Tensor<3>, Tensor<3>) {
         let [b, l, c] = x.dims();
         assert!(l >= self.context, "TinyTimeMixer needs {} context steps, got {l}", self.context);
         let x = x.narrow(1, l - self.context, self.context);
-        // Per-channel standardisation of the context (TinyTimeMixerStdScaler).
         let loc = x.clone().mean_dim(1);
         let centred = x - loc.clone();
         let scale = (centred.clone().powf_scalar(2.0).mean_dim(1) + 1e-5).sqrt();
@@ -375,27 +438,78 @@ impl TinyTimeMixer {
         // Non-overlapping patches of the last num_patches * patch_length steps.
         let used = self.num_patches * self.patch_length;
         let z = z.narrow(1, self.context - used, used).swap_dims(1, 2).reshape([b, c, self.num_patches, self.patch_length]);
-        let mut h = self.backbone.encoder.patcher.forward(z);
-        for block in &self.backbone.encoder.mlp_mixer_encoder.mixers {
-            let [_, _, p, d] = h.dims();
-            let f = block.factor;
-            h = h.reshape([b, c, p * f, d / f]);
-            for layer in &block.mixer_layers {
-                h = layer.forward(h);
-            }
-            h = h.reshape([b, c, p, d]);
+        (hooks.after_patcher(self.backbone.encoder.patcher.forward(z)), loc, scale)
+    }
+
+    /// Adaptive-patching blocks of the encoder.
+    pub fn encoder_blocks(&self) -> usize {
+        self.backbone.encoder.mlp_mixer_encoder.mixers.len()
+    }
+
+    /// Mixers (patch and feature) in forward order.
+    pub fn mixer_count(&self) -> usize {
+        self.mixers
+    }
+
+    /// `(width of fc1's input, its hidden width)` of mixer `id`: `[in, hidden]` and `[hidden, in]`.
+    pub fn mixer_shape(&self, id: usize) -> (usize, usize) {
+        let layers = self.backbone.encoder.mlp_mixer_encoder.mixers.iter().flat_map(|b| b.mixer_layers.iter()).chain(self.decoder.decoder_block.mixers.iter());
+        let all: Vec<&Mixer> = layers.flat_map(|l| l.patch_mixer.iter().chain(std::iter::once(&l.feature_mixer))).collect();
+        let m = all.into_iter().find(|m| m.id == id).expect("mixer id");
+        let [i, o] = m.mlp.fc1.weight.dims();
+        (i, o)
+    }
+
+    /// Encoder block `k` on `[b, c, patches, d]`.
+    pub fn encoder_block(&self, k: usize, h: Tensor<4>, hooks: &dyn TtmHooks) -> Tensor<4> {
+        let block = &self.backbone.encoder.mlp_mixer_encoder.mixers[k];
+        let [b, c, p, d] = h.dims();
+        let f = block.factor;
+        let mut h = h.reshape([b, c, p * f, d / f]);
+        for layer in &block.mixer_layers {
+            h = layer.forward(h, hooks);
         }
+        h.reshape([b, c, p, d])
+    }
+
+    /// Decoder and head: `[b, horizon, c]` on the data's scale.
+    pub fn decode(&self, mut h: Tensor<4>, loc: Tensor<3>, scale: Tensor<3>, hooks: &dyn TtmHooks) -> Tensor<3> {
+        let [b, c, _, _] = h.dims();
         if let Some(adapter) = &self.decoder.adapter {
             h = adapter.forward(h);
         }
         for layer in &self.decoder.decoder_block.mixers {
-            h = layer.forward(h);
+            h = layer.forward(h, hooks);
         }
         let [_, _, p, d] = h.dims();
         let flat = self.head.dropout_layer.forward(h.reshape([b, c, p * d]));
         let y = self.head.base_forecast_block.forward(flat).swap_dims(1, 2);
         let y = y.narrow(1, 0, self.horizon);
         y * scale + loc
+    }
+
+    /// Freeze everything but the layer norms and the forecast head (MSFT's backbone set).
+    pub fn freeze_for_msft(mut self) -> Self {
+        self.backbone.encoder.patcher = self.backbone.encoder.patcher.no_grad();
+        let freeze = |l: &mut MixerLayer| {
+            for m in l.patch_mixer.iter_mut().chain(std::iter::once(&mut l.feature_mixer)) {
+                m.mlp = m.mlp.clone().no_grad();
+                m.gating_block = m.gating_block.clone().map(|g| g.no_grad());
+            }
+        };
+        self.backbone.encoder.mlp_mixer_encoder.mixers.iter_mut().flat_map(|b| b.mixer_layers.iter_mut()).for_each(freeze);
+        self.decoder.decoder_block.mixers.iter_mut().for_each(freeze);
+        self.decoder.adapter = self.decoder.adapter.map(|a| a.no_grad());
+        self
+    }
+
+    /// d_model of the encoder.
+    pub fn d_model(&self) -> usize {
+        self.backbone.encoder.patcher.weight.dims()[1]
+    }
+
+    pub fn num_patches(&self) -> usize {
+        self.num_patches
     }
 
     /// Load `config.json` and `model.safetensors` from a checkpoint folder.
