@@ -350,6 +350,6 @@ fn finetune_moirai_methods_on_a_small_csv() {
     assert_eq!(prompt["trainable"].as_u64().unwrap(), 16 * 64);
     let e = strata().args(["finetune", "--method", "bitfit", "--model"]).arg(&model).args(["--dataset", "etth1"]).output().unwrap();
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("--method bitfit: expected one of"));
-    let e = strata().args(["finetune", "--method", "lora", "--model", "ttm-r2", "--dataset", "etth1"]).output().unwrap();
-    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("TinyTimeMixer takes full and linear-probe"), "{}", String::from_utf8_lossy(&e.stderr));
+    let e = strata().args(["finetune", "--method", "prompt", "--model", "ttm-r2", "--dataset", "etth1"]).output().unwrap();
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("TinyTimeMixer takes full, linear-probe, lora and msft"), "{}", String::from_utf8_lossy(&e.stderr));
 }

@@ -5,10 +5,12 @@
 //! on q/k/v, backbone frozen), `prompt` (learned prefix tokens, backbone frozen), `msft` (multi-scale fine-tuning,
 //! `../shared/docs/msft.md`).
 //! MOIRAI checkpoints (a `config.json` with `patch_sizes`) take every method; TinyTimeMixer
-//! takes `full` and `linear-probe` through the forecasting trainer. `adalora` is named but
-//! refused until it exists. See docs/finetune.md.
+//! takes `full` and `linear-probe` through the forecasting trainer and `lora` and `msft`
+//! through the same loop as MOIRAI. `adalora` is named but refused until it exists. See docs/finetune.md.
 
 pub mod moirai;
+pub mod run;
+pub mod ttm;
 
 use std::path::{Path, PathBuf};
 
@@ -188,7 +190,7 @@ pub fn ttm_run_config(cfg: &FinetuneConfig) -> Result<strata_train::RunConfig> {
     let method = match cfg.method {
         Method::Full => "full",
         Method::LinearProbe => "linear_probe",
-        m => bail!("--method {}: TinyTimeMixer takes full and linear-probe so far (prompt, lora, adalora and msft are MOIRAI-only for now)", m.name()),
+        m => bail!("--method {}: TinyTimeMixer's full and linear-probe run through the trainer; lora and msft through strata_finetune::ttm; prompt and adalora do not exist for it", m.name()),
     };
     let t = &cfg.train;
     let mut table = toml::Table::new();

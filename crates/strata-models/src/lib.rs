@@ -20,6 +20,7 @@ pub mod itransformer;
 pub mod moirai;
 pub mod moirai_msft;
 pub mod msft;
+pub mod ttm_msft;
 pub mod mtgnn;
 pub mod patchtst;
 pub mod revin;

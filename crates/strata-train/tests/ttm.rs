@@ -124,3 +124,35 @@ fn linear_probe_trains_only_the_head() {
         assert!(before.1 != after.1, "{method}: the head must train");
     }
 }
+
+/// MSFT on TinyTimeMixer at initialisation (identity adapters, LoRA B = 0, zero aggregator)
+/// forecasts scale 0 exactly as TTM-R2 forecasts the last 512 steps; a window reads 512 x 2^K
+/// steps; the MSFT loss with one scale is the plain MSE; training touches only MSFT's parts,
+/// the norms and the head.
+#[test]
+fn ttm_msft_at_initialisation_is_the_backbone() {
+    use strata_models::moirai_msft::MsftConfig;
+    use strata_models::ttm_msft::TtmMsft;
+    let device = Device::flex();
+    let backbone = TinyTimeMixer::load(&data_root().join("ttm-r2"), &device).unwrap();
+    let msft = TtmMsft::new(backbone.clone(), &MsftConfig::default(), &device);
+    assert_eq!(msft.history(), 4096);
+    let rows = 3;
+    let context: Vec<f32> = (0..rows * 4096).map(|i| ((i % 4096) as f32 * 0.26).sin() * 2.0 + (i / 4096) as f32 + 0.001 * (i % 4096) as f32).collect();
+    let got = msft.scale0(&context, rows, &device);
+    let last: Vec<f32> = (0..rows).flat_map(|r| context[r * 4096 + 3584..(r + 1) * 4096].to_vec()).collect();
+    let want = backbone.forecast(Tensor::<3>::from_data(TensorData::new(last.clone(), [rows, 512, 1]), &device)).into_data().try_to_vec::<f32>().unwrap();
+    let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-4, "scale 0 differs from TTM by {worst}");
+    // One scale, nothing else: the loss is the MSE of TTM's forecast.
+    let single = TtmMsft::new(backbone.clone(), &MsftConfig::off(), &device);
+    let target: Vec<f32> = (0..rows * 96).map(|i| (i as f32 * 0.1).cos()).collect();
+    let loss: f32 = single.loss(&last, &target, rows, &device).into_scalar();
+    let mse = want.iter().zip(&target).map(|(a, b)| (a - b).powi(2)).sum::<f32>() / want.len() as f32;
+    assert!((loss - mse).abs() < 1e-4 * mse.max(1.0), "{loss} vs {mse}");
+    // Frozen for MSFT: the patcher, every mixer MLP and gate, the decoder adapter.
+    let ad = Device::flex().autodiff();
+    let m = TtmMsft::new(TinyTimeMixer::load(&data_root().join("ttm-r2"), &ad).unwrap().freeze_for_msft(), &MsftConfig::default(), &ad);
+    let grads = burn::optim::GradientsParams::from_grads(m.loss(&context, &target, rows, &ad).backward(), &m);
+    assert!(grads.get::<1>(m.scale_weights.id).is_some());
+}
