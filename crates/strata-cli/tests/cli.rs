@@ -353,3 +353,29 @@ fn finetune_moirai_methods_on_a_small_csv() {
     let e = strata().args(["finetune", "--method", "prompt", "--model", "ttm-r2", "--dataset", "etth1"]).output().unwrap();
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("TinyTimeMixer takes full, linear-probe, lora and msft"), "{}", String::from_utf8_lossy(&e.stderr));
 }
+
+/// `strata finetune --method msft` on TinyTimeMixer R2 (IBM's weights) and a small CSV with one
+/// extra scale: the window reads 512 x 2 steps, two scale weights are learned and recorded.
+#[test]
+fn finetune_ttm_msft_on_a_small_csv() {
+    let dir = tmp("finetune-ttm");
+    let csv = dir.join("one.csv");
+    let mut text = String::from("date,OT\n");
+    for i in 0..2000 {
+        text += &format!("2020-01-{:02} {:02}:00:00,{:.4}\n", 1 + i / 24 % 28, i % 24, ((i as f64) * 0.26).sin() * 3.0 + 10.0);
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = dir.join("run");
+    let o = strata()
+        .args(["finetune", "--method", "msft", "--model", "ttm-r2", "--dataset", "custom", "--set"])
+        .arg(format!("data.path={:?}", csv.display().to_string()))
+        .args(["--set", "msft.scales=1", "--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=2", "--set", "train.batch_size=4", "--set", "train.lr=1e-4", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = results(&out);
+    assert_eq!(r["data"]["windows"][0].as_u64().unwrap(), 1400 - 1024 - 96 + 1);
+    assert_eq!(r["scale_weights"].as_array().unwrap().len(), 2);
+    assert!(r["test_mse"].as_f64().unwrap().is_finite(), "{r}");
+}
