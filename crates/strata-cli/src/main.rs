@@ -32,22 +32,26 @@ struct Cli {
     command: Command,
 }
 
+/// A config-driven run: its TOML, overrides, folder and whether to start over.
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// Override a config value: `--set train.lr=1e-3` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Run folder (default: runs/<config name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Discard checkpoints in the run folder and start over.
+    #[arg(long)]
+    fresh: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train a model from a TOML run config; resumes an interrupted run in the same folder.
-    Train {
-        #[arg(long)]
-        config: PathBuf,
-        /// Override a config value: `--set train.lr=1e-3` (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-        /// Run folder (default: runs/<config name>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Discard checkpoints in the run folder and start over.
-        #[arg(long)]
-        fresh: bool,
-    },
+    Train(RunArgs),
     /// Re-evaluate the best checkpoint of a run folder on its test split (writes eval.json).
     Eval {
         run_dir: PathBuf,
@@ -99,21 +103,10 @@ enum Command {
     },
     /// Pretrain a MOIRAI-architecture model from scratch on a corpus of the datasets in the data
     /// root (uni2ts's masked-prediction recipe); exports `<run>/model` for `strata zero-shot`.
-    Pretrain {
-        #[arg(long)]
-        config: PathBuf,
-        /// Override a config value: `--set train.steps=100` (repeatable).
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-        /// Run folder (default: runs/<config name>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Discard checkpoints in the run folder and start over.
-        #[arg(long)]
-        fresh: bool,
-    },
-    /// Fine-tune a foundation model checkpoint on a dataset: full, linear-probe, lora, msft
-    /// (MOIRAI) or full, linear-probe (TinyTimeMixer). Settings from --config and --set.
+    Pretrain(RunArgs),
+    /// Fine-tune a foundation model checkpoint on a dataset: full, linear-probe, prompt, lora,
+    /// msft (MOIRAI) or full, linear-probe, lora, msft (TinyTimeMixer). Settings from --config
+    /// and --set.
     Finetune {
         #[arg(long)]
         method: Option<String>,
@@ -151,7 +144,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { config, set, out, fresh } => {
+        Command::Train(RunArgs { config, set, out, fresh }) => {
             let table = generative::load_table(&config, &set)?;
             if generative::is_vae_table(&table) {
                 let cfg = generative::VaeRunConfig::from_table(table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
@@ -192,7 +185,7 @@ fn run(cli: Cli) -> Result<()> {
                 strata_train::zero_shot::write(&r, &out)?;
             }
         }
-        Command::Pretrain { config, set, out, fresh } => {
+        Command::Pretrain(RunArgs { config, set, out, fresh }) => {
             let table = generative::load_table(&config, &set)?;
             let cfg = strata_train::pretrain::PretrainConfig::from_table(table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
             let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));

@@ -12,7 +12,7 @@
 //! patches (see [`crate::msft`]).
 
 use burn::module::{Module, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -84,16 +84,9 @@ impl MsftMoirai {
     /// Wrap `backbone` (its trainable set is the caller's choice, see [`Moirai::freeze_except`]).
     pub fn new(backbone: Moirai, cfg: &MsftConfig, device: &Device) -> Self {
         let (d, s, layers, r) = (backbone.d_model(), cfg.scales + 1, backbone.num_layers(), cfg.lora_rank.max(1));
-        let identity = || {
-            let mut lin = LinearConfig::new(d, d).init(device);
-            let eye: Vec<f32> = (0..d * d).map(|i| if i / d == i % d { 1.0 } else { 0.0 }).collect();
-            lin.weight = Param::from_tensor(Tensor::from_data(TensorData::new(eye, [d, d]), device));
-            lin.bias = Some(Param::from_tensor(Tensor::zeros([d], device)));
-            lin
-        };
         let on = |b: bool, n: usize| if b { n } else { 0 };
         MsftMoirai {
-            adapters: (0..on(cfg.adapters, s)).map(|_| identity()).collect(),
+            adapters: (0..on(cfg.adapters, s)).map(|_| crate::msft::identity_linear(d, device)).collect(),
             lora_a: (0..on(cfg.lora, layers)).map(|_| Param::from_tensor(Tensor::random([3, s, d, r], Distribution::Normal(0.0, 0.01), device))).collect(),
             lora_b: (0..on(cfg.lora, layers)).map(|_| Param::from_tensor(Tensor::zeros([3, s, r, d], device))).collect(),
             aggregator: (0..on(cfg.aggregator && cfg.scales > 0, layers)).map(|_| Param::from_tensor(Tensor::zeros([4, cfg.scales, d], device))).collect(),

@@ -11,6 +11,17 @@
 //! tokens (right-padded). Tokens are laid out scale by scale, each scale's context tokens then
 //! its prediction tokens.
 
+/// A `Linear(d, d)` initialised to the identity (MSFT's per-scale input adapters).
+pub fn identity_linear(d: usize, device: &burn::tensor::Device) -> burn::nn::Linear {
+    use burn::module::Param;
+    use burn::tensor::{Tensor, TensorData};
+    let mut lin = burn::nn::LinearConfig::new(d, d).init(device);
+    let eye: Vec<f32> = (0..d * d).map(|i| if i / d == i % d { 1.0 } else { 0.0 }).collect();
+    lin.weight = Param::from_tensor(Tensor::from_data(TensorData::new(eye, [d, d]), device));
+    lin.bias = Some(Param::from_tensor(Tensor::zeros([d], device)));
+    lin
+}
+
 /// Mean of the observed (non-NaN) values of each pair; NaN where neither is observed.
 fn pair_means(x: &[f32]) -> Vec<f32> {
     x.chunks(2)

@@ -17,7 +17,7 @@
 //! forecasts, cut to `H_i` and upsampled, with `softmax(w)`.
 
 use burn::module::{Module, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use crate::moirai_msft::MsftConfig;
@@ -51,13 +51,6 @@ impl TtmMsft {
     /// holds by construction; `prompt_tokens` does not apply.
     pub fn new(backbone: TinyTimeMixer, cfg: &MsftConfig, device: &Device) -> Self {
         let (d, s, r) = (backbone.d_model(), cfg.scales + 1, cfg.lora_rank.max(1));
-        let identity = || {
-            let mut lin = LinearConfig::new(d, d).init(device);
-            let eye: Vec<f32> = (0..d * d).map(|i| if i / d == i % d { 1.0 } else { 0.0 }).collect();
-            lin.weight = Param::from_tensor(Tensor::from_data(TensorData::new(eye, [d, d]), device));
-            lin.bias = Some(Param::from_tensor(Tensor::zeros([d], device)));
-            lin
-        };
         let a = |rows: usize| Param::from_tensor(Tensor::random([s, rows, r], Distribution::Normal(0.0, 0.01), device));
         let b = |cols: usize| Param::from_tensor(Tensor::zeros([s, r, cols], device));
         let lora = if cfg.lora {
@@ -72,7 +65,7 @@ impl TtmMsft {
         };
         let blocks = backbone.encoder_blocks();
         TtmMsft {
-            adapters: if cfg.adapters { (0..s).map(|_| identity()).collect() } else { vec![] },
+            adapters: if cfg.adapters { (0..s).map(|_| crate::msft::identity_linear(d, device)).collect() } else { vec![] },
             lora,
             aggregator: if cfg.aggregator && cfg.scales > 0 { (0..blocks).map(|_| Param::from_tensor(Tensor::zeros([4, cfg.scales, d], device))).collect() } else { vec![] },
             scale_weights: Param::from_tensor(Tensor::ones([s], device)).set_require_grad(cfg.weighted),
