@@ -320,7 +320,7 @@ fn finetune_moirai_methods_on_a_small_csv() {
         text += &format!("2020-01-{:02} {:02}:00:00,{:.4},{:.4}\n", 1 + i / 24, i % 24, (t * 0.26).sin() * 3.0 + 10.0, (t * 0.13).cos() + 0.01 * t);
     }
     std::fs::write(&csv, text).unwrap();
-    let run = |method: &str| {
+    let run_with = |method: &str, extra: &[&str]| {
         let out = dir.join(method);
         let o = strata()
             .args(["finetune", "--method", method, "--model"])
@@ -330,12 +330,14 @@ fn finetune_moirai_methods_on_a_small_csv() {
             .args(["--set", "data.seq_len=64", "--set", "data.pred_len=16", "--set", "patch_size=8", "--set", "train.epochs=2", "--set", "train.max_steps_per_epoch=3"])
             .args(["--set", "train.batch_size=8", "--set", "train.lr=1e-3", "--set", "train.paths=20", "--out"])
             .arg(&out)
+            .args(extra)
             .output()
             .unwrap();
         assert!(o.status.success(), "{method}: {}", String::from_utf8_lossy(&o.stderr));
         assert!(String::from_utf8_lossy(&o.stderr).contains("parameters train ("), "{}", String::from_utf8_lossy(&o.stderr));
         results(&out)
     };
+    let run = |method: &str| run_with(method, &[]);
     let msft = run("msft");
     assert_eq!(msft["scale_weights"].as_array().unwrap().len(), 4);
     assert!(msft["test_mse"].as_f64().unwrap().is_finite() && msft["history"].as_array().unwrap().len() == 2, "{msft}");
@@ -345,12 +347,19 @@ fn finetune_moirai_methods_on_a_small_csv() {
     assert_eq!(full["trainable"].as_u64().unwrap(), full["parameters"].as_u64().unwrap() - 1);
     // LoRA r 16 on q/k/v of 2 layers of d 64: 2 x 3 x (64 x 16 + 16 x 64) = 12,288.
     assert_eq!(lora["trainable"].as_u64().unwrap(), 12_288);
+    // AdaLoRA, re-allocating from step 1: 6 q/k/v matrices of initial rank 12 end with the
+    // target budget of 6 x 8 triplets; P, E, Q of rank 12 train: 2 x 3 x (64 x 12 + 12 + 12 x 64).
+    let ada = run_with("adalora", &["--set", "adalora.t_init=1", "--set", "adalora.t_final=1", "--set", "adalora.delta_t=1"]);
+    assert_eq!(ada["trainable"].as_u64().unwrap(), 9_288);
+    let notes = ada["notes"].as_str().unwrap();
+    let ranks: Vec<usize> = notes[notes.find('[').unwrap() + 1..notes.find(']').unwrap()].split(", ").map(|v| v.parse().unwrap()).collect();
+    assert_eq!((ranks.len(), ranks.iter().sum::<usize>()), (6, 48), "{notes}");
     let prompt = run("prompt");
     // 16 prompt tokens of d 64.
     assert_eq!(prompt["trainable"].as_u64().unwrap(), 16 * 64);
     let e = strata().args(["finetune", "--method", "bitfit", "--model"]).arg(&model).args(["--dataset", "etth1"]).output().unwrap();
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("--method bitfit: expected one of"));
-    let e = strata().args(["finetune", "--method", "prompt", "--model", "ttm-r2", "--dataset", "etth1"]).output().unwrap();
+    let e = strata().args(["finetune", "--method", "adalora", "--model", "ttm-r2", "--dataset", "etth1"]).output().unwrap();
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("TinyTimeMixer takes full, linear-probe, lora and msft"), "{}", String::from_utf8_lossy(&e.stderr));
 }
 

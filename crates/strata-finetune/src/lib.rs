@@ -2,11 +2,12 @@
 //!
 //! Methods, each a strategy over the same backbone with an explicit frozen/trainable split:
 //! `full` (everything), `linear-probe` (the distribution / forecast head only), `lora` (LoRA
-//! on q/k/v, backbone frozen), `prompt` (learned prefix tokens, backbone frozen), `msft` (multi-scale fine-tuning,
+//! on q/k/v, backbone frozen), `prompt` (learned prefix tokens, backbone frozen), `adalora` (MOIRAI), `msft` (multi-scale fine-tuning,
 //! `../shared/docs/msft.md`).
 //! MOIRAI checkpoints (a `config.json` with `patch_sizes`) take every method; TinyTimeMixer
 //! takes `full` and `linear-probe` through the forecasting trainer and `lora` and `msft`
-//! through the same loop as MOIRAI. `adalora` is named but refused until it exists. See docs/finetune.md.
+//! through the same loop as MOIRAI. `adalora` (rank budget re-allocated by SVD-style
+//! importance) exists on MOIRAI. See docs/finetune.md.
 
 pub mod moirai;
 pub mod run;
@@ -130,6 +131,8 @@ pub struct FinetuneConfig {
     pub msft: MsftConfig,
     #[serde(default)]
     pub lora: LoraSettings,
+    #[serde(default)]
+    pub adalora: strata_models::adalora::AdaLoraConfig,
     /// Prompt tuning: learned prefix tokens per series.
     #[serde(default = "default_prompts")]
     pub prompt_tokens: usize,
@@ -156,6 +159,7 @@ impl FinetuneConfig {
             patch_size: default_patch(),
             msft: MsftConfig::default(),
             lora: LoraSettings::default(),
+            adalora: Default::default(),
             prompt_tokens: default_prompts(),
             train: FinetuneTrain::default(),
         }

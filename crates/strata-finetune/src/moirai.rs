@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
 use strata_models::Moirai;
@@ -22,8 +22,8 @@ fn strategy(cfg: &FinetuneConfig) -> Result<(MsftConfig, Vec<Part>)> {
         Method::LinearProbe => (MsftConfig::off(), vec![Head]),
         Method::Lora => (MsftConfig { lora: true, lora_rank: cfg.lora.rank, lora_alpha: cfg.lora.alpha, ..MsftConfig::off() }, vec![]),
         Method::Prompt => (MsftConfig { prompt_tokens: cfg.prompt_tokens.max(1), ..MsftConfig::off() }, vec![]),
+        Method::Adalora => (MsftConfig { adalora: Some(cfg.adalora.clone()), ..MsftConfig::off() }, vec![]),
         Method::Msft => (cfg.msft.clone(), MsftConfig::BACKBONE_TRAINABLE.to_vec()),
-        m => bail!("--method {}: not implemented yet for MOIRAI (available: full, linear-probe, prompt, lora, msft)", m.name()),
     })
 }
 
@@ -53,6 +53,15 @@ impl Tunable for MsftMoirai {
     }
     fn describe(&self, cfg: &FinetuneConfig) -> String {
         format!("patch {}, MSE of the mean and MAE of the median of {} sample paths", cfg.patch_size, cfg.train.paths)
+    }
+    fn observe(&self, grads: &burn::optim::GradientsParams) {
+        self.ada_observe(grads);
+    }
+    fn after_step(self, step: usize, total: usize) -> Self {
+        self.ada_prune(step, total)
+    }
+    fn notes(&self) -> Option<String> {
+        self.ada_ranks().map(|r| format!("AdaLoRA triplets kept per q/k/v matrix (layer-major): {r:?}"))
     }
 }
 

@@ -40,6 +40,9 @@ pub struct FinetuneResults {
     pub scale_weights: Vec<f32>,
     /// MOIRAI: NLL; TinyTimeMixer: MSE (per-scale, weighted, for MSFT).
     pub val_loss: f64,
+    /// Method-specific facts (AdaLoRA: triplets kept per matrix).
+    #[serde(default)]
+    pub notes: Option<String>,
     pub test_mse: f64,
     pub test_mae: f64,
     pub test_windows: usize,
@@ -62,6 +65,16 @@ pub trait Tunable: Module + Clone {
     fn mix(&self) -> Vec<f32>;
     /// How the test forecast is made (for the protocol line).
     fn describe(&self, cfg: &FinetuneConfig) -> String;
+    /// Before the optimiser step: see this step's gradients (AdaLoRA's importance scores).
+    fn observe(&self, _grads: &GradientsParams) {}
+    /// After the optimiser step `step` (1-based) of `total` (AdaLoRA's budget re-allocation).
+    fn after_step(self, _step: usize, _total: usize) -> Self {
+        self
+    }
+    /// Extra facts for the results (AdaLoRA's final ranks).
+    fn notes(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Parameters that get gradients.
@@ -195,12 +208,14 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
             let mut grads = loss.backward();
             let gw = GradientsParams::from_module(&mut grads, model.scale_weights());
             let rest = GradientsParams::from_grads(grads, &model);
+            model.observe(&rest);
             model = optim.step(t.lr, model, rest);
             if !gw.is_empty() {
                 model = optim_w.step(t.scale_lr, model, gw);
             }
             loss_sum += value as f64;
             state.global_step += 1;
+            model = model.after_step(state.global_step, steps_per_epoch * t.epochs);
             step_seconds = (step_seconds.0 + s.elapsed().as_secs_f64(), step_seconds.1 + 1);
         }
         let val = val_loss(&model.valid(), &data.val, cfg, t.val_every, &eval_device);
@@ -241,6 +256,7 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
         seconds_per_step: step_seconds.0 / step_seconds.1.max(1) as f64,
         scale_weights: best.mix(),
         val_loss: val,
+        notes: model.notes(),
         test_mse,
         test_mae,
         test_windows: data.test.len(),

@@ -17,6 +17,7 @@ pub mod gelu;
 pub mod graph_ops;
 pub mod gwnet;
 pub mod itransformer;
+pub mod adalora;
 pub mod moirai;
 pub mod moirai_msft;
 pub mod msft;
