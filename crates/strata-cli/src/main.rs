@@ -160,6 +160,13 @@ fn run(cli: Cli) -> Result<()> {
             print_table(&r, &dir);
         }
         Command::Eval { run_dir, set } => {
+            let pairs: Vec<(String, String)> = set.iter().filter_map(|o| o.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect();
+            if let Some(cfg) = strata_finetune::run_config(&run_dir, &pairs) {
+                let cfg = cfg?;
+                let e = strata_finetune::evaluate(&run_dir, &cfg)?;
+                println!("{} ({}) on {}: test MSE {:.4}  MAE {:.4}  ({} windows, {:.1}s); {}", run_dir.display(), cfg.method.name(), e.data.dataset, e.test_mse, e.test_mae, e.test_windows, e.wall_seconds, run_dir.join("eval.json").display());
+                return Ok(());
+            }
             let r = evaluate_run(&run_dir, &set)?;
             print_table(&r, &run_dir);
         }

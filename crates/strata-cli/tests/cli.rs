@@ -340,6 +340,11 @@ fn finetune_moirai_methods_on_a_small_csv() {
     let run = |method: &str| run_with(method, &[]);
     let msft = run("msft");
     assert_eq!(msft["scale_weights"].as_array().unwrap().len(), 4);
+    // The saved model re-evaluates to the same test metrics.
+    let e = strata().arg("eval").arg(dir.join("msft")).output().unwrap();
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    let ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("msft/eval.json")).unwrap()).unwrap();
+    assert!((ev["test_mse"].as_f64().unwrap() - msft["test_mse"].as_f64().unwrap()).abs() < 1e-9, "{ev}");
     assert!(msft["test_mse"].as_f64().unwrap().is_finite() && msft["history"].as_array().unwrap().len() == 2, "{msft}");
     let lora = run("lora");
     let full = run("full");
@@ -387,4 +392,8 @@ fn finetune_ttm_msft_on_a_small_csv() {
     assert_eq!(r["data"]["windows"][0].as_u64().unwrap(), 1400 - 1024 - 96 + 1);
     assert_eq!(r["scale_weights"].as_array().unwrap().len(), 2);
     assert!(r["test_mse"].as_f64().unwrap().is_finite(), "{r}");
+    let e = strata().arg("eval").arg(&out).output().unwrap();
+    assert!(e.status.success() && String::from_utf8_lossy(&e.stdout).contains("(msft) on custom: test MSE"), "{}", String::from_utf8_lossy(&e.stderr));
+    let ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    assert!((ev["test_mse"].as_f64().unwrap() - r["test_mse"].as_f64().unwrap()).abs() < 1e-9, "{ev}");
 }

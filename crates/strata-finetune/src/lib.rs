@@ -212,3 +212,28 @@ pub fn ttm_run_config(cfg: &FinetuneConfig) -> Result<strata_train::RunConfig> {
     table.insert("train".into(), train.into());
     strata_train::RunConfig::from_toml_str(&toml::to_string(&table)?)
 }
+
+/// A fine-tuning run folder's config, with `data.*` overrides, if `dir` holds one
+/// (TinyTimeMixer full / linear-probe runs are trainer runs and are not).
+pub fn run_config(dir: &Path, overrides: &[(String, String)]) -> Option<Result<FinetuneConfig>> {
+    let text = std::fs::read_to_string(dir.join("config.toml")).ok()?;
+    let mut table: toml::Table = toml::from_str(&text).ok()?;
+    if !table.contains_key("method") {
+        return None;
+    }
+    for (k, v) in overrides {
+        let Some(key) = k.strip_prefix("data.") else {
+            return Some(Err(anyhow::anyhow!("--set {k}: only data.* settings can change when evaluating a fine-tuned model")));
+        };
+        let value: toml::Value = toml::from_str::<toml::Table>(&format!("x = {v}")).ok().and_then(|t| t.get("x").cloned()).unwrap_or_else(|| v.clone().into());
+        if let Some(d) = table.get_mut("data").and_then(|d| d.as_table_mut()) {
+            d.insert(key.to_string(), value);
+        }
+    }
+    Some(toml::to_string(&table).map_err(Into::into).and_then(|t| FinetuneConfig::from_toml(&t)))
+}
+
+/// `strata eval` on a fine-tuning run folder.
+pub fn evaluate(dir: &Path, cfg: &FinetuneConfig) -> Result<run::FinetuneEval> {
+    if is_moirai(&cfg.model_dir()) { moirai::evaluate(cfg, dir) } else { ttm::evaluate(cfg, dir) }
+}

@@ -70,3 +70,8 @@ pub fn finetune(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool) -> Result<Fin
     strategy(cfg)?;
     crate::run::finetune(cfg, run_dir, fresh, |device| build(cfg, device))
 }
+
+/// Re-evaluate a MOIRAI fine-tuning run's best checkpoint.
+pub fn evaluate(cfg: &FinetuneConfig, run_dir: &Path) -> Result<crate::run::FinetuneEval> {
+    crate::run::evaluate(cfg, run_dir, |device| build(cfg, device))
+}

@@ -268,3 +268,28 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
     write_json(&paths.results_json, &results)?;
     Ok(results)
 }
+
+/// What `strata eval` measures on a fine-tuning run folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FinetuneEval {
+    pub run_dir: std::path::PathBuf,
+    pub data: DataRecord,
+    pub test_mse: f64,
+    pub test_mae: f64,
+    pub test_windows: usize,
+    pub git_revision: String,
+    pub wall_seconds: f64,
+}
+
+/// Re-evaluate the best checkpoint of a fine-tuning run on its data's test split (`data.*`
+/// overrides allowed, e.g. another file); writes `eval.json`.
+pub fn evaluate<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, build: impl Fn(&Device) -> Result<M>) -> Result<FinetuneEval> {
+    let wall = Instant::now();
+    let device = strata_train::device::compute_device();
+    let model = load_module(build(&device)?, &RunPaths::new(run_dir).best)?;
+    let data = prepare(&DataConfig { seq_len: model.history(cfg), ..cfg.data.clone() })?;
+    let (test_mse, test_mae) = test_metrics(&model, &data.test, cfg, &device);
+    let e = FinetuneEval { run_dir: run_dir.to_path_buf(), data: data_record_lsf(&data), test_mse, test_mae, test_windows: data.test.len(), git_revision: git_revision(), wall_seconds: wall.elapsed().as_secs_f64() };
+    write_json(&run_dir.join("eval.json"), &e)?;
+    Ok(e)
+}

@@ -52,3 +52,8 @@ pub fn finetune(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool) -> Result<Fin
     }
     crate::run::finetune(cfg, run_dir, fresh, |device| build(cfg, device))
 }
+
+/// Re-evaluate a TinyTimeMixer `lora` / `msft` run's best checkpoint.
+pub fn evaluate(cfg: &FinetuneConfig, run_dir: &Path) -> Result<crate::run::FinetuneEval> {
+    crate::run::evaluate(cfg, run_dir, |device| build(cfg, device))
+}
