@@ -115,7 +115,7 @@ enum Command {
         model: Option<PathBuf>,
         #[arg(long)]
         dataset: Option<String>,
-        /// A fine-tuning TOML (see configs/*_finetune_*.toml); the flags above override it.
+        /// A fine-tuning TOML (configs/*_finetune.toml); the flags above override it.
         #[arg(long)]
         config: Option<PathBuf>,
         #[arg(long = "set", value_name = "KEY=VALUE")]

@@ -154,6 +154,10 @@ fn test_metrics<M: Tunable>(model: &M, w: &Windows, cfg: &FinetuneConfig, device
 /// Fine-tune (or resume) the run `cfg` in `run_dir`; `build` makes the model on a device.
 pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, build: impl Fn(&Device) -> Result<M>) -> Result<FinetuneResults> {
     let wall = Instant::now();
+    let t = &cfg.train;
+    if t.epochs == 0 || t.batch_size == 0 || !(t.lr > 0.0) || !(t.scale_lr > 0.0) {
+        bail!("key `train`: epochs, batch_size, lr and scale_lr must be positive");
+    }
     let probe = build(&Device::flex())?;
     let data: Prepared = prepare(&DataConfig { seq_len: probe.history(cfg), ..cfg.data.clone() })?;
     drop(probe);
@@ -161,7 +165,6 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
     let paths = RunPaths::new(run_dir);
     let (mut state, _) = open_run(&paths, fresh, cfg, FinetuneConfig::from_toml)?;
     write_atomic(&paths.config, cfg.to_toml().as_bytes())?;
-    let t = &cfg.train;
     let device = training_device();
     device.seed(t.seed);
     let mut model = build(&device)?;
