@@ -54,6 +54,9 @@ impl Tunable for MsftMoirai {
     fn describe(&self, cfg: &FinetuneConfig) -> String {
         format!("patch {}, MSE of the mean and MAE of the median of {} sample paths", cfg.patch_size, cfg.train.paths)
     }
+    fn penalty(&self) -> Option<Tensor<1>> {
+        self.ada_penalty()
+    }
     fn observe(&self, grads: &burn::optim::GradientsParams) {
         self.ada_observe(grads);
     }

@@ -65,6 +65,10 @@ pub trait Tunable: Module + Clone {
     fn mix(&self) -> Vec<f32>;
     /// How the test forecast is made (for the protocol line).
     fn describe(&self, cfg: &FinetuneConfig) -> String;
+    /// A penalty added to the training loss only (AdaLoRA's orthogonality).
+    fn penalty(&self) -> Option<Tensor<1>> {
+        None
+    }
     /// Before the optimiser step: see this step's gradients (AdaLoRA's importance scores).
     fn observe(&self, _grads: &GradientsParams) {}
     /// After the optimiser step `step` (1-based) of `total` (AdaLoRA's budget re-allocation).
@@ -205,6 +209,10 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
             data.train.fill(idx, &mut batch);
             let loss = model.loss(&rows(&batch.x, idx.len(), l, c), &rows(&batch.y, idx.len(), h, c), idx.len() * c, cfg, &device);
             let value: f32 = loss.clone().into_scalar();
+            let loss = match model.penalty() {
+                Some(p) => loss + p,
+                None => loss,
+            };
             if !value.is_finite() {
                 bail!("fine-tuning diverged at epoch {}: loss is {value}; lower train.lr", epoch + 1);
             }

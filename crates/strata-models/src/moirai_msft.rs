@@ -182,15 +182,11 @@ impl MsftMoirai {
             let c = counts[&(i / t, 1, scale_of[i % t] as i64)] as f32;
             (scale_of[i % t], 1.0 / (c * rows as f32))
         });
-        let loss = (per_scale * self.mix_weights()).sum();
-        match self.ada_penalty() {
-            Some(p) => loss + p,
-            None => loss,
-        }
+        (per_scale * self.mix_weights()).sum()
     }
 
-    /// AdaLoRA's orthogonality penalty, weighted.
-    fn ada_penalty(&self) -> Option<Tensor<1>> {
+    /// AdaLoRA's orthogonality penalty, weighted (added to the training loss only).
+    pub fn ada_penalty(&self) -> Option<Tensor<1>> {
         let state = self.ada_state.as_ref()?;
         let w = state.lock().expect("adalora state").cfg.ortho;
         let mut total: Option<Tensor<1>> = None;
