@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
@@ -81,21 +81,6 @@ pub trait Tunable: Module + Clone {
     }
 }
 
-/// Parameters that get gradients.
-pub fn trainable_params<M: Module>(m: &M) -> usize {
-    struct Count(usize);
-    impl ModuleVisitor for Count {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            if p.is_require_grad() {
-                self.0 += p.shape().num_elements();
-            }
-        }
-    }
-    let mut c = Count(0);
-    m.visit(&mut c);
-    c.0
-}
-
 fn optimizer(cfg: &FinetuneConfig) -> ModuleOptimizer {
     let t = &cfg.train;
     AdamWConfig::new()
@@ -162,9 +147,6 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
     if t.epochs == 0 || t.batch_size == 0 || !(t.lr > 0.0) || !(t.scale_lr > 0.0) {
         bail!("key `train`: epochs, batch_size, lr and scale_lr must be positive");
     }
-    let probe = build(&Device::flex())?;
-    let data: Prepared = prepare(&DataConfig { seq_len: probe.history(cfg), ..cfg.data.clone() })?;
-    drop(probe);
     std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
     let paths = RunPaths::new(run_dir);
     let (mut state, _) = open_run(&paths, fresh, cfg, FinetuneConfig::from_toml)?;
@@ -172,6 +154,7 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
     let device = training_device();
     device.seed(t.seed);
     let mut model = build(&device)?;
+    let data: Prepared = prepare(&DataConfig { seq_len: model.history(cfg), ..cfg.data.clone() })?;
     let (mut optim, mut optim_w) = (optimizer(cfg), optimizer(cfg));
     let optim_w_path: PathBuf = run_dir.join("optimizer_scales.bpk");
     if state.epochs_done > 0 {
@@ -182,7 +165,7 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
         }
         eprintln!("resuming {} at epoch {}/{}", run_dir.display(), state.epochs_done + 1, t.epochs);
     }
-    let (total, trainable) = (model.num_params(), trainable_params(&model));
+    let (total, trainable) = (model.num_params(), strata_models::trainable_params(&model));
     let (c, l, h) = (data.train.channels(), data.train.seq_len, data.train.pred_len);
     eprintln!(
         "fine-tuning {} ({}) on {}: {trainable} of {total} parameters train ({:.2}%), {} scale(s), context {l}, {} training windows x {c} channels, {}",

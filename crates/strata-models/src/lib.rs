@@ -227,7 +227,7 @@ impl ModelConfig {
     /// Parameters that train (all of them, except for frozen parts of fine-tuned backbones).
     pub fn trainable_params(model: &Model) -> usize {
         match model {
-            Model::TTM(m) => m.trainable_params(),
+            Model::TTM(m) => trainable_params(m),
             other => other.num_params(),
         }
     }
@@ -334,4 +334,19 @@ impl Forecaster for Model {
             other => other.forward(x.unsqueeze_dim(3)),
         }
     }
+}
+
+/// Parameters of `m` that receive gradients (frozen ones, `no_grad`, are left out).
+pub fn trainable_params<M: burn::module::Module>(m: &M) -> usize {
+    struct Count(usize);
+    impl burn::module::ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<burn::tensor::Tensor<D>>) {
+            if p.is_require_grad() {
+                self.0 += p.shape().num_elements();
+            }
+        }
+    }
+    let mut c = Count(0);
+    m.visit(&mut c);
+    c.0
 }

@@ -158,13 +158,12 @@ impl MsftMoirai {
 
     /// Softmax of the scale weights (equal weights when weighting is off).
     pub fn mix_weights(&self) -> Tensor<1> {
-        let w = if self.weighted { self.scale_weights.val() } else { self.scale_weights.val().zeros_like().detach() };
-        burn::tensor::activation::softmax(w, 0)
+        burn::tensor::activation::softmax(crate::msft::mix_logits(&self.scale_weights, self.weighted), 0)
     }
 
     /// The host copy of [`Self::mix_weights`]'s logits.
     pub fn mix_logits(&self) -> Vec<f32> {
-        if self.weighted { self.scale_weights.val().into_data().try_to_vec::<f32>().expect("f32") } else { vec![0.0; self.scales()] }
+        crate::msft::mix_logits(&self.scale_weights, self.weighted).into_data().try_to_vec::<f32>().expect("f32")
     }
 
     /// Loss for a batch of `[rows, L]` contexts and `[rows, H]` targets: sum over scales of the

@@ -147,6 +147,12 @@ impl ScaleLayout {
     }
 }
 
+/// The scale-mixing logits: the learned weights, or zeros (equal weights, no gradient) when
+/// weighting is off.
+pub fn mix_logits(w: &burn::module::Param<burn::tensor::Tensor<1>>, weighted: bool) -> burn::tensor::Tensor<1> {
+    if weighted { w.val() } else { w.val().zeros_like().detach() }
+}
+
 /// Softmax of the scale weights.
 pub fn softmax(w: &[f32]) -> Vec<f32> {
     let m = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);

@@ -402,14 +402,6 @@ impl TinyTimeMixer {
         (self.backbone.encoder.patcher.weight.val(), self.head.base_forecast_block.weight.val())
     }
 
-    /// Parameters that receive gradients (the head only after a linear-probe freeze).
-    pub fn trainable_params(&self) -> usize {
-        let frozen = |n: usize, trainable: bool| if trainable { n } else { 0 };
-        frozen(self.backbone.num_params(), self.backbone.encoder.patcher.weight.is_require_grad())
-            + frozen(self.decoder.num_params(), self.decoder.decoder_block.mixers[0].feature_mixer.mlp.fc1.weight.is_require_grad())
-            + self.head.num_params()
-    }
-
     /// `x`: `[batch, context, channels]` (the last `context_length` steps are used) ->
     /// `[batch, horizon, channels]`, on the scale of `x`.
     pub fn forecast(&self, x: Tensor<3>) -> Tensor<3> {

@@ -85,8 +85,7 @@ impl TtmMsft {
     }
 
     fn mix_weight_tensor(&self) -> Tensor<1> {
-        let w = if self.weighted { self.scale_weights.val() } else { self.scale_weights.val().zeros_like().detach() };
-        burn::tensor::activation::softmax(w, 0)
+        burn::tensor::activation::softmax(crate::msft::mix_logits(&self.scale_weights, self.weighted), 0)
     }
 
     /// Softmax of the scale weights as used for mixing.
@@ -95,7 +94,7 @@ impl TtmMsft {
     }
 
     fn mix_logits(&self) -> Vec<f32> {
-        if self.weighted { self.scale_weights.val().into_data().try_to_vec::<f32>().expect("f32") } else { vec![0.0; self.scales()] }
+        crate::msft::mix_logits(&self.scale_weights, self.weighted).into_data().try_to_vec::<f32>().expect("f32")
     }
 
     /// Scale i of `rows` univariate contexts `[rows, history]`: the last `context * 2^i` steps,

@@ -160,7 +160,6 @@ impl PretrainConfig {
 /// One corpus series: `[t, n]` row-major values of `n` variates.
 #[derive(Debug, Clone)]
 pub struct CorpusSeries {
-    pub name: String,
     pub freq: String,
     pub t: usize,
     pub n: usize,
@@ -194,7 +193,7 @@ pub fn load_corpus(names: &[String]) -> Result<(Vec<CorpusSeries>, Vec<CorpusSer
             let series = &p.train.series;
             (p.path.clone(), p.freq.clone(), series.data.to_vec(), series.rows, series.channels, p.borders.train.1, p.borders.val.1)
         };
-        let rows = |a: usize, b: usize| CorpusSeries { name: name.clone(), freq: freq.clone(), t: b - a, n, values: values[a * n..b * n].to_vec() };
+        let rows = |a: usize, b: usize| CorpusSeries { freq: freq.clone(), t: b - a, n, values: values[a * n..b * n].to_vec() };
         train.push(rows(0, train_end));
         val.push(rows(train_end, val_end.min(t)));
         files.push(CorpusFile { dataset: name.clone(), sha256: strata_data::sha256_file(&path)?, path, freq: freq.clone(), variates: n, train_rows: train_end, val_rows: val_end.min(t) - train_end });
@@ -473,7 +472,7 @@ mod tests {
     use super::*;
 
     fn series(t: usize, n: usize, freq: &str) -> CorpusSeries {
-        CorpusSeries { name: "x".into(), freq: freq.into(), t, n, values: (0..t * n).map(|i| i as f32).collect() }
+        CorpusSeries { freq: freq.into(), t, n, values: (0..t * n).map(|i| i as f32).collect() }
     }
 
     #[test]
