@@ -125,6 +125,41 @@ enum Command {
         #[arg(long)]
         fresh: bool,
     },
+    /// Forecast new data with a trained run folder: writes the next pred_len steps (and
+    /// quantiles for probabilistic models) as CSV, in the data's units.
+    Forecast {
+        /// A run folder (holds schema.json and best.bpk).
+        #[arg(long)]
+        model: PathBuf,
+        /// The history to forecast from: .csv / .csv.gz (a date column, named variables) or .npy
+        /// ([rows, columns] in the model's column order).
+        #[arg(long)]
+        input: PathBuf,
+        /// Forecast origin: the timestamp of the last context row (default: the input's last row).
+        #[arg(long)]
+        at: Option<String>,
+        /// Output CSV (default: forecast.csv).
+        #[arg(long, default_value = "forecast.csv")]
+        out: PathBuf,
+    },
+    /// Serve forecasts over HTTP: `POST /v1/models/{name}/forecast`, `GET /v1/models`,
+    /// `GET /health` (docs/serve.md).
+    Serve {
+        /// A run folder to serve, as `name=<dir>` or `<dir>` (named after the folder); repeatable.
+        #[arg(long = "model", required = true)]
+        models: Vec<String>,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Largest request body, bytes.
+        #[arg(long, default_value_t = 4 << 20)]
+        max_body: usize,
+        /// Requests in flight at once (more get 503).
+        #[arg(long, default_value_t = 256)]
+        max_concurrency: usize,
+        /// Most requests forecast together in one model call.
+        #[arg(long, default_value_t = 64)]
+        max_batch: usize,
+    },
     /// List the dataset registry and what was found on disk.
     Datasets,
     /// Train DLinear on ETTh1 (96 -> 96) and print the test metrics.
@@ -169,6 +204,34 @@ fn run(cli: Cli) -> Result<()> {
             }
             let r = evaluate_run(&run_dir, &set)?;
             print_table(&r, &run_dir);
+        }
+        Command::Forecast { model, input, at, out } => {
+            let device = strata_train::device::compute_device();
+            let p = strata_train::forecast::Predictor::load(&model, &device)?;
+            let q = p.schema.query(&strata_train::forecast::InputTable::read(&input)?, at.as_deref())?;
+            let f = p.predict(std::slice::from_ref(&q)).remove(0);
+            strata_train::forecast::write_csv(&f, &out)?;
+            let origin = f.origin.as_deref().map_or(String::new(), |o| format!(" after {o}"));
+            println!("{} ({}): {} steps of {:?}{origin} -> {}", model.display(), p.schema.model.name(), f.values.len(), f.columns, out.display());
+            if q.filled > 0 {
+                println!("filled {} missing context cells ({:?})", q.filled, p.schema.impute);
+            }
+            if let Some(truth) = &q.truth {
+                let (mse, mae, smse, smae) = strata_train::forecast::score(&f, truth, &p.schema);
+                println!("the input holds {} of the forecast steps: MSE {mse:.4} MAE {mae:.4} (data units); scaled MSE {smse:.4} MAE {smae:.4}", truth.len());
+            }
+        }
+        Command::Serve { models, addr, max_body, max_concurrency, max_batch } => {
+            let models = models
+                .iter()
+                .map(|m| match m.split_once('=') {
+                    Some((name, dir)) => (name.to_string(), PathBuf::from(dir)),
+                    None => (PathBuf::from(m).file_name().map_or(m.clone(), |n| n.to_string_lossy().into_owned()), PathBuf::from(m)),
+                })
+                .collect();
+            let cfg = strata_serve::ServeConfig { models, addr, max_body, max_concurrency, max_batch };
+            let names: Vec<String> = cfg.models.iter().map(|(n, _)| n.clone()).collect();
+            tokio::runtime::Runtime::new()?.block_on(strata_serve::serve(cfg, |a| eprintln!("serving {names:?} on http://{a} (POST /v1/models/{{name}}/forecast, GET /v1/models, GET /health)")))?;
         }
         Command::Sample { run_dir, n, seed, noise, out } => {
             let out = out.unwrap_or_else(|| run_dir.join("samples.npy"));

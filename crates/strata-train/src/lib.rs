@@ -7,6 +7,7 @@ pub mod device;
 pub mod evaluate;
 pub mod evaluate_prob;
 pub mod evaluate_st;
+pub mod forecast;
 pub mod generative;
 pub mod metrics;
 pub mod pretrain;

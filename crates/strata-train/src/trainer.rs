@@ -328,7 +328,17 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         wall_seconds: wall.elapsed().as_secs_f64(),
     };
     write_results(&paths, &results)?;
+    write_schema(cfg, &task, run_dir)?;
     Ok(results)
+}
+
+/// Make the run folder self-contained for `strata forecast` / `strata serve` (long-sequence
+/// runs on TSLib-layout files).
+fn write_schema(cfg: &RunConfig, task: &Task, run_dir: &Path) -> Result<()> {
+    match task {
+        Task::Lsf(d) if !d.rolling => crate::forecast::Schema::of(&cfg.model, task.shape(), d, cfg.data.impute, protocol_line(task)).write(run_dir),
+        _ => Ok(()),
+    }
 }
 
 /// Record a finished epoch: keep the model as the staged best when its validation loss is the
@@ -470,6 +480,9 @@ pub fn evaluate_run(run_dir: &Path, overrides: &[String]) -> Result<Results> {
     results.git_revision = git_revision();
     results.wall_seconds = wall.elapsed().as_secs_f64();
     write_json(&run_dir.join("eval.json"), &results)?;
+    if overrides.is_empty() {
+        write_schema(&cfg, &task, run_dir)?;
+    }
     Ok(results)
 }
 

@@ -1,0 +1,192 @@
+//! Saved models forecasting new data: `strata forecast` on a user's CSV, the same forecast over
+//! HTTP (`strata_serve`), and the errors both give for data the model cannot read.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use burn::tensor::{Tensor, TensorData};
+use strata_serve::ServeConfig;
+
+fn strata() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
+    c.env("STRATA_DATA", data_root());
+    c
+}
+
+fn data_root() -> PathBuf {
+    std::env::var_os("STRATA_DATA").map(Into::into).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("strata-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const ETTH1_336_96: &str = r#"
+[data]
+dataset = "etth1"
+seq_len = 336
+pred_len = 96
+[model]
+name = "dlinear"
+[train]
+epochs = 2
+batch_size = 32
+lr = 0.005
+max_steps_per_epoch = 60
+"#;
+
+/// The real ETTh1 rows `[from, to)` as CSV with the columns in another order (OT first).
+fn user_csv(from: usize, to: usize, path: &Path) -> (Vec<String>, Vec<Vec<f64>>, Vec<String>) {
+    let text = std::fs::read_to_string(data_root().join("ETTh1/ETTh1.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows: Vec<Vec<String>> = lines.skip(from).take(to - from).map(|l| l.split(',').map(String::from).collect()).collect();
+    let order: Vec<usize> = [header.len() - 1].into_iter().chain(1..header.len() - 1).collect();
+    let mut out = format!("date,{}\n", order.iter().map(|&c| header[c].as_str()).collect::<Vec<_>>().join(","));
+    for r in &rows {
+        out.push_str(&format!("{},{}\n", r[0], order.iter().map(|&c| r[c].as_str()).collect::<Vec<_>>().join(",")));
+    }
+    std::fs::write(path, out).unwrap();
+    let names = order.iter().map(|&c| header[c].clone()).collect();
+    let values = rows.iter().map(|r| order.iter().map(|&c| r[c].parse().unwrap()).collect()).collect();
+    (names, values, rows.iter().map(|r| r[0].clone()).collect())
+}
+
+fn read_forecast(path: &Path) -> (Vec<String>, Vec<String>, Vec<Vec<f32>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').skip(1).map(String::from).collect();
+    let (mut dates, mut values) = (Vec::new(), Vec::new());
+    for l in lines {
+        let mut cells = l.split(',');
+        dates.push(cells.next().unwrap().to_string());
+        values.push(cells.map(|c| c.parse::<f32>().unwrap()).collect());
+    }
+    (header, dates, values)
+}
+
+fn post(url: &str, body: &str) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut r = agent.post(url).header("content-type", "application/json").send(body).unwrap();
+    let status = r.status().as_u16();
+    (status, serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap())
+}
+
+#[test]
+fn etth1_model_forecasts_a_user_csv_through_the_cli_and_http_identically() {
+    let dir = tmp("etth1");
+    let cfg = dir.join("etth1.toml");
+    std::fs::write(&cfg, ETTH1_336_96).unwrap();
+    let run = dir.join("run");
+    let out = strata().args(["train", "--config"]).arg(&cfg).arg("--out").arg(&run).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(run.join("schema.json").exists());
+
+    // The user's file: the last 336 + 96 hours of ETTh1, columns reordered; forecast the last 96
+    // hours from the 336 before them.
+    let rows = 14400; // the end of ETTh1's test split (12/4/4 months)
+    let csv = dir.join("mine.csv");
+    let (names, values, dates) = user_csv(rows - 432, rows, &csv);
+    let at = &dates[335];
+    let fc = dir.join("forecast.csv");
+    let out = strata().args(["forecast", "--model"]).arg(&run).arg("--input").arg(&csv).args(["--at", at]).arg("--out").arg(&fc).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("the input holds 96 of the forecast steps"), "{stdout}");
+    let (cols, fdates, cli) = read_forecast(&fc);
+    assert_eq!(cols, ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]);
+    assert_eq!(fdates.len(), 96);
+    assert_eq!(fdates[0], dates[336]);
+    assert_eq!(fdates[95], dates[431]);
+
+    // Reference: the training pipeline's last test window (ETTh1's own split, scaler fitted on
+    // the training rows) through the checkpoint, scaled back.
+    let data = strata_data::prepare::prepare(&strata_data::DataConfig { dataset: "etth1".into(), path: Some(data_root().join("ETTh1/ETTh1.csv")), seq_len: 336, pred_len: 96, ..Default::default() }).unwrap();
+    let device = burn::tensor::Device::flex();
+    let model = strata_models::DLinearConfig::default().init(strata_models::Shape::lsf(336, 96, 7), &device);
+    let model = strata_train::checkpoint::load_module(strata_models::Model::DLinear(model), &run.join("best.bpk")).unwrap();
+    let last = data.test.len() - 1;
+    let mut batch = strata_data::window::Batch::default();
+    data.test.fill(&[last], &mut batch);
+    let x = Tensor::<4>::from_data(TensorData::new(batch.x.clone(), [1, 336, 7, 1]), &device);
+    let y: Vec<f32> = model.forward(x).into_data().convert::<f32>().try_into_vec().unwrap();
+    let sc = data.scaler.as_ref().unwrap();
+    for t in 0..96 {
+        for c in 0..7 {
+            let want = y[t * 7 + c] * sc.std[c] + sc.mean[c];
+            assert!((cli[t][c] - want).abs() <= 1e-4 * want.abs().max(1.0), "step {t} column {c}: {} vs {want}", cli[t][c]);
+        }
+    }
+
+    // The same forecast over HTTP, identical numbers.
+    let cfg = ServeConfig { models: vec![("etth1".into(), run.clone())], addr: ([127, 0, 0, 1], 0).into(), max_body: 256 << 10, ..Default::default() };
+    let base = format!("http://{}", strata_serve::spawn(cfg).unwrap());
+    let body = |rows: std::ops::Range<usize>, names: &[String]| {
+        serde_json::json!({ "columns": names, "timestamps": &dates[rows.clone()], "values": &values[rows] }).to_string()
+    };
+    let url = format!("{base}/v1/models/etth1/forecast");
+    let (status, r) = post(&url, &body(0..336, &names));
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["timestamps"][0], dates[336].as_str());
+    let http: Vec<Vec<f32>> = serde_json::from_value(r["values"].clone()).unwrap();
+    assert_eq!(http, cli, "HTTP and CLI forecasts differ");
+    // `at` inside a longer history picks the same window.
+    let with_at = serde_json::json!({ "columns": names, "timestamps": dates, "values": values, "at": at }).to_string();
+    let (status, r) = post(&url, &with_at);
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(serde_json::from_value::<Vec<Vec<f32>>>(r["values"].clone()).unwrap(), cli);
+
+    // Concurrent requests are batched and answered with the same numbers.
+    let answers: Vec<Vec<Vec<f32>>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..16).map(|_| s.spawn(|| serde_json::from_value(post(&url, &body(0..336, &names)).1["values"].clone()).unwrap())).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for a in answers {
+        for (ra, rc) in a.iter().zip(&cli) {
+            for (va, vc) in ra.iter().zip(rc) {
+                assert!((va - vc).abs() <= 1e-4 * vc.abs().max(1.0));
+            }
+        }
+    }
+
+    // Errors: a reason and a 4xx, and the server keeps answering.
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let models: serde_json::Value = serde_json::from_str(&agent.get(format!("{base}/v1/models")).call().unwrap().body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(models[0]["name"], "etth1");
+    assert_eq!(models[0]["pred_len"], 96);
+    let cases: Vec<(String, u16, &str)> = vec![
+        (r#"{"values": [[1, 2], "#.into(), 400, "EOF while parsing"),
+        (r#"{"values": "many"}"#.into(), 422, "invalid type"),
+        (r#"{"values": [[1, 2, 3], [1, 2]]}"#.into(), 422, "row 1 has 2 numbers"),
+        (body(0..336, &[&["oil".to_string()], &names[1..]].concat()), 422, "missing column(s) [\"OT\"]"),
+        (body(0..200, &names), 422, "reads 336 steps"),
+        (" ".repeat(300 << 10), 413, "length limit"),
+    ];
+    for (body, status, reason) in &cases {
+        let (got, r) = post(&url, body);
+        assert_eq!(got, *status, "{r}");
+        assert!(r["error"].as_str().unwrap().contains(reason), "{r}");
+    }
+    // Timestamps every 15 minutes: the model was trained on hourly data.
+    let quarter: Vec<String> = (0..336).map(|i| format!("2018-01-{:02} {:02}:{:02}:00", 1 + i / 96, (i / 4) % 24, (i % 4) * 15)).collect();
+    let fifteen = serde_json::json!({ "columns": names, "timestamps": quarter, "values": &values[..336] }).to_string();
+    let (got, r) = post(&url, &fifteen);
+    assert_eq!(got, 422, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("every 15 min"), "{r}");
+    let (got, r) = post(&format!("{base}/v1/models/nope/forecast"), &body(0..336, &names));
+    assert_eq!(got, 404, "{r}");
+    let health: serde_json::Value = serde_json::from_str(&agent.get(format!("{base}/health")).call().unwrap().body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(health["status"], "ok");
+
+    // The CLI explains a file it cannot use.
+    let short = dir.join("short.csv");
+    user_csv(rows - 100, rows, &short);
+    let out = strata().args(["forecast", "--model"]).arg(&run).arg("--input").arg(&short).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the model reads 336 steps"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = strata().args(["forecast", "--model"]).arg(&run).arg("--input").arg(&csv).args(["--at", "2030-01-01 00:00:00"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no row of"), "{}", String::from_utf8_lossy(&out.stderr));
+}

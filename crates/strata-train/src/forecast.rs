@@ -1,0 +1,386 @@
+//! Forecasting new data with a saved run: the run folder's `schema.json` (model config, shape,
+//! columns, frequency, scaler, protocol) makes it self-contained, so neither the training config
+//! nor the training data is needed. [`Schema::query`] checks and scales an input table,
+//! [`Predictor::predict`] runs one batch of queries; `strata forecast` and `strata serve` both
+//! go through these two calls, so they give the same numbers.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use burn::tensor::{Device, Tensor, TensorData};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use strata_data::prepare::Prepared;
+use strata_data::scaler::StandardScaler;
+use strata_data::{Features, impute::Impute};
+use strata_models::{Marks, Model, ModelConfig, Shape};
+
+use crate::checkpoint::{load_module, write_atomic};
+
+pub const SCHEMA_FILE: &str = "schema.json";
+const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+/// Quantile levels reported for probabilistic models (from 100 seeded sample paths).
+pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
+const PATHS: usize = 100;
+
+/// What a saved model needs to forecast new data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Schema {
+    pub format: u32,
+    pub dataset: String,
+    pub data_sha256: String,
+    pub model: ModelConfig,
+    pub shape: Shape,
+    /// Input columns, in the model's order (the target last).
+    pub columns: Vec<String>,
+    pub target: String,
+    pub features: Features,
+    /// The columns the model forecasts.
+    pub outputs: Vec<String>,
+    /// Frequency string of the calendar features (`h`, `15min`, ...).
+    pub freq: String,
+    /// The training data's time step, seconds.
+    pub step_seconds: Option<i64>,
+    pub scaler: Option<StandardScaler>,
+    /// How missing input cells are filled.
+    pub impute: Impute,
+    pub protocol: String,
+}
+
+impl Schema {
+    /// The schema of a long-sequence run trained on `data`.
+    pub fn of(model: &ModelConfig, shape: Shape, data: &Prepared, impute: Impute, protocol: String) -> Schema {
+        let outputs = data.columns[data.output_channels()].to_vec();
+        Schema {
+            format: 1,
+            dataset: data.dataset.clone(),
+            data_sha256: data.sha256.clone(),
+            model: model.clone(),
+            shape,
+            target: data.columns.last().cloned().unwrap_or_default(),
+            columns: data.columns.clone(),
+            features: data.features,
+            outputs,
+            freq: data.freq.clone(),
+            step_seconds: data.quality.step_seconds,
+            scaler: data.scaler.clone(),
+            impute,
+            protocol,
+        }
+    }
+
+    pub fn write(&self, run_dir: &Path) -> Result<()> {
+        write_atomic(&run_dir.join(SCHEMA_FILE), serde_json::to_string_pretty(self)?.as_bytes())
+    }
+
+    pub fn load(run_dir: &Path) -> Result<Schema> {
+        let path = run_dir.join(SCHEMA_FILE);
+        if !path.exists() {
+            if run_dir.join("config.toml").exists() {
+                bail!("{} has no {SCHEMA_FILE} (trained before saved models carried their schema): run `strata eval {}` once to write it", run_dir.display(), run_dir.display());
+            }
+            bail!("{} is not a run folder (no {SCHEMA_FILE})", run_dir.display());
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let de = &mut serde_json::Deserializer::from_str(&text);
+        serde_path_to_error::deserialize(de).map_err(|e| anyhow!("{}: key `{}`: {}", path.display(), e.path(), e.inner()))
+    }
+
+    fn output_range(&self) -> std::ops::Range<usize> {
+        let c = self.columns.len();
+        match self.features {
+            Features::MS => c - 1..c,
+            _ => 0..c,
+        }
+    }
+
+    /// Check `input` against the schema and cut, fill and scale the `seq_len` rows that end at
+    /// `at` (a timestamp of the input; default its last row).
+    pub fn query(&self, input: &InputTable, at: Option<&str>) -> Result<Query> {
+        let src = &input.source;
+        let (seq_len, pred_len) = (self.shape.seq_len, self.shape.pred_len);
+        // Columns: by name when the input names them, else by position.
+        let index: Vec<usize> = match &input.columns {
+            Some(names) => {
+                let missing: Vec<&str> = self.columns.iter().filter(|c| !names.contains(c)).map(|s| s.as_str()).collect();
+                if !missing.is_empty() {
+                    bail!("{src}: missing column(s) {missing:?}; the model reads {:?} (the input has {:?})", self.columns, names);
+                }
+                self.columns.iter().map(|c| names.iter().position(|n| n == c).expect("checked")).collect()
+            }
+            None if input.width != self.columns.len() => {
+                bail!("{src}: {} columns per row; the model reads {} columns, in this order: {:?}", input.width, self.columns.len(), self.columns)
+            }
+            None => (0..input.width).collect(),
+        };
+        let origin = match (at, &input.dates) {
+            (None, _) => input.rows.checked_sub(1).ok_or_else(|| anyhow!("{src}: no rows"))?,
+            (Some(at), Some(dates)) => {
+                let t = strata_data::table::parse_date(at).ok_or_else(|| anyhow!("--at '{at}' is not a timestamp (e.g. 2018-02-20 23:00:00)"))?;
+                dates.iter().position(|d| *d == t).ok_or_else(|| {
+                    anyhow!("--at {at}: no row of {src} has this timestamp (it runs from {} to {})", fmt_date(dates[0]), fmt_date(*dates.last().expect("rows")))
+                })?
+            }
+            (Some(_), None) => bail!("--at needs timestamps: {src} has no date column"),
+        };
+        if origin + 1 < seq_len {
+            bail!("{src}: the model reads {seq_len} steps up to the forecast origin; the input has {} (rows 1..={})", origin + 1, origin + 1);
+        }
+        let first = origin + 1 - seq_len;
+        let dates = input.dates.as_ref().map(|d| &d[first..=origin]);
+        if let (Some(d), Some(step)) = (dates, self.step_seconds) {
+            if d.len() >= 2 && (d[1] - d[0]).num_seconds() != step && d.windows(2).all(|w| (w[1] - w[0]).num_seconds() == (d[1] - d[0]).num_seconds()) {
+                bail!(
+                    "{src}: the input steps every {}; the model was trained on {} data every {} (frequency '{}')",
+                    human_step((d[1] - d[0]).num_seconds()),
+                    self.dataset,
+                    human_step(step),
+                    self.freq
+                );
+            }
+            if let Some(i) = (1..d.len()).find(|&i| (d[i] - d[i - 1]).num_seconds() != step) {
+                bail!(
+                    "{src}: row {} ({}) follows {} after {} instead of {}: the {seq_len} context rows must be regular",
+                    first + i + 1,
+                    fmt_date(d[i]),
+                    fmt_date(d[i - 1]),
+                    human_step((d[i] - d[i - 1]).num_seconds()),
+                    human_step(step)
+                );
+            }
+        }
+        if self.shape.marks > 0 && dates.is_none() {
+            bail!("{src}: this {} model reads calendar features; give a table with a date column", self.model.name());
+        }
+        let c = self.columns.len();
+        let mut x: Vec<f32> = (first..=origin).flat_map(|r| index.iter().map(move |&j| (r, j))).map(|(r, j)| input.values[r * input.width + j]).collect();
+        let filled = fill_missing(&mut x, c, &self.columns, self.impute, src)?;
+        let truth_rows = (input.rows - origin - 1).min(pred_len);
+        let truth: Vec<f32> = (origin + 1..origin + 1 + truth_rows).flat_map(|r| index.iter().map(move |&j| (r, j))).map(|(r, j)| input.values[r * input.width + j]).collect();
+        if let Some(s) = &self.scaler {
+            s.transform(&mut x);
+        }
+        let future = dates.and_then(|d| {
+            let step = chrono::Duration::seconds(self.step_seconds.unwrap_or_else(|| (d[d.len() - 1] - d[d.len() - 2]).num_seconds()));
+            let last = *d.last()?;
+            Some((1..=pred_len as i32).map(|k| last + step * k).collect::<Vec<_>>())
+        });
+        let marks = match (self.shape.marks > 0, dates, &future) {
+            (true, Some(d), Some(f)) => Some((strata_data::timefeat::time_features(d, &self.freq), strata_data::timefeat::time_features(f, &self.freq))),
+            _ => None,
+        };
+        let out = self.output_range();
+        let truth = (truth_rows > 0).then(|| truth.chunks(c).map(|row| row[out.clone()].to_vec()).collect());
+        Ok(Query { x, marks, origin: dates.map(|d| fmt_date(*d.last().expect("rows"))), future: future.map(|f| f.into_iter().map(fmt_date).collect()), truth, filled })
+    }
+}
+
+/// A table to forecast from: values row-major `[rows, width]`, with column names and
+/// timestamps where the source has them.
+#[derive(Debug, Clone)]
+pub struct InputTable {
+    /// Where it came from, for messages (a file path, `request`).
+    pub source: String,
+    pub columns: Option<Vec<String>>,
+    pub dates: Option<Vec<NaiveDateTime>>,
+    pub values: Vec<f32>,
+    pub rows: usize,
+    pub width: usize,
+}
+
+impl InputTable {
+    /// Read a `.csv`, `.csv.gz` (a `date` column, then named variables) or `.npy` (`[rows,
+    /// columns]` in the model's column order, no timestamps).
+    pub fn read(path: &Path) -> Result<InputTable> {
+        let source = path.display().to_string();
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        if name.ends_with(".npy") {
+            let (shape, values) = strata_data::npy::read_npy(path)?;
+            let (rows, width) = match shape[..] {
+                [r, w] => (r, w),
+                [r] => (r, 1),
+                _ => bail!("{source}: array of shape {shape:?}; expected [rows, columns]"),
+            };
+            return Ok(InputTable { source, columns: None, dates: None, values, rows, width });
+        }
+        let t = strata_data::table::read_table(path, None)?;
+        Ok(InputTable { source, width: t.cols(), columns: Some(t.columns), dates: t.dates, values: t.values, rows: t.rows })
+    }
+}
+
+/// One checked, scaled model input.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// `[seq_len, columns]`, scaled.
+    x: Vec<f32>,
+    /// Calendar features of the context and forecast rows.
+    marks: Option<(Vec<f32>, Vec<f32>)>,
+    /// The last context timestamp.
+    pub origin: Option<String>,
+    pub future: Option<Vec<String>>,
+    /// Rows of the input after the origin (up to `pred_len`), output columns, original units.
+    pub truth: Option<Vec<Vec<f32>>>,
+    /// Missing context cells filled.
+    pub filled: usize,
+}
+
+/// A forecast in the data's units: `values[step][output column]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Forecast {
+    pub columns: Vec<String>,
+    /// The forecast origin (the last context timestamp).
+    pub origin: Option<String>,
+    /// Timestamps of the forecast rows (absent for inputs without dates).
+    pub timestamps: Option<Vec<String>>,
+    pub values: Vec<Vec<f32>>,
+    /// Probabilistic models: `(level, values[step][column])` for [`QUANTILES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quantiles: Vec<(f64, Vec<Vec<f32>>)>,
+}
+
+/// A loaded model: the schema and the best checkpoint.
+pub struct Predictor {
+    pub schema: Schema,
+    pub dir: PathBuf,
+    model: Model,
+    device: Device,
+}
+
+impl Predictor {
+    pub fn load(run_dir: &Path, device: &Device) -> Result<Predictor> {
+        let schema = Schema::load(run_dir)?;
+        let model = schema.model.try_init(schema.shape, None, device).map_err(anyhow::Error::msg)?;
+        let model = load_module(model, &run_dir.join("best.bpk"))?;
+        Ok(Predictor { schema, dir: run_dir.to_path_buf(), model, device: device.clone() })
+    }
+
+    /// Forecast every query in one batch.
+    pub fn predict(&self, queries: &[Query]) -> Vec<Forecast> {
+        let s = &self.schema;
+        let (b, l, h, c) = (queries.len(), s.shape.seq_len, s.shape.pred_len, s.columns.len());
+        if b == 0 {
+            return Vec::new();
+        }
+        let x: Vec<f32> = queries.iter().flat_map(|q| q.x.iter().copied()).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(x, [b, l, c, 1]), &self.device);
+        let marks = queries[0].marks.as_ref().map(|(xm, _)| {
+            let m = xm.len() / l;
+            let cat = |f: fn(&(Vec<f32>, Vec<f32>)) -> &Vec<f32>| queries.iter().flat_map(|q| f(q.marks.as_ref().expect("all or none")).iter().copied()).collect::<Vec<f32>>();
+            Marks { x: Tensor::from_data(TensorData::new(cat(|p| &p.0), [b, l, m]), &self.device), y: Tensor::from_data(TensorData::new(cat(|p| &p.1), [b, h, m]), &self.device) }
+        });
+        let out = s.output_range();
+        let (point, samples) = if self.model.distribution_head() {
+            let d = self.model.distribution(x, marks).expect("probabilistic");
+            let mean: Vec<f32> = d.mean().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32");
+            (mean, Some(d.sample(PATHS, 0)))
+        } else {
+            (self.model.forward_marked(x, marks).into_data().convert::<f32>().try_into_vec::<f32>().expect("f32"), None)
+        };
+        let width = point.len() / (b * h);
+        debug_assert_eq!(width, c, "models forecast every input channel");
+        let unscale = |v: f32, col: usize| s.scaler.as_ref().map_or(v, |sc| v * sc.std[col] + sc.mean[col]);
+        let grid = |vals: &[f32], i: usize| -> Vec<Vec<f32>> {
+            (0..h).map(|t| out.clone().map(|col| unscale(vals[(i * h + t) * width + col], col)).collect()).collect()
+        };
+        queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                let quantiles = samples.as_ref().map_or(Vec::new(), |smp| {
+                    let points = b * h * width;
+                    QUANTILES
+                        .iter()
+                        .map(|&level| {
+                            let mut qv = vec![0.0f32; points];
+                            for (p, v) in qv.iter_mut().enumerate() {
+                                let mut paths: Vec<f32> = (0..PATHS).map(|k| smp[k * points + p]).collect();
+                                paths.sort_by(f32::total_cmp);
+                                *v = paths[((level * PATHS as f64) as usize).min(PATHS - 1)];
+                            }
+                            (level, grid(&qv, i))
+                        })
+                        .collect()
+                });
+                Forecast { columns: s.outputs.clone(), origin: q.origin.clone(), timestamps: q.future.clone(), values: grid(&point, i), quantiles }
+            })
+            .collect()
+    }
+}
+
+/// Fill missing context cells per column with the schema's method; `Impute::None` refuses them.
+fn fill_missing(x: &mut [f32], c: usize, names: &[String], method: Impute, src: &str) -> Result<usize> {
+    let rows = x.len() / c;
+    let mut filled = 0;
+    for j in 0..c {
+        let col: Vec<f32> = (0..rows).map(|r| x[r * c + j]).collect();
+        let missing = col.iter().filter(|v| v.is_nan()).count();
+        if missing == 0 {
+            continue;
+        }
+        if missing == rows {
+            bail!("{src}: column '{}' has no values in the {rows} context rows", names[j]);
+        }
+        if method == Impute::None {
+            bail!("{src}: column '{}' has {missing} missing cell(s) in the context rows and the model was trained with impute = \"none\"", names[j]);
+        }
+        let mut t = strata_data::table::Table { path: PathBuf::from(src), columns: vec![names[j].clone()], dates: None, values: col, rows, quality: Default::default() };
+        strata_data::impute::impute(&mut t, method, rows)?;
+        for r in 0..rows {
+            x[r * c + j] = t.values[r];
+        }
+        filled += missing;
+    }
+    Ok(filled)
+}
+
+pub fn fmt_date(d: NaiveDateTime) -> String {
+    d.format(DATE_FORMAT).to_string()
+}
+
+fn human_step(s: i64) -> String {
+    match s {
+        s if s % 86400 == 0 => format!("{} day(s)", s / 86400),
+        s if s % 3600 == 0 => format!("{} hour(s)", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// Write forecasts as CSV: a `date` (or `step`) column, then each output column, then
+/// `<column>_q<level>` for each quantile.
+pub fn write_csv(f: &Forecast, path: &Path) -> Result<()> {
+    let mut out = String::new();
+    let mut header = vec![if f.timestamps.is_some() { "date".to_string() } else { "step".to_string() }];
+    header.extend(f.columns.iter().cloned());
+    for (level, _) in &f.quantiles {
+        header.extend(f.columns.iter().map(|c| format!("{c}_q{level}")));
+    }
+    out.push_str(&header.join(","));
+    out.push('\n');
+    for (t, row) in f.values.iter().enumerate() {
+        let mut cells = vec![f.timestamps.as_ref().map_or((t + 1).to_string(), |ts| ts[t].clone())];
+        cells.extend(row.iter().map(|v| v.to_string()));
+        for (_, q) in &f.quantiles {
+            cells.extend(q[t].iter().map(|v| v.to_string()));
+        }
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    write_atomic(path, out.as_bytes())
+}
+
+/// MSE and MAE of a forecast against the truth rows it overlaps, on the original scale and on
+/// the scaled data (the protocol's metric).
+pub fn score(f: &Forecast, truth: &[Vec<f32>], schema: &Schema) -> (f64, f64, f64, f64) {
+    let out = schema.output_range();
+    let (mut se, mut ae, mut sse, mut sae, mut n) = (0.0, 0.0, 0.0, 0.0, 0usize);
+    for (p, y) in f.values.iter().zip(truth) {
+        for (k, (a, b)) in p.iter().zip(y).enumerate() {
+            let d = (*a - *b) as f64;
+            let std = schema.scaler.as_ref().map_or(1.0, |s| s.std[out.start + k] as f64);
+            (se, ae, sse, sae, n) = (se + d * d, ae + d.abs(), sse + (d / std).powi(2), sae + (d / std).abs(), n + 1);
+        }
+    }
+    let n = n.max(1) as f64;
+    (se / n, ae / n, sse / n, sae / n)
+}
