@@ -17,6 +17,8 @@ pub fn keep_freed_memory() {
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
 
+mod plot;
+
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -160,6 +162,41 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         max_batch: usize,
     },
+    /// Plot a run: training curves, and forecast vs truth for chosen series and origins of an
+    /// input table (with the 10-90% band for probabilistic models).
+    Plot {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Forecast origins (timestamps of the input; repeatable; default its last row).
+        #[arg(long)]
+        at: Vec<String>,
+        /// Columns to draw (repeatable; default the target).
+        #[arg(long)]
+        series: Vec<String>,
+        #[arg(long, default_value = "plots")]
+        out: PathBuf,
+        /// png or svg.
+        #[arg(long, default_value = "png")]
+        format: String,
+    },
+    /// Attention heat-maps (every layer and head) of an attention model for one input window.
+    Explain {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        at: Option<String>,
+        /// The series whose attention to show, for channel-independent models (default the target).
+        #[arg(long)]
+        series: Option<String>,
+        #[arg(long, default_value = "explain")]
+        out: PathBuf,
+        #[arg(long, default_value = "png")]
+        format: String,
+    },
     /// List the dataset registry and what was found on disk.
     Datasets,
     /// Train DLinear on ETTh1 (96 -> 96) and print the test metrics.
@@ -232,6 +269,14 @@ fn run(cli: Cli) -> Result<()> {
             let cfg = strata_serve::ServeConfig { models, addr, max_body, max_concurrency, max_batch };
             let names: Vec<String> = cfg.models.iter().map(|(n, _)| n.clone()).collect();
             tokio::runtime::Runtime::new()?.block_on(strata_serve::serve(cfg, |a| eprintln!("serving {names:?} on http://{a} (POST /v1/models/{{name}}/forecast, GET /v1/models, GET /health)")))?;
+        }
+        Command::Plot { model, input, at, series, out, format } => {
+            let written = plot::plot(&plot::PlotArgs { run: &model, input: input.as_deref(), at: &at, series: &series, out: &out, format: &format })?;
+            written.iter().for_each(|p| println!("{}", p.display()));
+        }
+        Command::Explain { model, input, at, series, out, format } => {
+            let written = plot::explain(&model, &input, at.as_deref(), series.as_deref(), &out, &format)?;
+            written.iter().for_each(|p| println!("{}", p.display()));
         }
         Command::Sample { run_dir, n, seed, noise, out } => {
             let out = out.unwrap_or_else(|| run_dir.join("samples.npy"));

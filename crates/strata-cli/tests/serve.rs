@@ -190,3 +190,67 @@ fn etth1_model_forecasts_a_user_csv_through_the_cli_and_http_identically() {
     let out = strata().args(["forecast", "--model"]).arg(&run).arg("--input").arg(&csv).args(["--at", "2030-01-01 00:00:00"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("no row of"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+const PATCHTST_SMALL: &str = r#"
+[data]
+dataset = "etth1"
+seq_len = 96
+pred_len = 24
+[model]
+name = "patchtst"
+d_model = 16
+d_ff = 32
+n_heads = 4
+e_layers = 2
+[train]
+epochs = 2
+batch_size = 32
+lr = 0.001
+max_steps_per_epoch = 20
+"#;
+
+fn is_png(path: &Path) -> bool {
+    let bytes = std::fs::read(path).unwrap();
+    bytes.len() > 5_000 && bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+}
+
+#[test]
+fn plot_and_explain_patchtst_on_etth1() {
+    let dir = tmp("plot");
+    let cfg = dir.join("patchtst.toml");
+    std::fs::write(&cfg, PATCHTST_SMALL).unwrap();
+    let run = dir.join("run");
+    let out = strata().args(["train", "--config"]).arg(&cfg).arg("--out").arg(&run).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = dir.join("mine.csv");
+    let (_, _, dates) = user_csv(14400 - 240, 14400, &csv);
+
+    let plots = dir.join("plots");
+    let out = strata()
+        .args(["plot", "--model"])
+        .arg(&run)
+        .arg("--input")
+        .arg(&csv)
+        .args(["--at", &dates[150], "--at", &dates[200], "--series", "OT", "--series", "HUFL", "--out"])
+        .arg(&plots)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for name in ["curves.png", "forecast_OT_1.png", "forecast_HUFL_1.png", "forecast_OT_2.png", "forecast_HUFL_2.png"] {
+        assert!(is_png(&plots.join(name)), "{name}");
+    }
+    let svg = strata().args(["plot", "--model"]).arg(&run).args(["--format", "svg", "--out"]).arg(&plots).output().unwrap();
+    assert!(svg.status.success(), "{}", String::from_utf8_lossy(&svg.stderr));
+    assert!(std::fs::read_to_string(plots.join("curves.svg")).unwrap().contains("<svg"));
+
+    let maps = dir.join("explain");
+    let out = strata().args(["explain", "--model"]).arg(&run).arg("--input").arg(&csv).arg("--out").arg(&maps).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // 2 layers x 4 heads.
+    for l in 1..=2 {
+        for h in 1..=4 {
+            assert!(is_png(&maps.join(format!("attention_layer{l}_head{h}.png"))), "layer {l} head {h}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(&maps).unwrap().count(), 8);
+}

@@ -45,12 +45,12 @@ pub struct Layer {
 }
 
 impl Layer {
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let a = self.attn.forward(x.clone(), None).context;
-        let x = self.norm1.forward(x + self.dropout.forward(a));
+    fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
+        let a = self.attn.forward(x.clone(), None);
+        let x = self.norm1.forward(x + self.dropout.forward(a.context));
         let y = self.dropout.forward(gelu(self.ff1.forward(x.clone())));
         let y = self.dropout.forward(self.ff2.forward(y));
-        self.norm2.forward(x + y)
+        (self.norm2.forward(x + y), a.weights)
     }
 }
 
@@ -94,6 +94,12 @@ impl ITransformerConfig {
 impl ITransformer {
     /// `x`: `[batch, seq_len, variates]`, `marks`: `[batch, seq_len, m]` -> `[batch, pred_len, variates]`.
     pub fn forward(&self, x: Tensor<3>, marks: Option<Tensor<3>>) -> Tensor<3> {
+        self.forward_with_attention(x, marks).0
+    }
+
+    /// Forecast and every layer's attention weights between variate tokens (`[batch, heads,
+    /// tokens, tokens]`; the calendar features are tokens after the variates).
+    pub fn forward_with_attention(&self, x: Tensor<3>, marks: Option<Tensor<3>>) -> (Tensor<3>, Vec<Tensor<4>>) {
         let [_, _, n] = x.dims();
         let (x, stats) = if self.use_norm {
             let mean = x.clone().mean_dim(1);
@@ -108,13 +114,17 @@ impl ITransformer {
             None => x,
         };
         let mut h = self.dropout.forward(self.embed.forward(tokens.permute([0, 2, 1])));
+        let mut maps = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            h = layer.forward(h);
+            let (out, w) = layer.forward(h);
+            maps.push(w);
+            h = out;
         }
         let y = self.head.forward(self.norm.forward(h)).permute([0, 2, 1]).narrow(2, 0, n);
-        match stats {
+        let y = match stats {
             Some((mean, std)) => y * std + mean,
             None => y,
-        }
+        };
+        (y, maps)
     }
 }

@@ -320,6 +320,22 @@ impl Model {
     }
 }
 
+impl Model {
+    /// Attention weights of every attention layer, named (`layer1`, `encoder1`,
+    /// `decoder1_cross`), each `[batch (x channels for channel-independent models), heads,
+    /// queries, keys]`; `None` for models without attention.
+    pub fn attention(&self, x: Tensor<4>, marks: Option<Marks>) -> Option<Vec<(String, Tensor<4>)>> {
+        let (xm, ym) = marks.map_or((None, None), |m| (Some(m.x), Some(m.y)));
+        let layers = |v: Vec<Tensor<4>>| v.into_iter().enumerate().map(|(i, w)| (format!("layer{}", i + 1), w)).collect();
+        match self {
+            Model::PatchTST(m) => Some(layers(m.forward_with_attention(values(x)).1)),
+            Model::ITransformer(m) => Some(layers(m.forward_with_attention(values(x), xm).1)),
+            Model::Transformer(m) => Some(m.attention(values(x), xm, ym)),
+            _ => None,
+        }
+    }
+}
+
 /// Feature 0 of every node: `[b, l, n, f] -> [b, l, n]`.
 fn values(x: Tensor<4>) -> Tensor<3> {
     let [b, l, n, f] = x.dims();
@@ -349,4 +365,39 @@ pub fn trainable_params<M: burn::module::Module>(m: &M) -> usize {
     let mut c = Count(0);
     m.visit(&mut c);
     c.0
+}
+
+#[cfg(test)]
+mod attention_tests {
+    use super::*;
+    use burn::tensor::Distribution as Init;
+
+    /// Attention maps come from the same pass as the forecast: every row is a distribution over
+    /// the keys, and the shapes follow each model's tokens.
+    #[test]
+    fn attention_maps_are_row_stochastic_with_the_models_token_shapes() {
+        let device = Device::flex();
+        let shape = Shape { marks: 4, ..Shape::lsf(32, 8, 3) };
+        let x = Tensor::<4>::random([2, 32, 3, 1], Init::Normal(0.0, 1.0), &device);
+        let marks = || Some(Marks { x: Tensor::zeros([2, 32, 4], &device), y: Tensor::zeros([2, 8, 4], &device) });
+        let cases: Vec<(ModelConfig, Vec<[usize; 4]>)> = vec![
+            // PatchTST: channels folded into the batch, 32 steps -> 3 patches of 16 stride 8 (+ end pad).
+            (ModelConfig::Patchtst(PatchTSTConfig { e_layers: 2, n_heads: 4, ..Default::default() }), vec![[6, 4, 4, 4]; 2]),
+            // iTransformer: 3 variate tokens + 4 calendar tokens.
+            (ModelConfig::Itransformer(ITransformerConfig { e_layers: 1, n_heads: 8, ..Default::default() }), vec![[2, 8, 7, 7]]),
+            // Transformer: encoder self-attention over 32 steps, decoder (16 label + 8 horizon steps) cross-attention.
+            (ModelConfig::Transformer(TransformerConfig { e_layers: 1, d_layers: 1, n_heads: 8, label_len: 16, ..Default::default() }), vec![[2, 8, 32, 32], [2, 8, 16 + 8, 32]]),
+        ];
+        for (cfg, shapes) in cases {
+            let m = cfg.init(shape, None, &device).valid();
+            let maps = m.attention(x.clone(), marks()).expect("an attention model");
+            let got: Vec<[usize; 4]> = maps.iter().map(|(_, w)| w.dims()).collect();
+            assert_eq!(got, shapes, "{}", cfg.name());
+            for (name, w) in maps {
+                let sums: Vec<f32> = w.sum_dim(3).into_data().convert::<f32>().try_into_vec().unwrap();
+                assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-4), "{} {name}", cfg.name());
+            }
+        }
+        assert!(ModelConfig::Dlinear(DLinearConfig::default()).init(shape, None, &device).attention(x, None).is_none());
+    }
 }

@@ -55,7 +55,8 @@ impl Attention {
         let lin = || LinearConfig::new(d, d).init(device);
         Attention { q: lin(), k: lin(), v: lin(), o: lin(), dropout: Dropout::new(dropout), heads }
     }
-    fn forward(&self, q_in: Tensor<3>, kv_in: Tensor<3>, causal: bool) -> Tensor<3> {
+    /// The attended output and the attention weights `[batch, heads, tq, tk]`.
+    fn forward(&self, q_in: Tensor<3>, kv_in: Tensor<3>, causal: bool) -> (Tensor<3>, Tensor<4>) {
         let ([b, tq, d], tk) = (q_in.dims(), kv_in.dims()[1]);
         let dh = d / self.heads;
         let split = |x: Tensor<3>, t: usize| x.reshape([b, t, self.heads, dh]).swap_dims(1, 2);
@@ -68,8 +69,9 @@ impl Attention {
             let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [tq, tk]), &scores.device()).unsqueeze::<4>();
             scores = scores.mask_fill(mask, f32::NEG_INFINITY);
         }
-        let w = self.dropout.forward(softmax(scores, 3));
-        self.o.forward(w.matmul(v).swap_dims(1, 2).reshape([b, tq, d]))
+        let weights = softmax(scores, 3);
+        let w = self.dropout.forward(weights.clone());
+        (self.o.forward(w.matmul(v).swap_dims(1, 2).reshape([b, tq, d])), weights)
     }
 }
 
@@ -130,10 +132,11 @@ pub struct EncoderLayer {
 }
 
 impl EncoderLayer {
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = self.norm1.forward(x.clone() + self.dropout.forward(self.attn.forward(x.clone(), x, false)));
+    fn forward(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
+        let (a, w) = self.attn.forward(x.clone(), x.clone(), false);
+        let x = self.norm1.forward(x + self.dropout.forward(a));
         let y = self.dropout.forward(self.ff2.forward(self.dropout.forward(gelu(self.ff1.forward(x.clone())))));
-        self.norm2.forward(x + y)
+        (self.norm2.forward(x + y), w)
     }
 }
 
@@ -150,11 +153,13 @@ pub struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn forward(&self, x: Tensor<3>, memory: Tensor<3>) -> Tensor<3> {
-        let x = self.norm1.forward(x.clone() + self.dropout.forward(self.self_attn.forward(x.clone(), x, true)));
-        let x = self.norm2.forward(x.clone() + self.dropout.forward(self.cross_attn.forward(x, memory, false)));
+    /// The output and the cross-attention weights `[batch, heads, steps, context steps]`.
+    fn forward(&self, x: Tensor<3>, memory: Tensor<3>) -> (Tensor<3>, Tensor<4>) {
+        let x = self.norm1.forward(x.clone() + self.dropout.forward(self.self_attn.forward(x.clone(), x, true).0));
+        let (a, w) = self.cross_attn.forward(x.clone(), memory, false);
+        let x = self.norm2.forward(x + self.dropout.forward(a));
         let y = self.dropout.forward(self.ff2.forward(self.dropout.forward(gelu(self.ff1.forward(x.clone())))));
-        self.norm3.forward(x + y)
+        (self.norm3.forward(x + y), w)
     }
 }
 
@@ -216,11 +221,26 @@ impl TransformerConfig {
 impl Transformer {
     /// Decoder features of the horizon `[batch, pred_len, d_model]`.
     fn features(&self, x: Tensor<3>, x_mark: Option<Tensor<3>>, y_mark: Option<Tensor<3>>) -> Tensor<3> {
+        self.traced(x, x_mark, y_mark, &mut Vec::new())
+    }
+
+    /// Attention weights of every layer: encoder self-attention (`[batch, heads, seq_len,
+    /// seq_len]`), then decoder cross-attention (`[batch, heads, label_len + pred_len, seq_len]`).
+    pub fn attention(&self, x: Tensor<3>, x_mark: Option<Tensor<3>>, y_mark: Option<Tensor<3>>) -> Vec<(String, Tensor<4>)> {
+        let mut maps = Vec::new();
+        self.traced(x, x_mark, y_mark, &mut maps);
+        maps
+    }
+
+    /// [`Self::features`], collecting the attention weights in `maps`.
+    fn traced(&self, x: Tensor<3>, x_mark: Option<Tensor<3>>, y_mark: Option<Tensor<3>>, maps: &mut Vec<(String, Tensor<4>)>) -> Tensor<3> {
         let [b, l, c] = x.dims();
         let memory = {
             let mut h = self.enc_embed.forward(x.clone(), x_mark.clone());
-            for layer in &self.encoder {
-                h = layer.forward(h);
+            for (i, layer) in self.encoder.iter().enumerate() {
+                let (out, w) = layer.forward(h);
+                maps.push((format!("encoder{}", i + 1), w));
+                h = out;
             }
             self.enc_norm.forward(h)
         };
@@ -231,8 +251,10 @@ impl Transformer {
             _ => None,
         };
         let mut h = self.dec_embed.forward(dec_in, dec_mark);
-        for layer in &self.decoder {
-            h = layer.forward(h, memory.clone());
+        for (i, layer) in self.decoder.iter().enumerate() {
+            let (out, w) = layer.forward(h, memory.clone());
+            maps.push((format!("decoder{}_cross", i + 1), w));
+            h = out;
         }
         self.dec_norm.forward(h).narrow(1, ll, self.pred_len)
     }

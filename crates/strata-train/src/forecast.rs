@@ -224,6 +224,16 @@ pub struct Query {
     pub filled: usize,
 }
 
+impl Query {
+    /// The context rows of the output columns in the data's units (missing cells filled):
+    /// `[seq_len][output column]`.
+    pub fn history(&self, schema: &Schema) -> Vec<Vec<f32>> {
+        let c = schema.columns.len();
+        let out = schema.output_range();
+        self.x.chunks(c).map(|row| out.clone().map(|j| schema.scaler.as_ref().map_or(row[j], |s| row[j] * s.std[j] + s.mean[j])).collect()).collect()
+    }
+}
+
 /// A forecast in the data's units: `values[step][output column]`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Forecast {
@@ -254,13 +264,10 @@ impl Predictor {
         Ok(Predictor { schema, dir: run_dir.to_path_buf(), model, device: device.clone() })
     }
 
-    /// Forecast every query in one batch.
-    pub fn predict(&self, queries: &[Query]) -> Vec<Forecast> {
+    /// The model's input tensors for a batch of queries.
+    fn inputs(&self, queries: &[Query]) -> (Tensor<4>, Option<Marks>) {
         let s = &self.schema;
         let (b, l, h, c) = (queries.len(), s.shape.seq_len, s.shape.pred_len, s.columns.len());
-        if b == 0 {
-            return Vec::new();
-        }
         let x: Vec<f32> = queries.iter().flat_map(|q| q.x.iter().copied()).collect();
         let x = Tensor::<4>::from_data(TensorData::new(x, [b, l, c, 1]), &self.device);
         let marks = queries[0].marks.as_ref().map(|(xm, _)| {
@@ -268,6 +275,25 @@ impl Predictor {
             let cat = |f: fn(&(Vec<f32>, Vec<f32>)) -> &Vec<f32>| queries.iter().flat_map(|q| f(q.marks.as_ref().expect("all or none")).iter().copied()).collect::<Vec<f32>>();
             Marks { x: Tensor::from_data(TensorData::new(cat(|p| &p.0), [b, l, m]), &self.device), y: Tensor::from_data(TensorData::new(cat(|p| &p.1), [b, h, m]), &self.device) }
         });
+        (x, marks)
+    }
+
+    /// The attention weights of one query: `(layer name, [rows (channels for channel-independent
+    /// models), heads, queries, keys], values)`; `None` for models without attention.
+    pub fn attention(&self, query: &Query) -> Option<Vec<(String, [usize; 4], Vec<f32>)>> {
+        let (x, marks) = self.inputs(std::slice::from_ref(query));
+        let maps = self.model.attention(x, marks)?;
+        Some(maps.into_iter().map(|(name, w)| (name, w.dims(), w.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32"))).collect())
+    }
+
+    /// Forecast every query in one batch.
+    pub fn predict(&self, queries: &[Query]) -> Vec<Forecast> {
+        let s = &self.schema;
+        let (b, h, c) = (queries.len(), s.shape.pred_len, s.columns.len());
+        if b == 0 {
+            return Vec::new();
+        }
+        let (x, marks) = self.inputs(queries);
         let out = s.output_range();
         let (point, samples) = if self.model.distribution_head() {
             let d = self.model.distribution(x, marks).expect("probabilistic");
