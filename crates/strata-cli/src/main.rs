@@ -197,6 +197,23 @@ enum Command {
         #[arg(long, default_value = "png")]
         format: String,
     },
+    /// Hyper-parameter search: random or grid search with successive halving over a run
+    /// config; ranks trials by validation loss and writes the best config as TOML.
+    Tune {
+        #[arg(long)]
+        config: PathBuf,
+        /// The search space TOML (`[search]`, `[space]`; docs/tune.md).
+        #[arg(long)]
+        space: PathBuf,
+        /// Number of trials (overrides search.trials).
+        #[arg(long)]
+        trials: Option<usize>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Output folder (default: runs/tune_<config stem>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List the dataset registry and what was found on disk.
     Datasets,
     /// Train DLinear on ETTh1 (96 -> 96) and print the test metrics.
@@ -277,6 +294,22 @@ fn run(cli: Cli) -> Result<()> {
         Command::Explain { model, input, at, series, out, format } => {
             let written = plot::explain(&model, &input, at.as_deref(), series.as_deref(), &out, &format)?;
             written.iter().for_each(|p| println!("{}", p.display()));
+        }
+        Command::Tune { config, space, trials, set, out } => {
+            let stem = config.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("tune_{stem}")));
+            let r = strata_train::tune::tune(&config, &set, &space, trials, &out)?;
+            println!("| rank | trial | settings | epochs | best val loss | status |");
+            println!("|---|---|---|---|---|---|");
+            for (i, t) in r.trials.iter().enumerate() {
+                let val = t.best_val.map_or("-".into(), |v| format!("{v:.5}"));
+                println!("| {} | {} | {} | {} | {val} | {} |", i + 1, t.id, strata_train::tune::fmt_settings(&t.settings), t.epochs, t.status);
+            }
+            println!("rungs (epochs): {:?}; {:.0}s", r.rungs, r.wall_seconds);
+            match &r.best_config {
+                Some(p) => println!("best: trial {} -> {} (train it: strata train --config {})", r.best.unwrap_or(0), p.display(), p.display()),
+                None => println!("no trial finished"),
+            }
         }
         Command::Sample { run_dir, n, seed, noise, out } => {
             let out = out.unwrap_or_else(|| run_dir.join("samples.npy"));

@@ -254,3 +254,55 @@ fn plot_and_explain_patchtst_on_etth1() {
     }
     assert_eq!(std::fs::read_dir(&maps).unwrap().count(), 8);
 }
+
+#[test]
+fn tune_ranks_trials_by_validation_loss_and_writes_the_best_config() {
+    let dir = tmp("tune");
+    let cfg = dir.join("base.toml");
+    std::fs::write(&cfg, ETTH1_336_96.replace("seq_len = 336", "seq_len = 96").replace("pred_len = 96", "pred_len = 24").replace("epochs = 2", "epochs = 4\npatience = 10").replace("max_steps_per_epoch = 60", "max_steps_per_epoch = 15")).unwrap();
+    let space = dir.join("space.toml");
+    std::fs::write(&space, "[search]\nseed = 3\n[search.halving]\nmin_epochs = 1\neta = 2\n[space]\n\"train.lr\" = { log_uniform = [1e-4, 1e-1] }\n\"model.individual\" = { choice = [true, false] }\n").unwrap();
+    let out = dir.join("tune");
+    let run = strata().args(["tune", "--config"]).arg(&cfg).arg("--space").arg(&space).args(["--trials", "6", "--out"]).arg(&out).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("tune.json")).unwrap()).unwrap();
+    assert_eq!(r["rungs"], serde_json::json!([1, 2, 4]));
+    let trials = r["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 6);
+    // Halving by 2 each rung: 6 trials -> 3 -> 2 finish.
+    let count = |s: &str| trials.iter().filter(|t| t["status"] == s).count();
+    assert_eq!((count("finished"), count("stopped")), (2, 4));
+    // Each trial's recorded loss is its own run folder's best validation loss; the finished ones
+    // rank first, best first.
+    let mut last = f64::MIN;
+    for t in &trials[..2] {
+        let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(Path::new(t["dir"].as_str().unwrap()).join("state.json")).unwrap()).unwrap();
+        let v = t["best_val"].as_f64().unwrap();
+        assert!((state["best_val"].as_f64().unwrap() - v).abs() < 1e-12);
+        assert!(v >= last);
+        last = v;
+        assert_eq!(t["epochs"], 4);
+    }
+    // Rung 1 (one epoch): every trial that went on had a better first-epoch validation loss
+    // than every trial stopped there (read from the trial folders' own logs).
+    let first_epoch = |t: &serde_json::Value| {
+        let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(Path::new(t["dir"].as_str().unwrap()).join("state.json")).unwrap()).unwrap();
+        state["history"][0]["val_loss"].as_f64().unwrap()
+    };
+    let went_on = trials.iter().filter(|t| t["epochs"].as_u64().unwrap() > 1).map(first_epoch).fold(f64::MIN, f64::max);
+    let stopped = trials.iter().filter(|t| t["epochs"].as_u64().unwrap() == 1).map(first_epoch).fold(f64::MAX, f64::min);
+    assert_eq!(trials.iter().filter(|t| t["epochs"].as_u64().unwrap() == 1).count(), 3);
+    assert!(went_on <= stopped, "{went_on} > {stopped}");
+    let best = trials[0]["id"].as_u64().unwrap();
+    assert_eq!(r["best"].as_u64().unwrap(), best);
+    let best_toml = std::fs::read_to_string(out.join("best.toml")).unwrap();
+    for pair in trials[0]["settings"].as_array().unwrap() {
+        let (k, v) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+        let leaf = k.rsplit('.').next().unwrap();
+        assert!(best_toml.contains(&format!("{leaf} = {v}")), "{k}={v} not in {best_toml}");
+    }
+    // best.toml is a valid run config.
+    let check = strata().args(["train", "--config"]).arg(out.join("best.toml")).args(["--set", "train.epochs=1", "--out"]).arg(dir.join("best_run")).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(std::fs::read_to_string(out.join("tune.csv")).unwrap().starts_with("rank,trial,model.individual,train.lr,epochs,best_val_loss,status"));
+}

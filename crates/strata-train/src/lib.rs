@@ -16,6 +16,7 @@ pub mod record;
 pub mod schedule;
 pub mod task;
 pub mod trainer;
+pub mod tune;
 pub mod zero_shot;
 
 pub use config::{RunConfig, TrainConfig};

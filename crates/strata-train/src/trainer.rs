@@ -204,6 +204,48 @@ pub fn default_run_dir(cfg: &RunConfig, config_path: &Path) -> PathBuf {
 pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Results> {
     let wall = Instant::now();
     let task = Task::load(&cfg.data)?;
+    let (mut state, resumed_at) = run_epochs(cfg, &task, run_dir, opts, cfg.train.epochs)?;
+    let paths = RunPaths::new(run_dir);
+    state.finished = true;
+    state.save(&paths.state)?;
+
+    let t = &cfg.train;
+    let caps = cfg.model.capabilities();
+    let eval_device = training_device().without_autodiff();
+    let best = load_module(build_model(cfg, &task, &eval_device)?, &paths.best)?;
+    let scores = evaluate_splits(&best, &task, t, cfg.eval.inverse, &eval_device);
+    let results = Results {
+        strata_version: env!("CARGO_PKG_VERSION").into(),
+        git_revision: git_revision(),
+        created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        device: device_name(&eval_device),
+        protocol: protocol_line(&task),
+        config: cfg.clone(),
+        data: data_record(&task),
+        model: model_record(cfg.model.name(), best.num_params(), caps),
+        seed: t.seed,
+        training: TrainingRecord::new(&state, resumed_at),
+        val: scores.val,
+        test: scores.test,
+        test_original_scale: scores.test_original,
+        test_drop_last: scores.test_drop_last,
+        spatial: scores.spatial,
+        probabilistic: scores.probabilistic,
+        wall_seconds: wall.elapsed().as_secs_f64(),
+    };
+    write_results(&paths, &results)?;
+    write_schema(cfg, &task, run_dir)?;
+    Ok(results)
+}
+
+/// Train (or resume) until `until` epochs are done, training stops early or it finished before;
+/// returns the training state and the epoch it resumed at. `strata tune` pauses trials here.
+pub fn train_epochs(cfg: &RunConfig, run_dir: &Path, fresh: bool, until: usize) -> Result<TrainState> {
+    let task = Task::load(&cfg.data)?;
+    Ok(run_epochs(cfg, &task, run_dir, TrainOptions { fresh }, until)?.0)
+}
+
+fn run_epochs(cfg: &RunConfig, task: &Task, run_dir: &Path, opts: TrainOptions, until: usize) -> Result<(TrainState, Option<usize>)> {
     std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
     let paths = RunPaths::new(run_dir);
     let (mut state, resumed_at) = open_run(&paths, opts.fresh, cfg, RunConfig::from_toml_str)?;
@@ -214,7 +256,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     device.seed(t.seed);
     let mut model = build_model(cfg, &task, &device)?;
     let caps = cfg.model.capabilities();
-    if caps.probabilistic && (matches!(task, Task::Spatial(_)) || cfg.data.features == strata_data::Features::MS) {
+    if caps.probabilistic && (matches!(*task, Task::Spatial(_)) || cfg.data.features == strata_data::Features::MS) {
         bail!("{} with a distribution head trains on long-sequence data with features M or S", cfg.model.name());
     }
     let mut optim = build_optimizer(t);
@@ -254,7 +296,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     let total_steps = steps_per_epoch * t.epochs;
     let eval_device = device.clone().without_autodiff();
     let mut batch = Batch::default();
-    while !state.finished && state.epochs_done < t.epochs && !state.stopped_early {
+    while !state.finished && state.epochs_done < until.min(t.epochs) && !state.stopped_early {
         let epoch = state.epochs_done;
         let started = Instant::now();
         device.seed(t.seed.wrapping_add(1 + epoch as u64));
@@ -303,33 +345,8 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
             eprintln!("early stopping: no better validation loss for {} epochs", t.patience);
         }
     }
-    state.finished = true;
     state.save(&paths.state)?;
-
-    let best = load_module(build_model(cfg, &task, &eval_device)?, &paths.best)?;
-    let scores = evaluate_splits(&best, &task, t, cfg.eval.inverse, &eval_device);
-    let results = Results {
-        strata_version: env!("CARGO_PKG_VERSION").into(),
-        git_revision: git_revision(),
-        created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-        device: device_name(&eval_device),
-        protocol: protocol_line(&task),
-        config: cfg.clone(),
-        data: data_record(&task),
-        model: model_record(cfg.model.name(), best.num_params(), caps),
-        seed: t.seed,
-        training: TrainingRecord::new(&state, resumed_at),
-        val: scores.val,
-        test: scores.test,
-        test_original_scale: scores.test_original,
-        test_drop_last: scores.test_drop_last,
-        spatial: scores.spatial,
-        probabilistic: scores.probabilistic,
-        wall_seconds: wall.elapsed().as_secs_f64(),
-    };
-    write_results(&paths, &results)?;
-    write_schema(cfg, &task, run_dir)?;
-    Ok(results)
+    Ok((state, resumed_at))
 }
 
 /// Make the run folder self-contained for `strata forecast` / `strata serve` (long-sequence
