@@ -181,12 +181,13 @@ enum Command {
         #[arg(long, default_value = "png")]
         format: String,
     },
-    /// Attention heat-maps (every layer and head) of an attention model for one input window.
+    /// Attention heat-maps (every layer and head) of an attention model for one input window;
+    /// for graph models (mtgnn, gwnet; no --input), the learned adjacency.
     Explain {
         #[arg(long)]
         model: PathBuf,
         #[arg(long)]
-        input: PathBuf,
+        input: Option<PathBuf>,
         #[arg(long)]
         at: Option<String>,
         /// The series whose attention to show, for channel-independent models (default the target).
@@ -292,7 +293,7 @@ fn run(cli: Cli) -> Result<()> {
             written.iter().for_each(|p| println!("{}", p.display()));
         }
         Command::Explain { model, input, at, series, out, format } => {
-            let written = plot::explain(&model, &input, at.as_deref(), series.as_deref(), &out, &format)?;
+            let written = plot::explain(&model, input.as_deref(), at.as_deref(), series.as_deref(), &out, &format)?;
             written.iter().for_each(|p| println!("{}", p.display()));
         }
         Command::Tune { config, space, trials, set, out } => {

@@ -170,9 +170,24 @@ pub fn plot(a: &PlotArgs) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// The learned adjacency of a graph model (MTGNN, Graph WaveNet) as a heat-map.
+pub fn adjacency(run: &Path, out: &Path, format: &str) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out)?;
+    let (cfg, model) = strata_train::trainer::load_best(run, &strata_train::device::compute_device())?;
+    let adj = model.learned_adjacency().ok_or_else(|| anyhow!("{} is a {} model: it learns no adjacency (mtgnn, gwnet do) and has no attention weights", run.display(), cfg.model.name()))?;
+    let [n, _] = adj.dims();
+    let m: Vec<f32> = adj.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow!("{e:?}"))?;
+    let path = out.join(format!("adjacency.{format}"));
+    let title = format!("{} learned adjacency ({} nodes)", cfg.model.name(), n);
+    render(&path, (760, 700), |r| heatmap(r, &title, "to node", "from node", &m, n, n), |r| heatmap(r, &title, "to node", "from node", &m, n, n))?;
+    Ok(vec![path])
+}
+
 /// Attention heat-maps of every layer and head for one input window; channel-independent models
-/// (PatchTST) show the chosen series' attention.
-pub fn explain(run: &Path, input: &Path, at: Option<&str>, series: Option<&str>, out: &Path, format: &str) -> Result<Vec<PathBuf>> {
+/// (PatchTST) show the chosen series' attention. Graph models without an input: their learned
+/// adjacency.
+pub fn explain(run: &Path, input: Option<&Path>, at: Option<&str>, series: Option<&str>, out: &Path, format: &str) -> Result<Vec<PathBuf>> {
+    let Some(input) = input else { return adjacency(run, out, format) };
     std::fs::create_dir_all(out)?;
     let p = Predictor::load(run, &strata_train::device::compute_device())?;
     let q = p.schema.query(&InputTable::read(input)?, at)?;

@@ -121,6 +121,27 @@ fn etth1_model_forecasts_a_user_csv_through_the_cli_and_http_identically() {
         }
     }
 
+    // The same window as .npy ([rows, columns] in the model's order, no timestamps): same numbers,
+    // steps instead of dates.
+    let npy = dir.join("mine.npy");
+    let data: Vec<f32> = values[..336].iter().flat_map(|r| r[1..].iter().chain(&r[..1]).map(|v| *v as f32)).collect();
+    let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (336, 7), }".to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(data.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(&npy, bytes).unwrap();
+    let fn_ = dir.join("forecast_npy.csv");
+    let out = strata().args(["forecast", "--model"]).arg(&run).arg("--input").arg(&npy).arg("--out").arg(&fn_).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, steps, from_npy) = read_forecast(&fn_);
+    assert_eq!((steps[0].as_str(), steps[95].as_str()), ("1", "96"));
+    assert_eq!(from_npy, cli);
+
     // The same forecast over HTTP, identical numbers.
     let cfg = ServeConfig { models: vec![("etth1".into(), run.clone())], addr: ([127, 0, 0, 1], 0).into(), max_body: 256 << 10, ..Default::default() };
     let base = format!("http://{}", strata_serve::spawn(cfg).unwrap());
@@ -305,4 +326,41 @@ fn tune_ranks_trials_by_validation_loss_and_writes_the_best_config() {
     let check = strata().args(["train", "--config"]).arg(out.join("best.toml")).args(["--set", "train.epochs=1", "--out"]).arg(dir.join("best_run")).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     assert!(std::fs::read_to_string(out.join("tune.csv")).unwrap().starts_with("rank,trial,model.individual,train.lr,epochs,best_val_loss,status"));
+}
+
+#[test]
+fn probabilistic_forecasts_carry_ordered_quantiles_with_calendar_features() {
+    let dir = tmp("prob");
+    let cfg = dir.join("normal.toml");
+    std::fs::write(
+        &cfg,
+        "[data]\ndataset = \"etth1\"\nfeatures = \"S\"\nseq_len = 48\npred_len = 12\n[model]\nname = \"transformer\"\nd_model = 16\nn_heads = 2\ne_layers = 1\nd_layers = 1\nd_ff = 32\nlabel_len = 12\ndistribution = \"normal\"\n[train]\nepochs = 1\nlr = 0.001\nmax_steps_per_epoch = 30\n",
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let out = strata().args(["train", "--config"]).arg(&cfg).arg("--out").arg(&run).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = dir.join("mine.csv");
+    user_csv(14400 - 100, 14400, &csv);
+    let fc = dir.join("f.csv");
+    let out = strata().args(["forecast", "--model"]).arg(&run).arg("--input").arg(&csv).arg("--out").arg(&fc).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cols, dates, rows) = read_forecast(&fc);
+    assert_eq!(cols, ["OT", "OT_q0.1", "OT_q0.5", "OT_q0.9"]);
+    assert_eq!(dates.len(), 12);
+    for r in &rows {
+        assert!(r[1] <= r[2] && r[2] <= r[3], "{r:?}");
+        assert!(r[3] > r[1], "a spread: {r:?}");
+    }
+    // The same model without a date column: it reads calendar features, so it says so.
+    let npy_like = dir.join("nodates.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&npy_like, text.lines().map(|l| l.split_once(',').unwrap().1.to_string() + "\n").collect::<String>()).unwrap();
+    let out = strata().args(["forecast", "--model"]).arg(&run).arg("--input").arg(&npy_like).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reads calendar features"), "{}", String::from_utf8_lossy(&out.stderr));
+    // The forecast plot draws the interval band.
+    let plots = dir.join("plots");
+    let out = strata().args(["plot", "--model"]).arg(&run).arg("--input").arg(&csv).arg("--out").arg(&plots).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(is_png(&plots.join("forecast_OT_1.png")));
 }

@@ -133,6 +133,12 @@ fn nconv(x: Tensor<4>, a: &Tensor<2>) -> Tensor<4> {
 
 impl GWNet {
     /// `x`: `[batch, seq_len, nodes, features]` -> `[batch, pred_len, nodes]`.
+    /// The self-adaptive adjacency `softmax(relu(E1 E2))` (rows sum to 1), if learned.
+    pub fn adaptive_adjacency(&self) -> Option<Tensor<2>> {
+        let (e1, e2) = (self.nodevec1.as_ref()?, self.nodevec2.as_ref()?);
+        Some(softmax(relu(e1.val().matmul(e2.val())), 1))
+    }
+
     pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
         let mut x = x.permute([0, 3, 2, 1]); // [b, f, n, l]
         let [b, f, n, l] = x.dims();
@@ -142,9 +148,7 @@ impl GWNet {
         }
         let mut x = self.start.forward(x);
         let mut supports = self.supports.clone();
-        if let (Some(e1), Some(e2)) = (&self.nodevec1, &self.nodevec2) {
-            supports.push(softmax(relu(e1.val().matmul(e2.val())), 1));
-        }
+        supports.extend(self.adaptive_adjacency());
         let mut skip: Option<Tensor<4>> = None;
         for layer in &self.layers {
             let residual = x.clone();

@@ -334,6 +334,16 @@ impl Model {
             _ => None,
         }
     }
+
+    /// The adjacency a graph model learned (`[nodes, nodes]`): MTGNN's top-k graph, Graph
+    /// WaveNet's self-adaptive one; `None` for other models.
+    pub fn learned_adjacency(&self) -> Option<Tensor<2>> {
+        match self {
+            Model::MTGNN(m) => Some(m.learned_graph()),
+            Model::GWNet(m) => m.adaptive_adjacency(),
+            _ => None,
+        }
+    }
 }
 
 /// Feature 0 of every node: `[b, l, n, f] -> [b, l, n]`.
@@ -399,5 +409,27 @@ mod attention_tests {
             }
         }
         assert!(ModelConfig::Dlinear(DLinearConfig::default()).init(shape, None, &device).attention(x, None).is_none());
+    }
+
+    #[test]
+    fn graph_models_expose_the_adjacency_they_learn() {
+        let device = Device::flex();
+        let shape = Shape { features: 1, ..Shape::lsf(12, 12, 10) };
+        let rows = |t: Tensor<2>| -> Vec<Vec<f32>> {
+            let [n, _] = t.dims();
+            t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap().chunks(n).map(|r| r.to_vec()).collect()
+        };
+        // Graph WaveNet: softmax rows.
+        let g = ModelConfig::Gwnet(GWNetConfig::default()).init(shape, None, &device).learned_adjacency().unwrap();
+        assert_eq!(g.dims(), [10, 10]);
+        assert!(rows(g).iter().all(|r| (r.iter().sum::<f32>() - 1.0).abs() < 1e-5));
+        // MTGNN: at most top-k non-negative entries per row.
+        let k = MTGNNConfig { subgraph_size: 4, ..Default::default() }.subgraph_size;
+        let m = ModelConfig::Mtgnn(MTGNNConfig { subgraph_size: 4, ..Default::default() }).init(shape, None, &device).learned_adjacency().unwrap();
+        for r in rows(m) {
+            assert!(r.iter().all(|v| *v >= 0.0));
+            assert!(r.iter().filter(|v| **v > 0.0).count() <= k);
+        }
+        assert!(ModelConfig::Stid(STIDConfig::default()).init(shape, None, &device).learned_adjacency().is_none());
     }
 }

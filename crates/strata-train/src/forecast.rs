@@ -149,7 +149,9 @@ impl Schema {
                 );
             }
         }
-        if self.shape.marks > 0 && dates.is_none() {
+        // Calendar features for the models that read them (all or none of a batch has them).
+        let uses_marks = self.shape.marks > 0 && self.model.capabilities().exogenous;
+        if uses_marks && dates.is_none() {
             bail!("{src}: this {} model reads calendar features; give a table with a date column", self.model.name());
         }
         let c = self.columns.len();
@@ -165,7 +167,7 @@ impl Schema {
             let last = *d.last()?;
             Some((1..=pred_len as i32).map(|k| last + step * k).collect::<Vec<_>>())
         });
-        let marks = match (self.shape.marks > 0, dates, &future) {
+        let marks = match (uses_marks, dates, &future) {
             (true, Some(d), Some(f)) => Some((strata_data::timefeat::time_features(d, &self.freq), strata_data::timefeat::time_features(f, &self.freq))),
             _ => None,
         };

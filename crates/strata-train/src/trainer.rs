@@ -503,6 +503,18 @@ pub fn evaluate_run(run_dir: &Path, overrides: &[String]) -> Result<Results> {
     Ok(results)
 }
 
+/// The best checkpoint of a run folder, built for its data (read again from the config's paths).
+pub fn load_best(run_dir: &Path, device: &Device) -> Result<(RunConfig, Model)> {
+    let paths = RunPaths::new(run_dir);
+    if !paths.config.exists() {
+        bail!("{} is not a run folder (no config.toml)", run_dir.display());
+    }
+    let cfg = RunConfig::load(&paths.config, &[])?;
+    let task = Task::load(&cfg.data)?;
+    let model = load_module(build_model(&cfg, &task, device)?, &paths.best)?;
+    Ok((cfg, model))
+}
+
 pub struct RunPaths {
     pub config: PathBuf,
     pub state: PathBuf,
