@@ -364,3 +364,64 @@ fn probabilistic_forecasts_carry_ordered_quantiles_with_calendar_features() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(is_png(&plots.join("forecast_OT_1.png")));
 }
+
+#[test]
+fn graph_model_forecasts_a_user_csv_with_timestamps() {
+    let dir = tmp("st");
+    let cfg = dir.join("stid.toml");
+    std::fs::write(&cfg, "[data]\ndataset = \"los-loop\"\nseq_len = 12\npred_len = 12\n[model]\nname = \"stid\"\n[train]\nepochs = 1\nlr = 0.002\nmax_steps_per_epoch = 20\n").unwrap();
+    let run = dir.join("run");
+    let out = strata().args(["train", "--config"]).arg(&cfg).arg("--out").arg(&run).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("schema.json")).unwrap()).unwrap();
+    assert_eq!(schema["columns"].as_array().unwrap().len(), 207);
+    assert!(run.join("graph.npy").exists());
+
+    // The reference: the training pipeline's last test window (time of day and day of week from
+    // the row index, the data starting Thursday 2012-03-01 00:00) through the checkpoint.
+    let device = burn::tensor::Device::flex();
+    let data_cfg = strata_data::DataConfig { dataset: "los-loop".into(), path: Some(data_root().join("los-loop/los_speed.csv")), graph: Some(data_root().join("los-loop/los_adj.csv")), seq_len: 12, pred_len: 12, ..Default::default() };
+    let d = strata_data::prepare_spatial(&data_cfg).unwrap();
+    let shape = strata_models::Shape { seq_len: 12, pred_len: 12, channels: 207, features: d.in_features, steps_per_day: 288, tod: true, dow: true, grid: None, marks: 0 };
+    let adj = d.graph.as_ref().map(|g| g.adj.as_slice());
+    let model = strata_models::ModelConfig::Stid(Default::default()).init(shape, adj, &device);
+    let model = strata_train::checkpoint::load_module(model, &run.join("best.bpk")).unwrap();
+    let last = d.test.len() - 1;
+    let mut batch = strata_data::window::Batch::default();
+    d.test.fill(&[last], &mut batch);
+    let x = Tensor::<4>::from_data(TensorData::new(batch.x.clone(), [1, 12, 207, d.in_features]), &device);
+    let want: Vec<f32> = model.forward(x).into_data().convert::<f32>().try_into_vec().unwrap();
+    let want: Vec<f32> = want.iter().map(|v| v * d.scaler.std[0] + d.scaler.mean[0]).collect();
+
+    // The user's file: those 12 rows with timestamps and the sensor ids as columns.
+    let text = std::fs::read_to_string(data_root().join("los-loop/los_speed.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let start = d.test.end - 24;
+    let mut csv = format!("date,{header}\n");
+    for r in start..start + 12 {
+        let minutes = r * 5;
+        csv.push_str(&format!("2012-03-{:02} {:02}:{:02}:00,{}\n", 1 + minutes / 1440, (minutes % 1440) / 60, minutes % 60, rows[r]));
+    }
+    let input = dir.join("sensors.csv");
+    std::fs::write(&input, csv).unwrap();
+    let fc = dir.join("f.csv");
+    let out = strata().args(["forecast", "--model"]).arg(&run).arg("--input").arg(&input).arg("--out").arg(&fc).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cols, dates, got) = read_forecast(&fc);
+    assert_eq!(cols.len(), 207);
+    assert_eq!(cols[0], header.split(',').next().unwrap());
+    assert_eq!(dates.len(), 12);
+    for t in 0..12 {
+        for n in 0..207 {
+            let w = want[t * 207 + n];
+            assert!((got[t][n] - w).abs() <= 1e-3 * w.abs().max(1.0), "step {t} node {n}: {} vs {w}", got[t][n]);
+        }
+    }
+    // Without timestamps the model cannot know the time of day: it says so.
+    let bare = dir.join("bare.csv");
+    std::fs::write(&bare, format!("{header}\n{}\n", rows[start..start + 12].join("\n"))).unwrap();
+    let out = strata().args(["forecast", "--model"]).arg(&run).arg("--input").arg(&bare).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("time of day"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -7,6 +7,23 @@ use npyz::{DType, NpyFile, TypeChar};
 
 use crate::DataError;
 
+/// A little-endian float32 C-order `.npy` file of `shape`.
+pub fn encode_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let dims = if shape.len() == 1 { format!("{},", dims[0]) } else { dims.join(", ") };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}");
+    // Magic (6) + version (2) + length (2) + header + newline, padded to 64 bytes.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    out
+}
+
 /// Read a `.npy` file: its shape and values.
 pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f32>), DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;

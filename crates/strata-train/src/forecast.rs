@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::tensor::{Device, Tensor, TensorData};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
+use strata_data::SpatialPrepared;
 use strata_data::prepare::Prepared;
 use strata_data::scaler::StandardScaler;
 use strata_data::{Features, impute::Impute};
@@ -45,7 +46,22 @@ pub struct Schema {
     /// How missing input cells are filled.
     pub impute: Impute,
     pub protocol: String,
+    /// Spatio-temporal (graph) models: their extra inputs; `columns` are then the nodes.
+    #[serde(default)]
+    pub spatial: Option<SpatialInputs>,
 }
+
+/// What a spatio-temporal model reads beside the values: time of day and day of week (from the
+/// timestamps), and the sensor graph, saved as `graph.npy` in the run folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpatialInputs {
+    pub steps_per_day: Option<usize>,
+    pub time_of_day: bool,
+    pub day_of_week: bool,
+    pub graph: bool,
+}
+
+pub const GRAPH_FILE: &str = "graph.npy";
 
 impl Schema {
     /// The schema of a long-sequence run trained on `data`.
@@ -66,7 +82,45 @@ impl Schema {
             scaler: data.scaler.clone(),
             impute,
             protocol,
+            spatial: None,
         }
+    }
+
+    /// The schema of a spatio-temporal run: one column per node (named by the signal's ids),
+    /// one scaler over all nodes, zeros as the null value.
+    pub fn of_spatial(model: &ModelConfig, shape: Shape, d: &SpatialPrepared, protocol: String) -> Schema {
+        let columns: Vec<String> = d.ids.clone().unwrap_or_else(|| (0..d.nodes).map(|i| i.to_string()).collect());
+        Schema {
+            format: 1,
+            dataset: d.dataset.clone(),
+            data_sha256: d.sha256.clone(),
+            model: model.clone(),
+            shape,
+            target: String::new(),
+            outputs: columns.clone(),
+            columns,
+            features: Features::M,
+            freq: d.freq.clone(),
+            step_seconds: d.steps_per_day.map(|s| 86400 / s as i64),
+            scaler: Some(d.scaler.clone()),
+            impute: Impute::None,
+            protocol,
+            spatial: Some(SpatialInputs { steps_per_day: d.steps_per_day, time_of_day: d.time_of_day, day_of_week: d.day_of_week, graph: d.graph.is_some() }),
+        }
+    }
+
+    /// Write `schema.json` (and `graph.npy`: the adjacency graph models are built with).
+    pub fn write_with_graph(&self, run_dir: &Path, adj: Option<&[f32]>) -> Result<()> {
+        if let Some(a) = adj {
+            let n = self.columns.len();
+            write_atomic(&run_dir.join(GRAPH_FILE), &strata_data::npy::encode_f32(&[n, n], a))?;
+        }
+        self.write(run_dir)
+    }
+
+    /// The scaler column of input column `j` (spatial data has one scaler for every node).
+    fn scaler_col(&self, j: usize) -> usize {
+        if self.spatial.is_some() { 0 } else { j }
     }
 
     pub fn write(&self, run_dir: &Path) -> Result<()> {
@@ -156,11 +210,21 @@ impl Schema {
         }
         let c = self.columns.len();
         let mut x: Vec<f32> = (first..=origin).flat_map(|r| index.iter().map(move |&j| (r, j))).map(|(r, j)| input.values[r * input.width + j]).collect();
-        let filled = fill_missing(&mut x, c, &self.columns, self.impute, src)?;
+        let filled = match &self.spatial {
+            // Spatio-temporal data: a missing reading is the null value 0, as in training.
+            Some(_) => x.iter_mut().filter(|v| v.is_nan()).map(|v| *v = 0.0).count(),
+            None => fill_missing(&mut x, c, &self.columns, self.impute, src)?,
+        };
         let truth_rows = (input.rows - origin - 1).min(pred_len);
         let truth: Vec<f32> = (origin + 1..origin + 1 + truth_rows).flat_map(|r| index.iter().map(move |&j| (r, j))).map(|(r, j)| input.values[r * input.width + j]).collect();
         if let Some(s) = &self.scaler {
-            s.transform(&mut x);
+            for (k, v) in x.iter_mut().enumerate() {
+                let j = self.scaler_col(k % c);
+                *v = (*v - s.mean[j]) / s.std[j];
+            }
+        }
+        if let Some(sp) = &self.spatial {
+            x = self.spatial_features(sp, x, dates, src)?;
         }
         let future = dates.and_then(|d| {
             let step = chrono::Duration::seconds(self.step_seconds.unwrap_or_else(|| (d[d.len() - 1] - d[d.len() - 2]).num_seconds()));
@@ -174,6 +238,35 @@ impl Schema {
         let out = self.output_range();
         let truth = (truth_rows > 0).then(|| truth.chunks(c).map(|row| row[out.clone()].to_vec()).collect());
         Ok(Query { x, marks, origin: dates.map(|d| fmt_date(*d.last().expect("rows"))), future: future.map(|f| f.into_iter().map(fmt_date).collect()), truth, filled })
+    }
+}
+
+impl Schema {
+    /// `[seq_len, nodes]` scaled values -> `[seq_len, nodes, features]`: the value, then the
+    /// time of day (step of the day / steps per day) and the day of the week (Monday 0, / 7)
+    /// from the timestamps, as the training data has them.
+    fn spatial_features(&self, sp: &SpatialInputs, x: Vec<f32>, dates: Option<&[NaiveDateTime]>, src: &str) -> Result<Vec<f32>> {
+        if !(sp.time_of_day || sp.day_of_week) {
+            return Ok(x);
+        }
+        let Some(dates) = dates else { bail!("{src}: this {} model reads the time of day and day of week; give a table with a date column", self.model.name()) };
+        let spd = sp.steps_per_day.unwrap_or(1);
+        let n = self.columns.len();
+        let mut out = Vec::with_capacity(x.len() * self.shape.features);
+        for (row, d) in x.chunks(n).zip(dates) {
+            let tod = (chrono::Timelike::num_seconds_from_midnight(&d.time()) as usize * spd / 86400) as f32 / spd as f32;
+            let dow = chrono::Datelike::weekday(d).num_days_from_monday() as f32 / 7.0;
+            for &v in row {
+                out.push(v);
+                if sp.time_of_day {
+                    out.push(tod);
+                }
+                if sp.day_of_week {
+                    out.push(dow);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -232,7 +325,11 @@ impl Query {
     pub fn history(&self, schema: &Schema) -> Vec<Vec<f32>> {
         let c = schema.columns.len();
         let out = schema.output_range();
-        self.x.chunks(c).map(|row| out.clone().map(|j| schema.scaler.as_ref().map_or(row[j], |s| row[j] * s.std[j] + s.mean[j])).collect()).collect()
+        let f = schema.shape.features;
+        self.x
+            .chunks(c * f)
+            .map(|row| out.clone().map(|j| schema.scaler.as_ref().map_or(row[j * f], |s| row[j * f] * s.std[schema.scaler_col(j)] + s.mean[schema.scaler_col(j)])).collect())
+            .collect()
     }
 }
 
@@ -261,7 +358,11 @@ pub struct Predictor {
 impl Predictor {
     pub fn load(run_dir: &Path, device: &Device) -> Result<Predictor> {
         let schema = Schema::load(run_dir)?;
-        let model = schema.model.try_init(schema.shape, None, device).map_err(anyhow::Error::msg)?;
+        let adj = match schema.spatial.as_ref().is_some_and(|s| s.graph) {
+            true => Some(strata_data::npy::read_npy(&run_dir.join(GRAPH_FILE))?.1),
+            false => None,
+        };
+        let model = schema.model.try_init(schema.shape, adj.as_deref(), device).map_err(anyhow::Error::msg)?;
         let model = load_module(model, &run_dir.join("best.bpk"))?;
         Ok(Predictor { schema, dir: run_dir.to_path_buf(), model, device: device.clone() })
     }
@@ -271,7 +372,7 @@ impl Predictor {
         let s = &self.schema;
         let (b, l, h, c) = (queries.len(), s.shape.seq_len, s.shape.pred_len, s.columns.len());
         let x: Vec<f32> = queries.iter().flat_map(|q| q.x.iter().copied()).collect();
-        let x = Tensor::<4>::from_data(TensorData::new(x, [b, l, c, 1]), &self.device);
+        let x = Tensor::<4>::from_data(TensorData::new(x, [b, l, c, s.shape.features]), &self.device);
         let marks = queries[0].marks.as_ref().map(|(xm, _)| {
             let m = xm.len() / l;
             let cat = |f: fn(&(Vec<f32>, Vec<f32>)) -> &Vec<f32>| queries.iter().flat_map(|q| f(q.marks.as_ref().expect("all or none")).iter().copied()).collect::<Vec<f32>>();
@@ -306,7 +407,7 @@ impl Predictor {
         };
         let width = point.len() / (b * h);
         debug_assert_eq!(width, c, "models forecast every input channel");
-        let unscale = |v: f32, col: usize| s.scaler.as_ref().map_or(v, |sc| v * sc.std[col] + sc.mean[col]);
+        let unscale = |v: f32, col: usize| s.scaler.as_ref().map_or(v, |sc| v * sc.std[s.scaler_col(col)] + sc.mean[s.scaler_col(col)]);
         let grid = |vals: &[f32], i: usize| -> Vec<Vec<f32>> {
             (0..h).map(|t| out.clone().map(|col| unscale(vals[(i * h + t) * width + col], col)).collect()).collect()
         };
@@ -405,7 +506,7 @@ pub fn score(f: &Forecast, truth: &[Vec<f32>], schema: &Schema) -> (f64, f64, f6
     for (p, y) in f.values.iter().zip(truth) {
         for (k, (a, b)) in p.iter().zip(y).enumerate() {
             let d = (*a - *b) as f64;
-            let std = schema.scaler.as_ref().map_or(1.0, |s| s.std[out.start + k] as f64);
+            let std = schema.scaler.as_ref().map_or(1.0, |s| s.std[schema.scaler_col(out.start + k)] as f64);
             (se, ae, sse, sae, n) = (se + d * d, ae + d.abs(), sse + (d / std).powi(2), sae + (d / std).abs(), n + 1);
         }
     }

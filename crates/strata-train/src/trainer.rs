@@ -354,7 +354,8 @@ fn run_epochs(cfg: &RunConfig, task: &Task, run_dir: &Path, opts: TrainOptions, 
 fn write_schema(cfg: &RunConfig, task: &Task, run_dir: &Path) -> Result<()> {
     match task {
         Task::Lsf(d) if !d.rolling => crate::forecast::Schema::of(&cfg.model, task.shape(), d, cfg.data.impute, protocol_line(task)).write(run_dir),
-        _ => Ok(()),
+        Task::Spatial(d) => crate::forecast::Schema::of_spatial(&cfg.model, task.shape(), d, protocol_line(task)).write_with_graph(run_dir, task.adjacency()),
+        Task::Lsf(_) => Ok(()),
     }
 }
 
