@@ -1,28 +1,13 @@
 //! Saved models forecasting new data: `strata forecast` on a user's CSV, the same forecast over
 //! HTTP (`strata_serve`), and the errors both give for data the model cannot read.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 
 use burn::tensor::{Tensor, TensorData};
+use common::{data_root, strata, tmp, train};
 use strata_serve::ServeConfig;
-
-fn strata() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
-    c.env("STRATA_DATA", data_root());
-    c
-}
-
-fn data_root() -> PathBuf {
-    std::env::var_os("STRATA_DATA").map(Into::into).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("strata-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 const ETTH1_336_96: &str = r#"
 [data]
@@ -78,11 +63,7 @@ fn post(url: &str, body: &str) -> (u16, serde_json::Value) {
 #[test]
 fn etth1_model_forecasts_a_user_csv_through_the_cli_and_http_identically() {
     let dir = tmp("etth1");
-    let cfg = dir.join("etth1.toml");
-    std::fs::write(&cfg, ETTH1_336_96).unwrap();
-    let run = dir.join("run");
-    let out = strata().args(["train", "--config"]).arg(&cfg).arg("--out").arg(&run).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = train(&dir, "etth1", ETTH1_336_96);
     assert!(run.join("schema.json").exists());
 
     // The user's file: the last 336 + 96 hours of ETTh1, columns reordered; forecast the last 96
@@ -125,16 +106,7 @@ fn etth1_model_forecasts_a_user_csv_through_the_cli_and_http_identically() {
     // steps instead of dates.
     let npy = dir.join("mine.npy");
     let data: Vec<f32> = values[..336].iter().flat_map(|r| r[1..].iter().chain(&r[..1]).map(|v| *v as f32)).collect();
-    let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (336, 7), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    bytes.extend(data.iter().flat_map(|v| v.to_le_bytes()));
-    std::fs::write(&npy, bytes).unwrap();
+    std::fs::write(&npy, strata_data::npy::encode_f32(&[336, 7], &data)).unwrap();
     let fn_ = dir.join("forecast_npy.csv");
     let out = strata().args(["forecast", "--model"]).arg(&run).arg("--input").arg(&npy).arg("--out").arg(&fn_).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -238,11 +210,7 @@ fn is_png(path: &Path) -> bool {
 #[test]
 fn plot_and_explain_patchtst_on_etth1() {
     let dir = tmp("plot");
-    let cfg = dir.join("patchtst.toml");
-    std::fs::write(&cfg, PATCHTST_SMALL).unwrap();
-    let run = dir.join("run");
-    let out = strata().args(["train", "--config"]).arg(&cfg).arg("--out").arg(&run).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = train(&dir, "patchtst", PATCHTST_SMALL);
     let csv = dir.join("mine.csv");
     let (_, _, dates) = user_csv(14400 - 240, 14400, &csv);
 
@@ -331,15 +299,11 @@ fn tune_ranks_trials_by_validation_loss_and_writes_the_best_config() {
 #[test]
 fn probabilistic_forecasts_carry_ordered_quantiles_with_calendar_features() {
     let dir = tmp("prob");
-    let cfg = dir.join("normal.toml");
-    std::fs::write(
-        &cfg,
+    let run = train(
+        &dir,
+        "normal",
         "[data]\ndataset = \"etth1\"\nfeatures = \"S\"\nseq_len = 48\npred_len = 12\n[model]\nname = \"transformer\"\nd_model = 16\nn_heads = 2\ne_layers = 1\nd_layers = 1\nd_ff = 32\nlabel_len = 12\ndistribution = \"normal\"\n[train]\nepochs = 1\nlr = 0.001\nmax_steps_per_epoch = 30\n",
-    )
-    .unwrap();
-    let run = dir.join("run");
-    let out = strata().args(["train", "--config"]).arg(&cfg).arg("--out").arg(&run).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    );
     let csv = dir.join("mine.csv");
     user_csv(14400 - 100, 14400, &csv);
     let fc = dir.join("f.csv");
@@ -368,11 +332,7 @@ fn probabilistic_forecasts_carry_ordered_quantiles_with_calendar_features() {
 #[test]
 fn graph_model_forecasts_a_user_csv_with_timestamps() {
     let dir = tmp("st");
-    let cfg = dir.join("stid.toml");
-    std::fs::write(&cfg, "[data]\ndataset = \"los-loop\"\nseq_len = 12\npred_len = 12\n[model]\nname = \"stid\"\n[train]\nepochs = 1\nlr = 0.002\nmax_steps_per_epoch = 20\n").unwrap();
-    let run = dir.join("run");
-    let out = strata().args(["train", "--config"]).arg(&cfg).arg("--out").arg(&run).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = train(&dir, "stid", "[data]\ndataset = \"los-loop\"\nseq_len = 12\npred_len = 12\n[model]\nname = \"stid\"\n[train]\nepochs = 1\nlr = 0.002\nmax_steps_per_epoch = 20\n");
     let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("schema.json")).unwrap()).unwrap();
     assert_eq!(schema["columns"].as_array().unwrap().len(), 207);
     assert!(run.join("graph.npy").exists());
