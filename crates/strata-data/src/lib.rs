@@ -21,6 +21,7 @@ pub mod prepare;
 pub mod prepare_st;
 pub mod registry;
 pub mod spatial;
+pub mod synthetic;
 pub mod scaler;
 pub mod table;
 pub mod timefeat;
