@@ -1,0 +1,8 @@
+//! strata-distill: compressing a spatio-temporal training set in time and space
+//! (`../shared/docs/stemdist.md`).
+//!
+//! * [`cluster`]: STemDist's location clustering (k-means++ on each location's flattened
+//!   normalised training inputs, empty-cluster repair, cluster sizes as loss weights) and the
+//!   aggregation of windows onto clusters.
+
+pub mod cluster;
