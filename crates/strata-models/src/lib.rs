@@ -203,6 +203,9 @@ impl ModelConfig {
             ModelConfig::Stcnn(_) | ModelConfig::Convlstm(_) if !has_graph && shape.grid.is_none() => {
                 return Err(format!("{} needs a graph (data.graph) or a grid (data.grid)", self.name()));
             }
+            ModelConfig::Mtgnn(c) if c.location_encoder => {
+                return Err("mtgnn with location_encoder = true is STemDist's backbone: it forecasts from each location's mean window and trains through `strata distill`".into());
+            }
             ModelConfig::Ttm(_) if shape.features != 1 || shape.grid.is_some() => return Err("ttm forecasts long-sequence data (one feature per channel)".into()),
             ModelConfig::Ttm(c) => {
                 let dir = c.resolve();
@@ -409,6 +412,28 @@ mod attention_tests {
             }
         }
         assert!(ModelConfig::Dlinear(DLinearConfig::default()).init(shape, None, &device).attention(x, None).is_none());
+    }
+
+    /// STemDist's MTGNN has no per-node parameter: one model forecasts any number of
+    /// locations, and permuting the locations permutes the forecast (every graph entry kept:
+    /// the top-k choice among saturated, equal scores follows the node index).
+    #[test]
+    fn location_encoder_mtgnn_is_location_agnostic() {
+        let device = Device::flex();
+        let cfg = MTGNNConfig { location_encoder: true, subgraph_size: 30, conv_channels: 8, residual_channels: 8, skip_channels: 16, end_channels: 16, ..Default::default() };
+        let m = cfg.init(Shape { features: 2, ..Shape::lsf(12, 6, 10) }, &device);
+        for n in [10, 23] {
+            let x = Tensor::<4>::random([3, 12, n, 2], Init::Normal(0.0, 1.0), &device);
+            let loc = x.clone().mean_dim(0).reshape([12, n, 2]).permute([1, 0, 2]).reshape([n, 24]);
+            let y = m.forward_located(x.clone(), loc.clone());
+            assert_eq!(y.dims(), [3, 6, n]);
+            let perm: Vec<i64> = (0..n as i64).rev().collect();
+            let idx = Tensor::<1, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(perm, [n]), &device);
+            let yp = m.forward_located(x.select(2, idx.clone()), loc.select(0, idx.clone()));
+            let diff: f32 = (yp - y.select(2, idx)).abs().max().into_scalar();
+            assert!(diff < 1e-4, "n {n}: {diff}");
+        }
+        assert!(ModelConfig::Mtgnn(cfg).check(&Shape::lsf(12, 6, 10), false).is_err());
     }
 
     #[test]

@@ -33,6 +33,13 @@ pub struct MTGNNConfig {
     /// Saturation of the graph learner.
     pub tanhalpha: f64,
     pub dropout: f64,
+    /// STemDist's variant: no per-node parameters. The node embeddings are replaced by two
+    /// location encoders run on each location's mean input window, and the layer norm is per
+    /// location; one model then forecasts any set of locations ([`MTGNN::forward_located`]).
+    pub location_encoder: bool,
+    /// Location encoder width and output rank (STemDist: 32 and 10).
+    pub encoder_hidden: usize,
+    pub encoder_rank: usize,
 }
 
 impl Default for MTGNNConfig {
@@ -49,9 +56,42 @@ impl Default for MTGNNConfig {
             propalpha: 0.05,
             tanhalpha: 3.0,
             dropout: 0.3,
+            location_encoder: false,
+            encoder_hidden: 32,
+            encoder_rank: 10,
         }
     }
 }
+
+/// STemDist's location encoder: `Linear -> ReLU -> one-head self-attention across locations
+/// -> residual + LayerNorm -> Linear` from a location's mean input window to `rank` numbers.
+#[derive(Module, Debug)]
+pub struct LocationEncoder {
+    input: Linear,
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    norm: LayerNorm,
+    output: Linear,
+}
+
+impl LocationEncoder {
+    pub fn new(d_in: usize, hidden: usize, rank: usize, device: &Device) -> Self {
+        let lin = |a: usize, b: usize| LinearConfig::new(a, b).init(device);
+        LocationEncoder { input: lin(d_in, hidden), query: lin(hidden, hidden), key: lin(hidden, hidden), value: lin(hidden, hidden), norm: LayerNormConfig::new(hidden).init(device), output: lin(hidden, rank) }
+    }
+
+    /// `[locations, d_in]` -> `[locations, rank]`.
+    pub fn forward(&self, loc: Tensor<2>) -> Tensor<2> {
+        let h = relu(self.input.forward(loc));
+        let d = h.dims()[1] as f64;
+        let scores = self.query.forward(h.clone()).matmul(self.key.forward(h.clone()).transpose()) / d.sqrt();
+        let att = burn::tensor::activation::softmax(scores, 1).matmul(self.value.forward(h.clone()));
+        self.output.forward(self.norm.forward(h + att))
+    }
+}
+
+
 
 const KERNELS: [usize; 4] = [2, 3, 6, 7];
 
@@ -113,8 +153,12 @@ pub struct MTLayer {
 
 #[derive(Module, Debug)]
 pub struct MTGNN {
-    emb1: Param<Tensor<2>>,
-    emb2: Param<Tensor<2>>,
+    /// Per-node embeddings (MTGNN), or
+    emb1: Option<Param<Tensor<2>>>,
+    emb2: Option<Param<Tensor<2>>>,
+    /// two location encoders (STemDist).
+    enc1: Option<LocationEncoder>,
+    enc2: Option<LocationEncoder>,
     lin1: Linear,
     lin2: Linear,
     start: Conv2d,
@@ -154,15 +198,22 @@ impl MTGNNConfig {
                 skip: conv(c, s, t),
                 gconv1: mix(),
                 gconv2: mix(),
-                norm: LayerNormConfig::new(r * n * t).init(device),
+                // Over [channels, nodes, time], or per location over [channels, time].
+                norm: LayerNormConfig::new(if self.location_encoder { r * t } else { r * n * t }).init(device),
             });
         }
         let normal = Initializer::Normal { mean: 0.0, std: 1.0 };
+        let le = self.location_encoder;
+        let dim = if le { self.encoder_rank } else { self.node_dim };
+        let enc = || le.then(|| LocationEncoder::new(shape.seq_len * shape.features, self.encoder_hidden, self.encoder_rank, device));
+        let emb = || (!le).then(|| normal.init([n, self.node_dim], device));
         MTGNN {
-            emb1: normal.init([n, self.node_dim], device),
-            emb2: normal.init([n, self.node_dim], device),
-            lin1: LinearConfig::new(self.node_dim, self.node_dim).init(device),
-            lin2: LinearConfig::new(self.node_dim, self.node_dim).init(device),
+            emb1: emb(),
+            emb2: emb(),
+            enc1: enc(),
+            enc2: enc(),
+            lin1: LinearConfig::new(dim, dim).init(device),
+            lin2: LinearConfig::new(dim, dim).init(device),
             start: conv(shape.features, r, 1),
             skip0: conv(shape.features, s, t_total),
             layers,
@@ -179,15 +230,27 @@ impl MTGNNConfig {
 
 impl MTGNN {
     /// The learned adjacency `[n, n]`, each row kept at its `subgraph_size` largest entries.
+    /// Location-encoder models take the locations' mean input windows `loc` (`[n, seq_len *
+    /// features]`); embedding models ignore it.
     pub fn learned_graph(&self) -> Tensor<2> {
+        self.graph(None)
+    }
+
+    fn graph(&self, loc: Option<Tensor<2>>) -> Tensor<2> {
         let a = self.tanhalpha as f32;
-        let m1 = tanh(self.lin1.forward(self.emb1.val()) * a);
-        let m2 = tanh(self.lin2.forward(self.emb2.val()) * a);
+        let (e1, e2) = match (&self.emb1, &self.emb2, &self.enc1, &self.enc2, loc) {
+            (Some(e1), Some(e2), ..) => (e1.val(), e2.val()),
+            (_, _, Some(a), Some(b), Some(loc)) => (a.forward(loc.clone()), b.forward(loc)),
+            _ => panic!("a location-encoder MTGNN needs the locations' mean windows (forward_located)"),
+        };
+        let m1 = tanh(self.lin1.forward(e1) * a);
+        let m2 = tanh(self.lin2.forward(e2) * a);
         let score = m1.clone().matmul(m2.clone().transpose()) - m2.matmul(m1.transpose());
         let adj = relu(tanh(score * a));
         // The top-k mask is a constant of the step (as the reference's scatter of topk indices).
         let n = adj.dims()[0];
         let values: Vec<f32> = adj.clone().into_data().convert::<f32>().try_into_vec().expect("f32 graph");
+        let k = self.subgraph_size.min(n);
         let mut mask = vec![0f32; n * n];
         let mut order: Vec<usize> = Vec::with_capacity(n);
         for i in 0..n {
@@ -196,21 +259,38 @@ impl MTGNN {
             order.extend(0..n);
             // Ties (many exact zeros) break by index, where the reference adds 0.01 x uniform noise.
             order.sort_by(|&x, &y| row[y].total_cmp(&row[x]).then(x.cmp(&y)));
-            for &j in &order[..self.subgraph_size] {
+            for &j in &order[..k] {
                 mask[i * n + j] = 1.0;
             }
         }
-        adj * Tensor::from_data(TensorData::new(mask, [n, n]), &self.emb1.device())
+        let device = adj.device();
+        adj * Tensor::from_data(TensorData::new(mask, [n, n]), &device)
+    }
+
+    /// Whether this is STemDist's location-encoder variant.
+    pub fn has_location_encoder(&self) -> bool {
+        self.enc1.is_some()
     }
 
     /// `x`: `[batch, seq_len, nodes, features]` -> `[batch, pred_len, nodes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
+        self.forward_with(x, None)
+    }
+
+    /// The location-encoder variant's forecast of any set of locations: `loc` is each location's
+    /// mean input window over the training windows, `[nodes, seq_len * features]`.
+    pub fn forward_located(&self, x: Tensor<4>, loc: Tensor<2>) -> Tensor<3> {
+        self.forward_with(x, Some(loc))
+    }
+
+    fn forward_with(&self, x: Tensor<4>, loc: Option<Tensor<2>>) -> Tensor<3> {
+        let per_location = self.has_location_encoder();
+        let adj = self.graph(loc);
         let mut x = x.permute([0, 3, 2, 1]); // [b, f, n, l]
         let [b, f, n, l] = x.dims();
         if l < self.receptive_field {
             x = Tensor::cat(vec![Tensor::zeros([b, f, n, self.receptive_field - l], &x.device()), x], 3);
         }
-        let adj = self.learned_graph();
         let mut skip = self.skip0.forward(self.dropout.forward(x.clone()));
         let mut h = self.start.forward(x);
         for layer in &self.layers {
@@ -223,7 +303,11 @@ impl MTGNN {
             let rt = residual.dims()[3];
             let y = y + residual.narrow(3, rt - t, t);
             let [_, c, _, _] = y.dims();
-            h = layer.norm.forward(y.reshape([b, c * n * t])).reshape([b, c, n, t]);
+            h = if per_location {
+                layer.norm.forward(y.permute([0, 2, 1, 3]).reshape([b, n, c * t])).reshape([b, n, c, t]).permute([0, 2, 1, 3])
+            } else {
+                layer.norm.forward(y.reshape([b, c * n * t])).reshape([b, c, n, t])
+            };
         }
         let skip = self.skip_end.forward(h) + skip;
         let y = self.end2.forward(relu(self.end1.forward(relu(skip)))); // [b, pred_len, n, 1]
