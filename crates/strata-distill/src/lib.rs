@@ -5,4 +5,8 @@
 //!   normalised training inputs, empty-cluster repair, cluster sizes as loss weights) and the
 //!   aggregation of windows onto clusters.
 
+//! * [`matching`]: gradient matching's layer-wise cosine distance and its gradient with
+//!   respect to the synthetic data (Hessian-vector products by central differences).
+
 pub mod cluster;
+pub mod matching;
