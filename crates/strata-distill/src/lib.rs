@@ -8,5 +8,11 @@
 //! * [`matching`]: gradient matching's layer-wise cosine distance and its gradient with
 //!   respect to the synthetic data (Hessian-vector products by central differences).
 
+//! * [`stdata`]: series, windows, location-encoder inputs and masked metrics.
+//! * [`stemdist`]: the distillation loop (STemDist and the random baseline) and the evaluation
+//!   model trained on a distilled set.
+
 pub mod cluster;
 pub mod matching;
+pub mod stdata;
+pub mod stemdist;

@@ -1,0 +1,402 @@
+//! STemDist (`../shared/docs/stemdist.md`): cluster the locations, initialise a synthetic set
+//! from random windows of the clustered data, and learn its inputs AND targets by gradient
+//! matching on a location-encoder MTGNN, one random subset of clusters at a time; the random
+//! baseline (random windows x random locations) shares the file format and the evaluation.
+
+use std::time::Instant;
+
+use burn::module::{Module, Param};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use strata_models::{MTGNN, MTGNNConfig, Shape};
+
+use crate::cluster::{aggregate, kmeans, subset_weights};
+use crate::matching::{SynGrad, distance, hessian_vector, param_grads};
+use crate::stdata::{StData, Scores, batch_location_means, score, tensor2, tensor3, tensor4};
+
+/// Distillation settings (defaults: the paper's main setting, 10% x 10%).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DistillConfig {
+    /// `stemdist` or `random`.
+    pub method: String,
+    /// Share of training windows kept (srr).
+    pub temporal: f64,
+    /// Share of locations kept (nrr).
+    pub spatial: f64,
+    /// Outer iterations (a fresh model each).
+    pub outer: usize,
+    /// Distillation steps per outer iteration.
+    pub inner: usize,
+    /// Random cluster subsets per step (K).
+    pub subsets: usize,
+    /// Real windows per step.
+    pub batch: usize,
+    pub lr_data: f64,
+    pub lr_model: f64,
+    /// Model training epochs on the synthetic set after each distillation step.
+    pub model_epochs: usize,
+    /// Validate the synthetic set every this many outer iterations (keep the best).
+    pub eval_every: usize,
+    /// Epochs of the evaluation model (validation of S, and `evaluate`).
+    pub eval_epochs: usize,
+    pub kmeans_iters: usize,
+    pub seed: u64,
+    pub model: MTGNNConfig,
+}
+
+impl Default for DistillConfig {
+    fn default() -> Self {
+        DistillConfig {
+            method: "stemdist".into(),
+            temporal: 0.1,
+            spatial: 0.1,
+            outer: 100,
+            inner: 20,
+            subsets: 4,
+            batch: 64,
+            lr_data: 1e-2,
+            lr_model: 1e-3,
+            model_epochs: 10,
+            eval_every: 5,
+            eval_epochs: 100,
+            kmeans_iters: 50,
+            seed: 2021,
+            model: MTGNNConfig { location_encoder: true, ..Default::default() },
+        }
+    }
+}
+
+/// A distilled set: `m` windows over `k` (cluster) locations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Distilled {
+    pub method: String,
+    /// `[m, l, k, f]` normalised inputs and time features.
+    pub x: Vec<f32>,
+    /// `[m, h, k]` normalised targets.
+    pub y: Vec<f32>,
+    pub m: usize,
+    pub k: usize,
+    pub l: usize,
+    pub h: usize,
+    pub f: usize,
+    /// Locations behind each synthetic location (loss weights).
+    pub sizes: Vec<usize>,
+    /// Synthetic location of every real location (`usize::MAX`: not represented).
+    pub assignment: Vec<usize>,
+    /// The real data's target scaler.
+    pub mean: f32,
+    pub std: f32,
+    /// `(outer iteration, mean matching distance)`.
+    pub history: Vec<(usize, f64)>,
+    /// Validation scores of the kept set (real validation split, all locations).
+    pub val: Option<Scores>,
+    pub seconds: f64,
+}
+
+/// The synthetic inputs and targets as one trainable module.
+#[derive(Module, Debug)]
+struct SynSet {
+    x: Param<Tensor<4>>,
+    y: Param<Tensor<3>>,
+}
+
+fn idx(v: &[usize], device: &Device) -> Tensor<1, Int> {
+    Tensor::from_data(TensorData::new(v.iter().map(|&i| i as i64).collect::<Vec<_>>(), [v.len()]), device)
+}
+
+/// Weighted MSE of the model on locations `subset` of a window batch; `loc` is the encoder
+/// input of every location of the batch.
+fn subset_loss(model: &MTGNN, x: Tensor<4>, y: Tensor<3>, loc: Tensor<2>, subset: &[usize], sizes: &[usize]) -> Tensor<1> {
+    let device = x.device();
+    let i = idx(subset, &device);
+    let pred = model.forward_located(x.select(2, i.clone()), loc.select(0, i.clone()));
+    let w = subset_weights(sizes, subset);
+    let w = Tensor::<3>::from_data(TensorData::new(w, [1, 1, subset.len()]), &device);
+    ((pred - y.select(2, i)).powi_scalar(2) * w).mean()
+}
+
+/// A tensor's values as a new graph-free tensor (reused across several backward passes, a
+/// derived tensor would have its tape consumed by the first).
+fn constant(t: Tensor<2>) -> Tensor<2> {
+    let device = t.device();
+    Tensor::from_data(t.into_data(), &device)
+}
+
+fn partition(k: usize, parts: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..k).collect();
+    order.shuffle(rng);
+    let parts = parts.clamp(1, k.max(1));
+    (0..parts).map(|p| order.iter().copied().skip(p).step_by(parts).collect()).filter(|s: &Vec<usize>| !s.is_empty()).collect()
+}
+
+fn shape(d: &Distilled) -> Shape {
+    Shape { seq_len: d.l, pred_len: d.h, channels: d.k, features: d.f, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0 }
+}
+
+/// Train a fresh location-encoder MTGNN on a distilled set (subset by subset, weighted MSE,
+/// Adam) for `epochs`, keeping the model with the best validation MAE on the real data
+/// (checked every `check_every` epochs). Returns the model and its validation scores.
+pub fn train_on(d: &Distilled, real: &StData, cfg: &DistillConfig, epochs: usize, check_every: usize, seed: u64, device: &Device) -> (MTGNN, Scores) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    device.seed(seed);
+    let mut model = cfg.model.init(shape(d), device);
+    let mut optim: ModuleOptimizer = AdamConfig::new().init();
+    let x = tensor4(d.x.clone(), [d.m, d.l, d.k, d.f], device);
+    let y = tensor3(d.y.clone(), [d.m, d.h, d.k], device);
+    let loc = constant(batch_location_means(x.clone()));
+    let real_loc = tensor2(real.location_means(), [real.nodes, real.l * real.f], &device.clone().without_autodiff());
+    let mut best: Option<(MTGNN, Scores)> = None;
+    for epoch in 0..epochs {
+        let mut order: Vec<usize> = (0..d.m).collect();
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(cfg.batch) {
+            let b = idx(chunk, device);
+            let (xb, yb) = (x.clone().select(0, b.clone()), y.clone().select(0, b));
+            for subset in partition(d.k, cfg.subsets, &mut rng) {
+                let loss = subset_loss(&model, xb.clone(), yb.clone(), loc.clone(), &subset, &d.sizes);
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(cfg.lr_model, model, grads);
+            }
+        }
+        if (epoch + 1) % check_every.max(1) == 0 || epoch + 1 == epochs {
+            let s = evaluate(&model.valid(), real, &real_loc, 1);
+            if best.as_ref().is_none_or(|(_, b)| s.mae < b.mae) {
+                best = Some((model.clone(), s));
+            }
+        }
+    }
+    best.expect("at least one epoch")
+}
+
+/// Forecast every window of split `split` (1 validation, 2 test) at every real location and
+/// score on the original scale.
+pub fn evaluate(model: &MTGNN, real: &StData, loc: &Tensor<2>, split: usize) -> Scores {
+    let device = loc.device();
+    let all: Vec<usize> = (0..real.nodes).collect();
+    let (mut pred, mut truth) = (Vec::new(), Vec::new());
+    for chunk in real.splits[split].chunks(64) {
+        let (x, y) = real.gather(chunk, &all);
+        let p = model.forward_located(tensor4(x, [chunk.len(), real.l, real.nodes, real.f], &device), loc.clone());
+        let p: Vec<f32> = p.into_data().convert::<f32>().try_into_vec().expect("f32");
+        pred.extend(p.iter().map(|v| v * real.std + real.mean));
+        truth.extend(y.iter().map(|v| v * real.std + real.mean));
+    }
+    score(&pred, &truth)
+}
+
+/// Distil `real` (its training windows) with `cfg.method`.
+pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled {
+    let started = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let (n, f, l, h) = (real.nodes, real.f, real.l, real.h);
+    let k = ((cfg.spatial * n as f64).round() as usize).clamp(1, n);
+    let m = ((cfg.temporal * real.splits[0].len() as f64).round() as usize).max(1);
+    let mut starts: Vec<usize> = real.splits[0].clone();
+    starts.shuffle(&mut rng);
+    starts.truncate(m);
+    if cfg.method == "random" {
+        // Random windows x random locations.
+        let mut nodes: Vec<usize> = (0..n).collect();
+        nodes.shuffle(&mut rng);
+        nodes.truncate(k);
+        nodes.sort();
+        let (x, y) = real.gather(&starts, &nodes);
+        let mut assignment = vec![usize::MAX; n];
+        nodes.iter().enumerate().for_each(|(c, &i)| assignment[i] = c);
+        return Distilled { method: "random".into(), x, y, m, k, l, h, f, sizes: vec![1; k], assignment, mean: real.mean, std: real.std, history: Vec::new(), val: None, seconds: started.elapsed().as_secs_f64() };
+    }
+    // 1. Location clustering on each location's normalised training rows (the flattened
+    //    stride-1 windows repeat each row up to l times: the same geometry, l times smaller).
+    let rows = real.train_rows();
+    let feats: Vec<f32> = (0..n).flat_map(|i| (0..rows).flat_map(move |r| (0..f).map(move |j| (r, i, j)))).map(|(r, i, j)| real.x[(r * n + i) * f + j]).collect();
+    let clusters = kmeans(&feats, rows * f, k, cfg.kmeans_iters, cfg.seed);
+    let clustered = StData {
+        x: aggregate(&real.x, n, f, &clusters),
+        y: aggregate(&real.y, n, 1, &clusters),
+        nodes: k,
+        ..real.clone()
+    };
+    // 2. The synthetic set starts as random windows of the clustered data.
+    let all: Vec<usize> = (0..k).collect();
+    let (sx, sy) = clustered.gather(&starts, &all);
+    let mut syn = SynSet { x: Param::from_tensor(tensor4(sx, [m, l, k, f], device)), y: Param::from_tensor(tensor3(sy, [m, h, k], device)) };
+    let mut syn_optim: ModuleOptimizer = AdamConfig::new().init();
+    let real_loc = tensor2(clustered.location_means(), [k, l * f], device);
+    let shape = Shape { seq_len: l, pred_len: h, channels: k, features: f, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0 };
+    let eval_device = device.clone().without_autodiff();
+    let mut history = Vec::new();
+    let snapshot = |syn: &SynSet, history: &[(usize, f64)]| Distilled {
+        method: "stemdist".into(),
+        x: syn.x.val().into_data().convert::<f32>().try_into_vec().expect("f32"),
+        y: syn.y.val().into_data().convert::<f32>().try_into_vec().expect("f32"),
+        m,
+        k,
+        l,
+        h,
+        f,
+        sizes: clusters.sizes.clone(),
+        assignment: clusters.assignment.clone(),
+        mean: real.mean,
+        std: real.std,
+        history: history.to_vec(),
+        val: None,
+        seconds: 0.0,
+    };
+    let mut best: Option<Distilled> = None;
+    for it in 0..cfg.outer {
+        device.seed(cfg.seed.wrapping_add(1 + it as u64));
+        let mut model = cfg.model.init(shape, device);
+        let mut model_optim: ModuleOptimizer = AdamConfig::new().init();
+        let mut dist_sum = 0.0;
+        let mut dist_n = 0;
+        for step in 0..cfg.inner {
+            let batch: Vec<usize> = (0..cfg.batch.min(clustered.splits[0].len())).map(|_| clustered.splits[0][rng.random_range(0..clustered.splits[0].len())]).collect();
+            let (xr, yr) = clustered.gather(&batch, &all);
+            let xr = tensor4(xr, [batch.len(), l, k, f], device);
+            let yr = tensor3(yr, [batch.len(), h, k], device);
+            for subset in partition(k, cfg.subsets, &mut rng) {
+                let g_real = param_grads(&model, &subset_loss(&model, xr.clone(), yr.clone(), real_loc.clone(), &subset, &clusters.sizes).backward());
+                let (sxv, syv) = (syn.x.val().detach(), syn.y.val().detach());
+                let g_syn = param_grads(&model, &subset_loss(&model, sxv.clone(), syv.clone(), batch_location_means(sxv.clone()), &subset, &clusters.sizes).backward());
+                let (d, v) = distance(&g_real, &g_syn);
+                dist_sum += d;
+                dist_n += 1;
+                // Fresh leaves for each side (a leaf's tape is consumed by its backward).
+                let sx_data = sxv.to_data();
+                let sy_data = syv.to_data();
+                let hv = hessian_vector(&model, &v, |mm| {
+                    let x = Tensor::<4>::from_data(sx_data.clone(), device).require_grad();
+                    let y = Tensor::<3>::from_data(sy_data.clone(), device).require_grad();
+                    let loss = subset_loss(mm, x.clone(), y.clone(), batch_location_means(x.clone()), &subset, &clusters.sizes);
+                    (loss, vec![SynGrad::R4(x), SynGrad::R3(y)])
+                });
+                let mut grads = GradientsParams::new();
+                grads.register(syn.x.id, tensor4(hv[0].clone(), [m, l, k, f], device));
+                grads.register(syn.y.id, tensor3(hv[1].clone(), [m, h, k], device));
+                syn = syn_optim.step(cfg.lr_data, syn, grads);
+            }
+            if step + 1 == cfg.inner {
+                break;
+            }
+            // Train the model on the (detached) synthetic set, subset by subset.
+            let (sx, sy) = (syn.x.val().detach(), syn.y.val().detach());
+            let sloc = constant(batch_location_means(sx.clone()));
+            for _ in 0..cfg.model_epochs {
+                for subset in partition(k, cfg.subsets, &mut rng) {
+                        let loss = subset_loss(&model, sx.clone(), sy.clone(), sloc.clone(), &subset, &clusters.sizes);
+                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    model = model_optim.step(cfg.lr_model, model, grads);
+                }
+            }
+        }
+        history.push((it + 1, dist_sum / dist_n.max(1) as f64));
+        if (it + 1) % cfg.eval_every.max(1) == 0 || it + 1 == cfg.outer {
+            let mut cand = snapshot(&syn, &history);
+            let (_, val) = train_on(&cand, real, cfg, cfg.eval_epochs.min(50), 10, cfg.seed.wrapping_add(1000 + it as u64), device);
+            let _ = &eval_device;
+            cand.val = Some(val);
+            if best.as_ref().is_none_or(|b| b.val.is_none_or(|bv| val.mae < bv.mae)) {
+                best = Some(cand);
+            }
+        }
+    }
+    let mut out = best.unwrap_or_else(|| snapshot(&syn, &history));
+    out.history = history;
+    out.seconds = started.elapsed().as_secs_f64();
+    out
+}
+
+/// The whole training set as a "distilled" set (every window, every location, weight 1): the
+/// full-data reference trains through the same code.
+pub fn full_set(real: &StData) -> Distilled {
+    let all: Vec<usize> = (0..real.nodes).collect();
+    let (x, y) = real.gather(&real.splits[0], &all);
+    Distilled {
+        method: "full".into(),
+        x,
+        y,
+        m: real.splits[0].len(),
+        k: real.nodes,
+        l: real.l,
+        h: real.h,
+        f: real.f,
+        sizes: vec![1; real.nodes],
+        assignment: all,
+        mean: real.mean,
+        std: real.std,
+        history: Vec::new(),
+        val: None,
+        seconds: 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_data::synthetic::{SyntheticConfig, generate};
+
+    fn small_data() -> StData {
+        let dir = std::env::temp_dir().join(format!("strata-distill-{}", std::process::id()));
+        generate(&SyntheticConfig { nodes: 24, days: 4, steps_per_day: 24, ..Default::default() }).write(&dir).unwrap();
+        let cfg = strata_data::DataConfig {
+            dataset: "spatial".into(),
+            path: Some(dir.join("signal.npy")),
+            graph: Some(dir.join("graph.csv")),
+            graph_weights: strata_data::graph::EdgeWeights::Raw,
+            graph_symmetric: true,
+            steps_per_day: Some(24),
+            seq_len: 12,
+            pred_len: 12,
+            ..Default::default()
+        };
+        StData::from_prepared(&strata_data::prepare_spatial(&cfg).unwrap())
+    }
+
+    fn tiny() -> DistillConfig {
+        let model = MTGNNConfig { location_encoder: true, conv_channels: 8, residual_channels: 8, skip_channels: 8, end_channels: 16, layers: 2, ..Default::default() };
+        DistillConfig { temporal: 0.2, spatial: 0.25, outer: 2, inner: 2, subsets: 2, batch: 8, model_epochs: 1, eval_every: 1, eval_epochs: 2, model, ..Default::default() }
+    }
+
+    #[test]
+    fn stemdist_compresses_time_and_space_and_keeps_the_best_validated_set() {
+        let real = small_data();
+        let device = Device::flex().autodiff();
+        let d = distill(&real, &tiny(), &device);
+        let m = (0.2 * real.splits[0].len() as f64).round() as usize;
+        assert_eq!((d.m, d.k, d.l, d.h, d.f), (m, 6, 12, 12, 3));
+        assert_eq!(d.x.len(), m * 12 * 6 * 3);
+        assert_eq!(d.y.len(), m * 12 * 6);
+        assert_eq!(d.sizes.iter().sum::<usize>(), 24);
+        assert!(d.assignment.iter().all(|&c| c < 6));
+        assert_eq!(d.history.len(), 2);
+        assert!(d.history.iter().all(|(_, dist)| dist.is_finite() && *dist > 0.0));
+        assert!(d.val.is_some_and(|v| v.mae.is_finite() && v.points > 0));
+        // A model trained on the distilled set forecasts every real location.
+        let (model, val) = train_on(&d, &real, &tiny(), 2, 1, 5, &device);
+        let loc = tensor2(real.location_means(), [real.nodes, 12 * 3], &Device::flex());
+        let test = evaluate(&model.valid(), &real, &loc, 2);
+        assert_eq!(test.points > 0, true);
+        assert!(val.rrse.is_finite() && test.rrse.is_finite());
+    }
+
+    #[test]
+    fn random_baseline_keeps_real_windows_of_random_locations() {
+        let real = small_data();
+        let d = distill(&real, &DistillConfig { method: "random".into(), ..tiny() }, &Device::flex().autodiff());
+        assert_eq!(d.k, 6);
+        let kept: Vec<usize> = (0..24).filter(|&i| d.assignment[i] != usize::MAX).collect();
+        assert_eq!(kept.len(), 6);
+        // Each synthetic window is a real window of those locations: its first input row equals
+        // some training row of the real series.
+        let row0: Vec<f32> = (0..6).flat_map(|c| d.x[c * 3..c * 3 + 3].to_vec()).collect();
+        let found = (0..real.train_rows()).any(|r| kept.iter().enumerate().all(|(c, &i)| real.x[(r * 24 + i) * 3..(r * 24 + i) * 3 + 3] == row0[c * 3..c * 3 + 3]));
+        assert!(found);
+        let full = full_set(&real);
+        assert_eq!((full.m, full.k), (real.splits[0].len(), 24));
+    }
+}
