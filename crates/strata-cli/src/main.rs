@@ -229,6 +229,38 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Distil a spatio-temporal dataset (STemDist or the random baseline) into a folder of
+    /// x.npy, y.npy and distilled.json (docs/distill.md).
+    Distill {
+        /// A TOML with [data] and [distill] tables.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        dataset: Option<String>,
+        /// stemdist or random.
+        #[arg(long)]
+        method: Option<String>,
+        /// Override a setting: `--set distill.outer=20` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Train a fresh model on a distilled folder (or on the full data with --full DATASET),
+    /// select on the real validation split, report the real test split, time and peak memory.
+    DistillEval {
+        dir: Option<PathBuf>,
+        /// Train on the full training data of this spatio-temporal dataset instead.
+        #[arg(long)]
+        full: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        epochs: usize,
+        #[arg(long, default_value_t = 2021)]
+        seed: u64,
+        /// Output JSON (default: <dir>/eval_s<seed>.json, or full_eval_s<seed>.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List the dataset registry and what was found on disk.
     Datasets,
     /// Train DLinear on ETTh1 (96 -> 96) and print the test metrics.
@@ -334,6 +366,49 @@ fn run(cli: Cli) -> Result<()> {
             println!(
                 "train on it: [data] dataset = \"spatial\", path = \"{0}/signal.npy\", graph = \"{0}/graph.csv\", graph_weights = \"raw\", graph_symmetric = true, steps_per_day = {steps_per_day}",
                 out.display()
+            );
+        }
+        Command::Distill { config, dataset, method, set, out } => {
+            let mut table: toml::Table = match &config {
+                Some(p) => toml::from_str(&std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                None => toml::Table::new(),
+            };
+            let mut sets: Vec<String> = Vec::new();
+            if let Some(d) = dataset {
+                sets.push(format!("data.dataset=\"{d}\""));
+            }
+            if let Some(m) = method {
+                sets.push(format!("distill.method=\"{m}\""));
+            }
+            sets.extend(set);
+            for s in &sets {
+                strata_train::config::apply_override(&mut table, s)?;
+            }
+            let data = table.entry("data").or_insert_with(|| toml::Value::Table(Default::default()));
+            if let Some(d) = data.as_table_mut() {
+                d.entry("seq_len").or_insert(toml::Value::Integer(12));
+                d.entry("pred_len").or_insert(toml::Value::Integer(12));
+            }
+            let run: strata_distill::run::DistillRun = table.try_into().map_err(|e: toml::de::Error| anyhow::anyhow!("distill settings: {}", e.message()))?;
+            let device = strata_train::device::training_device();
+            let r = strata_distill::run::run_distill(&run, &out, &device)?;
+            println!(
+                "{} on {}: {} of {} windows x {} of {} locations (ratio {:.4}) in {:.1}s, peak {:.0} MB -> {}",
+                run.distill.method, r.dataset, r.m, r.real_windows, r.k, r.real_locations, r.ratio, r.distill_seconds, r.peak_rss_mb, out.display()
+            );
+            if let Some(v) = r.val {
+                println!("kept set: validation MAE {:.4} RMSE {:.4} RAE {:.4} RRSE {:.4}", v.mae, v.rmse, v.rae, v.rrse);
+            }
+        }
+        Command::DistillEval { dir, full, epochs, seed, out } => {
+            let device = strata_train::device::training_device();
+            let data = full.map(|d| strata_data::DataConfig { dataset: d, seq_len: 12, pred_len: 12, ..Default::default() });
+            let r = strata_distill::run::run_eval(dir.as_deref(), data.as_ref(), None, epochs, seed, &device)?;
+            let path = strata_distill::run::eval_path(dir.as_deref(), out.as_deref(), seed);
+            std::fs::write(&path, serde_json::to_string_pretty(&r)?)?;
+            println!(
+                "{} ({} windows x {} locations): test MAE {:.4} RMSE {:.4} RAE {:.4} RRSE {:.4}; training {:.1}s, peak {:.0} MB -> {}",
+                r.source, r.windows, r.locations, r.test.mae, r.test.rmse, r.test.rae, r.test.rrse, r.train_seconds, r.peak_rss_mb, path.display()
             );
         }
         Command::Sample { run_dir, n, seed, noise, out } => {

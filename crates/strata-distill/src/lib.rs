@@ -14,5 +14,6 @@
 
 pub mod cluster;
 pub mod matching;
+pub mod run;
 pub mod stdata;
 pub mod stemdist;

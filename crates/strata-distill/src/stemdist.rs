@@ -127,6 +127,12 @@ fn constant(t: Tensor<2>) -> Tensor<2> {
     Tensor::from_data(t.into_data(), &device)
 }
 
+/// The model settings with the location encoder on (the distilled set has other locations
+/// than the real data, so the model must not have per-location parameters).
+fn backbone(cfg: &DistillConfig) -> MTGNNConfig {
+    MTGNNConfig { location_encoder: true, ..cfg.model.clone() }
+}
+
 fn partition(k: usize, parts: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..k).collect();
     order.shuffle(rng);
@@ -144,7 +150,7 @@ fn shape(d: &Distilled) -> Shape {
 pub fn train_on(d: &Distilled, real: &StData, cfg: &DistillConfig, epochs: usize, check_every: usize, seed: u64, device: &Device) -> (MTGNN, Scores) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     device.seed(seed);
-    let mut model = cfg.model.init(shape(d), device);
+    let mut model = backbone(cfg).init(shape(d), device);
     let mut optim: ModuleOptimizer = AdamConfig::new().init();
     let x = tensor4(d.x.clone(), [d.m, d.l, d.k, d.f], device);
     let y = tensor3(d.y.clone(), [d.m, d.h, d.k], device);
@@ -250,7 +256,7 @@ pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled
     let mut best: Option<Distilled> = None;
     for it in 0..cfg.outer {
         device.seed(cfg.seed.wrapping_add(1 + it as u64));
-        let mut model = cfg.model.init(shape, device);
+        let mut model = backbone(cfg).init(shape, device);
         let mut model_optim: ModuleOptimizer = AdamConfig::new().init();
         let mut dist_sum = 0.0;
         let mut dist_n = 0;
