@@ -234,7 +234,6 @@ pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled
     let mut syn_optim: ModuleOptimizer = AdamConfig::new().init();
     let real_loc = tensor2(clustered.location_means(), [k, l * f], device);
     let shape = Shape { seq_len: l, pred_len: h, channels: k, features: f, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0 };
-    let eval_device = device.clone().without_autodiff();
     let mut history = Vec::new();
     let snapshot = |syn: &SynSet, history: &[(usize, f64)]| Distilled {
         method: "stemdist".into(),
@@ -304,7 +303,6 @@ pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled
         if (it + 1) % cfg.eval_every.max(1) == 0 || it + 1 == cfg.outer {
             let mut cand = snapshot(&syn, &history);
             let (_, val) = train_on(&cand, real, cfg, cfg.eval_epochs.min(50), 10, cfg.seed.wrapping_add(1000 + it as u64), device);
-            let _ = &eval_device;
             cand.val = Some(val);
             if best.as_ref().is_none_or(|b| b.val.is_none_or(|bv| val.mae < bv.mae)) {
                 best = Some(cand);
