@@ -403,7 +403,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::DistillEval { dir, full, epochs, seed, out } => {
             let device = strata_train::device::training_device();
             let data = full.map(|d| strata_data::DataConfig { dataset: d, seq_len: 12, pred_len: 12, ..Default::default() });
-            let r = strata_distill::run::run_eval(dir.as_deref(), data.as_ref(), None, epochs, seed, &device)?;
+            let r = strata_distill::run::run_eval(dir.as_deref(), data.as_ref(), epochs, seed, &device)?;
             let path = strata_distill::run::eval_path(dir.as_deref(), out.as_deref(), seed);
             std::fs::write(&path, serde_json::to_string_pretty(&r)?)?;
             println!(

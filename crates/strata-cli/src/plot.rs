@@ -34,6 +34,14 @@ fn render(path: &Path, size: (u32, u32), draw: impl Fn(DrawingArea<BitMapBackend
     std::fs::rename(&tmp, path).map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
 }
 
+/// [`render`] with one drawing for both backends (the closure is generic over the backend, so
+/// it is written once and instantiated twice).
+macro_rules! draw {
+    ($path:expr, $size:expr, |$r:ident| $body:expr) => {
+        render($path, $size, |$r| $body, |$r| $body)
+    };
+}
+
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing failed: {e:?}")
 }
@@ -115,7 +123,7 @@ pub fn curves(run: &Path, out: &Path) -> Result<PathBuf> {
     let pick = |f: fn(&strata_train::checkpoint::EpochLog) -> f64| state.history.iter().map(|e| (e.epoch as f64, f(e))).collect::<Vec<_>>();
     let series = vec![("train loss".to_string(), pick(|e| e.train_loss), RGBColor(31, 119, 180)), ("validation loss".to_string(), pick(|e| e.val_loss), RGBColor(214, 39, 40))];
     let title = format!("{}: training curves", run.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()));
-    render(out, (900, 500), |r| lines(r, &title, "epoch", "loss", &series, &[]), |r| lines(r, &title, "epoch", "loss", &series, &[]))?;
+    draw!(out, (900, 500), |r| lines(r, &title, "epoch", "loss", &series, &[]))?;
     Ok(out.to_path_buf())
 }
 
@@ -134,7 +142,7 @@ pub fn forecast_chart(q: &Query, f: &Forecast, history: &[Vec<f32>], column: usi
         _ => Vec::new(),
     };
     let title = format!("{} from {}", f.columns[column], f.origin.as_deref().unwrap_or("the last row"));
-    render(out, (1000, 500), |r| lines(r, &title, "steps from the origin", &f.columns[column], &series, &band), |r| lines(r, &title, "steps from the origin", &f.columns[column], &series, &band))
+    draw!(out, (1000, 500), |r| lines(r, &title, "steps from the origin", &f.columns[column], &series, &band))
 }
 
 /// What `strata plot` draws.
@@ -179,7 +187,7 @@ pub fn adjacency(run: &Path, out: &Path, format: &str) -> Result<Vec<PathBuf>> {
     let m: Vec<f32> = adj.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow!("{e:?}"))?;
     let path = out.join(format!("adjacency.{format}"));
     let title = format!("{} learned adjacency ({} nodes)", cfg.model.name(), n);
-    render(&path, (760, 700), |r| heatmap(r, &title, "to node", "from node", &m, n, n), |r| heatmap(r, &title, "to node", "from node", &m, n, n))?;
+    draw!(&path, (760, 700), |r| heatmap(r, &title, "to node", "from node", &m, n, n))?;
     Ok(vec![path])
 }
 
@@ -209,7 +217,7 @@ pub fn explain(run: &Path, input: Option<&Path>, at: Option<&str>, series: Optio
             let m = &w[((row * heads + h) * tq) * tk..((row * heads + h + 1) * tq) * tk];
             let path = out.join(format!("attention_{layer}_head{}.{format}", h + 1));
             let title = format!("{} {layer} head {}{}", p.schema.model.name(), h + 1, if rows == columns.len() { format!(" ({name})") } else { String::new() });
-            render(&path, (700, 640), |r| heatmap(r, &title, xl, yl, m, tq, tk), |r| heatmap(r, &title, xl, yl, m, tq, tk))?;
+            draw!(&path, (700, 640), |r| heatmap(r, &title, xl, yl, m, tq, tk))?;
             written.push(path);
         }
     }

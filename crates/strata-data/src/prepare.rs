@@ -23,6 +23,14 @@ pub enum Features {
 }
 
 impl Features {
+    /// The output channels among `channels` inputs: all for M and S, the last (target) for MS.
+    pub fn outputs(self, channels: usize) -> std::ops::Range<usize> {
+        match self {
+            Features::MS => channels - 1..channels,
+            _ => 0..channels,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Features::M => "M",
@@ -131,10 +139,7 @@ impl Prepared {
     }
     /// Channels the loss and metrics use: all for M and S, the last (target) for MS.
     pub fn output_channels(&self) -> std::ops::Range<usize> {
-        match self.features {
-            Features::MS => self.channels() - 1..self.channels(),
-            _ => 0..self.channels(),
-        }
+        self.features.outputs(self.channels())
     }
 }
 

@@ -9,6 +9,7 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use strata_data::DataConfig;
+use strata_train::checkpoint::write_atomic;
 
 use crate::stdata::{Scores, StData, tensor2};
 use crate::stemdist::{DistillConfig, Distilled, distill, evaluate, full_set, train_on};
@@ -58,13 +59,6 @@ pub fn peak_rss_mb() -> f64 {
 fn load_real(data: &DataConfig) -> anyhow::Result<(StData, strata_data::SpatialPrepared)> {
     let d = strata_data::prepare_spatial(data)?;
     Ok((StData::from_prepared(&d), d))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 /// Distil and write the folder `out`.
@@ -149,8 +143,8 @@ pub struct EvalRecord {
 
 /// Train a fresh model on the distilled folder `dir` (or, with `full`, on the full training
 /// data of `data`), select on the real validation split, score on the real test split.
-pub fn run_eval(dir: Option<&Path>, full: Option<&DataConfig>, cfg_override: Option<&DistillConfig>, epochs: usize, seed: u64, device: &Device) -> anyhow::Result<EvalRecord> {
-    let (data, set, mut cfg, source) = match (dir, full) {
+pub fn run_eval(dir: Option<&Path>, full: Option<&DataConfig>, epochs: usize, seed: u64, device: &Device) -> anyhow::Result<EvalRecord> {
+    let (data, set, cfg, source) = match (dir, full) {
         (Some(dir), _) => {
             let (r, set) = read_distilled(dir)?;
             (r.run.data.clone(), Some(set), r.run.distill.clone(), dir.display().to_string())
@@ -158,12 +152,6 @@ pub fn run_eval(dir: Option<&Path>, full: Option<&DataConfig>, cfg_override: Opt
         (None, Some(data)) => (data.clone(), None, DistillConfig::default(), "full training data".to_string()),
         (None, None) => anyhow::bail!("give a distilled folder or --full"),
     };
-    if let Some(c) = cfg_override {
-        cfg.model = c.model.clone();
-        cfg.batch = c.batch;
-        cfg.lr_model = c.lr_model;
-        cfg.subsets = c.subsets;
-    }
     let (real, d) = load_real(&data)?;
     let set = set.unwrap_or_else(|| full_set(&real));
     let started = Instant::now();

@@ -140,8 +140,9 @@ fn partition(k: usize, parts: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
     (0..parts).map(|p| order.iter().copied().skip(p).step_by(parts).collect()).filter(|s: &Vec<usize>| !s.is_empty()).collect()
 }
 
-fn shape(d: &Distilled) -> Shape {
-    Shape { seq_len: d.l, pred_len: d.h, channels: d.k, features: d.f, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0 }
+/// The backbone's shape for windows of `l` -> `h` steps, `f` features, over `k` locations.
+fn st_shape(l: usize, h: usize, k: usize, f: usize) -> Shape {
+    Shape { seq_len: l, pred_len: h, channels: k, features: f, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0 }
 }
 
 /// Train a fresh location-encoder MTGNN on a distilled set (subset by subset, weighted MSE,
@@ -150,7 +151,7 @@ fn shape(d: &Distilled) -> Shape {
 pub fn train_on(d: &Distilled, real: &StData, cfg: &DistillConfig, epochs: usize, check_every: usize, seed: u64, device: &Device) -> (MTGNN, Scores) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     device.seed(seed);
-    let mut model = backbone(cfg).init(shape(d), device);
+    let mut model = backbone(cfg).init(st_shape(d.l, d.h, d.k, d.f), device);
     let mut optim: ModuleOptimizer = AdamConfig::new().init();
     let x = tensor4(d.x.clone(), [d.m, d.l, d.k, d.f], device);
     let y = tensor3(d.y.clone(), [d.m, d.h, d.k], device);
@@ -225,7 +226,13 @@ pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled
         x: aggregate(&real.x, n, f, &clusters),
         y: aggregate(&real.y, n, 1, &clusters),
         nodes: k,
-        ..real.clone()
+        rows: real.rows,
+        f,
+        l,
+        h,
+        splits: real.splits.clone(),
+        mean: real.mean,
+        std: real.std,
     };
     // 2. The synthetic set starts as random windows of the clustered data.
     let all: Vec<usize> = (0..k).collect();
@@ -233,7 +240,7 @@ pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled
     let mut syn = SynSet { x: Param::from_tensor(tensor4(sx, [m, l, k, f], device)), y: Param::from_tensor(tensor3(sy, [m, h, k], device)) };
     let mut syn_optim: ModuleOptimizer = AdamConfig::new().init();
     let real_loc = tensor2(clustered.location_means(), [k, l * f], device);
-    let shape = Shape { seq_len: l, pred_len: h, channels: k, features: f, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0 };
+    let shape = st_shape(l, h, k, f);
     let mut history = Vec::new();
     let snapshot = |syn: &SynSet, history: &[(usize, f64)]| Distilled {
         method: "stemdist".into(),

@@ -141,11 +141,7 @@ impl Schema {
     }
 
     fn output_range(&self) -> std::ops::Range<usize> {
-        let c = self.columns.len();
-        match self.features {
-            Features::MS => c - 1..c,
-            _ => 0..c,
-        }
+        self.features.outputs(self.columns.len())
     }
 
     /// Check `input` against the schema and cut, fill and scale the `seq_len` rows that end at
