@@ -9,11 +9,18 @@
 //!   respect to the synthetic data (Hessian-vector products by central differences).
 
 //! * [`stdata`]: series, windows, location-encoder inputs and masked metrics.
-//! * [`stemdist`]: the distillation loop (STemDist and the random baseline) and the evaluation
-//!   model trained on a distilled set.
+//! * [`stemdist`]: the settings, the method dispatch, gradient matching (STemDist and DC) and
+//!   the evaluation model trained on a distilled set.
+//! * [`coreset`]: random, k-center and herding; [`dm`]: distribution matching; [`mtt`]:
+//!   trajectory matching (MTT) and CondTSF.
 
 pub mod cluster;
+pub mod coreset;
+pub mod dm;
+pub mod mtt;
 pub mod matching;
 pub mod run;
 pub mod stdata;
 pub mod stemdist;
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -138,6 +138,58 @@ pub fn hessian_vector<M: Module + Clone>(model: &M, v: &ParamGrads, mut loss: im
     plus.iter().zip(&minus).map(|(p, m)| p.iter().zip(m).map(|(a, b)| (a - b) / (2.0 * scale)).collect()).collect()
 }
 
+/// Every float parameter's values in visit order, all ranks: the flat parameter vector that
+/// trajectory matching (MTT) follows. Two models of one architecture list them alike.
+pub fn param_values<M: Module>(module: &M) -> Vec<Vec<f32>> {
+    struct Read(Vec<Vec<f32>>);
+    impl ModuleVisitor for Read {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.0.push(p.val().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 parameters"));
+        }
+    }
+    let mut r = Read(Vec::new());
+    module.visit(&mut r);
+    r.0
+}
+
+/// The gradients of every float parameter (zeros where a parameter got none), in the order of
+/// [`param_values`].
+pub fn all_grads<M: Module>(module: &M, grads: &Gradients) -> Vec<Vec<f32>> {
+    struct Read<'a>(&'a Gradients, Vec<Vec<f32>>);
+    impl ModuleVisitor for Read<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            let g = p.val().grad(self.0).map(|g| g.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 gradients"));
+            self.1.push(g.unwrap_or_else(|| vec![0.0; p.shape().num_elements()]));
+        }
+    }
+    let mut r = Read(grads, Vec::new());
+    module.visit(&mut r);
+    r.1
+}
+
+/// `module` with its float parameters replaced by `values` (order of [`param_values`]), as
+/// fresh leaves that keep each parameter's require-grad setting.
+pub fn with_values<M: Module>(module: M, values: &[Vec<f32>]) -> M {
+    struct Set<'a>(&'a [Vec<f32>], usize);
+    impl ModuleMapper for Set<'_> {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let v = self.0[self.1].clone();
+            self.1 += 1;
+            let require = p.is_require_grad();
+            p.map(move |t| {
+                let shape = t.shape();
+                assert_eq!(shape.num_elements(), v.len(), "parameter vector of another architecture");
+                Tensor::<D>::from_data(TensorData::new(v, shape), &t.device()).set_require_grad(require)
+            })
+        }
+    }
+    let n = values.len();
+    let mut s = Set(values, 0);
+    let out = module.map(&mut s);
+    assert_eq!(s.1, n, "parameter vector of another architecture");
+    out
+}
+
 /// A synthetic tensor whose gradient is wanted (any rank).
 pub enum SynGrad {
     R3(Tensor<3>),

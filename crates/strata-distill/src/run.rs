@@ -65,7 +65,7 @@ fn load_real(data: &DataConfig) -> anyhow::Result<(StData, strata_data::SpatialP
 pub fn run_distill(run: &DistillRun, out: &Path, device: &Device) -> anyhow::Result<DistilledRecord> {
     let (real, d) = load_real(&run.data)?;
     let started = Instant::now();
-    let set = distill(&real, &run.distill, device);
+    let set = distill(&real, &run.distill, device)?;
     let seconds = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(out)?;
     write_atomic(&out.join("x.npy"), &strata_data::npy::encode_f32(&[set.m, set.l, set.k, set.f], &set.x))?;

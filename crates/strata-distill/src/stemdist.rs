@@ -22,7 +22,7 @@ use crate::stdata::{StData, Scores, batch_location_means, score, tensor2, tensor
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DistillConfig {
-    /// `stemdist` or `random`.
+    /// One of [`METHODS`].
     pub method: String,
     /// Share of training windows kept (srr).
     pub temporal: f64,
@@ -47,6 +47,62 @@ pub struct DistillConfig {
     pub kmeans_iters: usize,
     pub seed: u64,
     pub model: MTGNNConfig,
+    /// Trajectory matching (MTT, CondTSF).
+    pub mtt: MttConfig,
+}
+
+/// Trajectory matching settings (defaults: MTT's, and CondTSF's value term).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MttConfig {
+    /// Expert trajectories trained on the real data (paper: 20).
+    pub experts: usize,
+    /// Epochs per expert, parameters recorded after each (paper: 15).
+    pub expert_epochs: usize,
+    /// Batches per expert epoch (0: every training window once).
+    pub expert_batches: usize,
+    /// The experts' SGD learning rate.
+    pub expert_lr: f64,
+    /// Student steps on the synthetic set per iteration (N).
+    pub syn_steps: usize,
+    /// Expert epochs the student must cover (M).
+    pub expert_span: usize,
+    /// Latest expert epoch a student starts from (T+).
+    pub max_start_epoch: usize,
+    /// Initial (learned) student learning rate, and the learning rate of that rate.
+    pub syn_lr: f64,
+    pub lr_lr: f64,
+    /// Synthetic windows per student step (0: all).
+    pub syn_batch: usize,
+    /// Expert buffer file (`.npy`, `[experts, expert_epochs + 1, parameters]`): read when it
+    /// exists, written after training the experts otherwise.
+    pub buffer: Option<std::path::PathBuf>,
+    /// CondTSF: every `cond_every` iterations `y <- (1 - cond_beta) y + cond_beta f(x)` with
+    /// `f` a DLinear expert trained `cond_epochs` on the real data.
+    pub cond_every: usize,
+    pub cond_beta: f64,
+    pub cond_epochs: usize,
+}
+
+impl Default for MttConfig {
+    fn default() -> Self {
+        MttConfig {
+            experts: 20,
+            expert_epochs: 15,
+            expert_batches: 0,
+            expert_lr: 1e-2,
+            syn_steps: 20,
+            expert_span: 2,
+            max_start_epoch: 10,
+            syn_lr: 1e-2,
+            lr_lr: 1e-5,
+            syn_batch: 0,
+            buffer: None,
+            cond_every: 3,
+            cond_beta: 0.01,
+            cond_epochs: 10,
+        }
+    }
 }
 
 impl Default for DistillConfig {
@@ -67,6 +123,7 @@ impl Default for DistillConfig {
             kmeans_iters: 50,
             seed: 2021,
             model: MTGNNConfig { location_encoder: true, ..Default::default() },
+            mtt: MttConfig::default(),
         }
     }
 }
@@ -100,18 +157,18 @@ pub struct Distilled {
 
 /// The synthetic inputs and targets as one trainable module.
 #[derive(Module, Debug)]
-struct SynSet {
-    x: Param<Tensor<4>>,
-    y: Param<Tensor<3>>,
+pub(crate) struct SynSet {
+    pub(crate) x: Param<Tensor<4>>,
+    pub(crate) y: Param<Tensor<3>>,
 }
 
-fn idx(v: &[usize], device: &Device) -> Tensor<1, Int> {
+pub(crate) fn idx(v: &[usize], device: &Device) -> Tensor<1, Int> {
     Tensor::from_data(TensorData::new(v.iter().map(|&i| i as i64).collect::<Vec<_>>(), [v.len()]), device)
 }
 
 /// Weighted MSE of the model on locations `subset` of a window batch; `loc` is the encoder
 /// input of every location of the batch.
-fn subset_loss(model: &MTGNN, x: Tensor<4>, y: Tensor<3>, loc: Tensor<2>, subset: &[usize], sizes: &[usize]) -> Tensor<1> {
+pub(crate) fn subset_loss(model: &MTGNN, x: Tensor<4>, y: Tensor<3>, loc: Tensor<2>, subset: &[usize], sizes: &[usize]) -> Tensor<1> {
     let device = x.device();
     let i = idx(subset, &device);
     let pred = model.forward_located(x.select(2, i.clone()), loc.select(0, i.clone()));
@@ -122,18 +179,18 @@ fn subset_loss(model: &MTGNN, x: Tensor<4>, y: Tensor<3>, loc: Tensor<2>, subset
 
 /// A tensor's values as a new graph-free tensor (reused across several backward passes, a
 /// derived tensor would have its tape consumed by the first).
-fn constant(t: Tensor<2>) -> Tensor<2> {
+pub(crate) fn constant(t: Tensor<2>) -> Tensor<2> {
     let device = t.device();
     Tensor::from_data(t.into_data(), &device)
 }
 
 /// The model settings with the location encoder on (the distilled set has other locations
 /// than the real data, so the model must not have per-location parameters).
-fn backbone(cfg: &DistillConfig) -> MTGNNConfig {
+pub(crate) fn backbone(cfg: &DistillConfig) -> MTGNNConfig {
     MTGNNConfig { location_encoder: true, ..cfg.model.clone() }
 }
 
-fn partition(k: usize, parts: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
+pub(crate) fn partition(k: usize, parts: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..k).collect();
     order.shuffle(rng);
     let parts = parts.clamp(1, k.max(1));
@@ -141,7 +198,7 @@ fn partition(k: usize, parts: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
 }
 
 /// The backbone's shape for windows of `l` -> `h` steps, `f` features, over `k` locations.
-fn st_shape(l: usize, h: usize, k: usize, f: usize) -> Shape {
+pub(crate) fn st_shape(l: usize, h: usize, k: usize, f: usize) -> Shape {
     Shape { seq_len: l, pred_len: h, channels: k, features: f, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0 }
 }
 
@@ -196,54 +253,133 @@ pub fn evaluate(model: &MTGNN, real: &StData, loc: &Tensor<2>, split: usize) -> 
     score(&pred, &truth)
 }
 
+/// Every method `strata distill --method` takes.
+pub const METHODS: [&str; 8] = ["stemdist", "random", "kcenter", "herding", "dc", "dm", "mtt", "condtsf"];
+
+impl DistillConfig {
+    /// Windows kept by a method that compresses time only (k-center, herding, DC, DM, MTT,
+    /// CondTSF keep every location): the total ratio `temporal x spatial` of the windows.
+    pub fn time_only_windows(&self, real_windows: usize) -> usize {
+        ((self.temporal * self.spatial * real_windows as f64).round() as usize).max(1)
+    }
+
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !METHODS.contains(&self.method.as_str()) {
+            anyhow::bail!("distill.method = \"{}\": unknown; one of {}", self.method, METHODS.join(", "));
+        }
+        for (key, v) in [("distill.temporal", self.temporal), ("distill.spatial", self.spatial)] {
+            if !(v > 0.0 && v <= 1.0) {
+                anyhow::bail!("{key} = {v}: a share in (0, 1]");
+            }
+        }
+        if self.mtt.expert_span == 0 || self.mtt.experts == 0 || self.mtt.expert_epochs < self.mtt.expert_span {
+            anyhow::bail!("distill.mtt: need experts >= 1 and expert_epochs >= expert_span >= 1");
+        }
+        Ok(())
+    }
+}
+
 /// Distil `real` (its training windows) with `cfg.method`.
-pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled {
+pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> anyhow::Result<Distilled> {
+    cfg.check()?;
     let started = Instant::now();
+    let mut out = match cfg.method.as_str() {
+        "random" | "kcenter" | "herding" => crate::coreset::select(real, cfg),
+        "stemdist" => gradient_matching(real, cfg, true, device),
+        "dc" => gradient_matching(real, cfg, false, device),
+        "dm" => crate::dm::distribution_matching(real, cfg, device),
+        "mtt" | "condtsf" => crate::mtt::trajectory_matching(real, cfg, device)?,
+        _ => unreachable!("checked"),
+    };
+    out.seconds = started.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// `m` random training windows (their first rows), seeded.
+pub(crate) fn random_starts(real: &StData, m: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let mut starts: Vec<usize> = real.splits[0].clone();
+    starts.shuffle(rng);
+    starts.truncate(m);
+    starts
+}
+
+impl Distilled {
+    /// A set of real windows `starts` at real locations `nodes` (coresets), or its starting
+    /// point (time-only distillation: every location).
+    pub(crate) fn of_windows(method: &str, real: &StData, starts: &[usize], nodes: &[usize]) -> Distilled {
+        let (x, y) = real.gather(starts, nodes);
+        let mut assignment = vec![usize::MAX; real.nodes];
+        nodes.iter().enumerate().for_each(|(c, &i)| assignment[i] = c);
+        Distilled {
+            method: method.into(),
+            x,
+            y,
+            m: starts.len(),
+            k: nodes.len(),
+            l: real.l,
+            h: real.h,
+            f: real.f,
+            sizes: vec![1; nodes.len()],
+            assignment,
+            mean: real.mean,
+            std: real.std,
+            history: Vec::new(),
+            val: None,
+            seconds: 0.0,
+        }
+    }
+}
+
+/// Validate a candidate set every `eval_every` outer iterations (a fresh model trained on it,
+/// scored on the real validation split) and keep the best.
+pub(crate) fn keep_best(best: &mut Option<Distilled>, mut cand: Distilled, real: &StData, cfg: &DistillConfig, it: usize, device: &Device) {
+    let (_, val) = train_on(&cand, real, cfg, cfg.eval_epochs.min(50), 10, cfg.seed.wrapping_add(1000 + it as u64), device);
+    cand.val = Some(val);
+    if best.as_ref().is_none_or(|b| b.val.is_none_or(|bv| val.mae < bv.mae)) {
+        *best = Some(cand);
+    }
+}
+
+/// Seed the dropout masks (and the device): passes that must see the same masks (the matching
+/// gradient's two sides and the gradient they differentiate) start from the same seed.
+pub(crate) fn same_masks(seed: u64, device: &Device) {
+    strata_models::dropout::seed(seed);
+    device.seed(seed);
+}
+
+/// Gradient matching: STemDist (`clustered`: k-means locations, K random subsets per step)
+/// or DC (every real location, one subset, time-only ratio).
+fn gradient_matching(real: &StData, cfg: &DistillConfig, clustered: bool, device: &Device) -> Distilled {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (n, f, l, h) = (real.nodes, real.f, real.l, real.h);
-    let k = ((cfg.spatial * n as f64).round() as usize).clamp(1, n);
-    let m = ((cfg.temporal * real.splits[0].len() as f64).round() as usize).max(1);
-    let mut starts: Vec<usize> = real.splits[0].clone();
-    starts.shuffle(&mut rng);
-    starts.truncate(m);
-    if cfg.method == "random" {
-        // Random windows x random locations.
-        let mut nodes: Vec<usize> = (0..n).collect();
-        nodes.shuffle(&mut rng);
-        nodes.truncate(k);
-        nodes.sort();
-        let (x, y) = real.gather(&starts, &nodes);
-        let mut assignment = vec![usize::MAX; n];
-        nodes.iter().enumerate().for_each(|(c, &i)| assignment[i] = c);
-        return Distilled { method: "random".into(), x, y, m, k, l, h, f, sizes: vec![1; k], assignment, mean: real.mean, std: real.std, history: Vec::new(), val: None, seconds: started.elapsed().as_secs_f64() };
-    }
+    let (m, k) = match clustered {
+        true => (((cfg.temporal * real.splits[0].len() as f64).round() as usize).max(1), ((cfg.spatial * n as f64).round() as usize).clamp(1, n)),
+        false => (cfg.time_only_windows(real.splits[0].len()), n),
+    };
+    let starts = random_starts(real, m, &mut rng);
+    let subsets = if clustered { cfg.subsets } else { 1 };
     // 1. Location clustering on each location's normalised training rows (the flattened
     //    stride-1 windows repeat each row up to l times: the same geometry, l times smaller).
-    let rows = real.train_rows();
-    let feats: Vec<f32> = (0..n).flat_map(|i| (0..rows).flat_map(move |r| (0..f).map(move |j| (r, i, j)))).map(|(r, i, j)| real.x[(r * n + i) * f + j]).collect();
-    let clusters = kmeans(&feats, rows * f, k, cfg.kmeans_iters, cfg.seed);
-    let clustered = StData {
-        x: aggregate(&real.x, n, f, &clusters),
-        y: aggregate(&real.y, n, 1, &clusters),
-        nodes: k,
-        rows: real.rows,
-        f,
-        l,
-        h,
-        splits: real.splits.clone(),
-        mean: real.mean,
-        std: real.std,
+    let (sizes, assignment, clustered_data) = if clustered {
+        let rows = real.train_rows();
+        let feats: Vec<f32> = (0..n).flat_map(|i| (0..rows).flat_map(move |r| (0..f).map(move |j| (r, i, j)))).map(|(r, i, j)| real.x[(r * n + i) * f + j]).collect();
+        let clusters = kmeans(&feats, rows * f, k, cfg.kmeans_iters, cfg.seed);
+        let data = StData { x: aggregate(&real.x, n, f, &clusters), y: aggregate(&real.y, n, 1, &clusters), nodes: k, rows: real.rows, f, l, h, splits: real.splits.clone(), mean: real.mean, std: real.std };
+        (clusters.sizes, clusters.assignment, Some(data))
+    } else {
+        (vec![1; n], (0..n).collect(), None)
     };
-    // 2. The synthetic set starts as random windows of the clustered data.
+    let data = clustered_data.as_ref().unwrap_or(real);
+    // 2. The synthetic set starts as random windows of the (clustered) data.
     let all: Vec<usize> = (0..k).collect();
-    let (sx, sy) = clustered.gather(&starts, &all);
+    let (sx, sy) = data.gather(&starts, &all);
     let mut syn = SynSet { x: Param::from_tensor(tensor4(sx, [m, l, k, f], device)), y: Param::from_tensor(tensor3(sy, [m, h, k], device)) };
     let mut syn_optim: ModuleOptimizer = AdamConfig::new().init();
-    let real_loc = tensor2(clustered.location_means(), [k, l * f], device);
+    let real_loc = tensor2(data.location_means(), [k, l * f], device);
     let shape = st_shape(l, h, k, f);
     let mut history = Vec::new();
     let snapshot = |syn: &SynSet, history: &[(usize, f64)]| Distilled {
-        method: "stemdist".into(),
+        method: cfg.method.clone(),
         x: syn.x.val().into_data().convert::<f32>().try_into_vec().expect("f32"),
         y: syn.y.val().into_data().convert::<f32>().try_into_vec().expect("f32"),
         m,
@@ -251,8 +387,8 @@ pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled
         l,
         h,
         f,
-        sizes: clusters.sizes.clone(),
-        assignment: clusters.assignment.clone(),
+        sizes: sizes.clone(),
+        assignment: assignment.clone(),
         mean: real.mean,
         std: real.std,
         history: history.to_vec(),
@@ -267,14 +403,17 @@ pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled
         let mut dist_sum = 0.0;
         let mut dist_n = 0;
         for step in 0..cfg.inner {
-            let batch: Vec<usize> = (0..cfg.batch.min(clustered.splits[0].len())).map(|_| clustered.splits[0][rng.random_range(0..clustered.splits[0].len())]).collect();
-            let (xr, yr) = clustered.gather(&batch, &all);
+            let batch: Vec<usize> = (0..cfg.batch.min(data.splits[0].len())).map(|_| data.splits[0][rng.random_range(0..data.splits[0].len())]).collect();
+            let (xr, yr) = data.gather(&batch, &all);
             let xr = tensor4(xr, [batch.len(), l, k, f], device);
             let yr = tensor3(yr, [batch.len(), h, k], device);
-            for subset in partition(k, cfg.subsets, &mut rng) {
-                let g_real = param_grads(&model, &subset_loss(&model, xr.clone(), yr.clone(), real_loc.clone(), &subset, &clusters.sizes).backward());
+            for subset in partition(k, subsets, &mut rng) {
+                let g_real = param_grads(&model, &subset_loss(&model, xr.clone(), yr.clone(), real_loc.clone(), &subset, &sizes).backward());
                 let (sxv, syv) = (syn.x.val().detach(), syn.y.val().detach());
-                let g_syn = param_grads(&model, &subset_loss(&model, sxv.clone(), syv.clone(), batch_location_means(sxv.clone()), &subset, &clusters.sizes).backward());
+                // The synthetic gradient and both sides of its derivative see the same masks.
+                let masks: u64 = rng.random();
+                same_masks(masks, device);
+                let g_syn = param_grads(&model, &subset_loss(&model, sxv.clone(), syv.clone(), batch_location_means(sxv.clone()), &subset, &sizes).backward());
                 let (d, v) = distance(&g_real, &g_syn);
                 dist_sum += d;
                 dist_n += 1;
@@ -282,9 +421,10 @@ pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled
                 let sx_data = sxv.to_data();
                 let sy_data = syv.to_data();
                 let hv = hessian_vector(&model, &v, |mm| {
+                    same_masks(masks, device);
                     let x = Tensor::<4>::from_data(sx_data.clone(), device).require_grad();
                     let y = Tensor::<3>::from_data(sy_data.clone(), device).require_grad();
-                    let loss = subset_loss(mm, x.clone(), y.clone(), batch_location_means(x.clone()), &subset, &clusters.sizes);
+                    let loss = subset_loss(mm, x.clone(), y.clone(), batch_location_means(x.clone()), &subset, &sizes);
                     (loss, vec![SynGrad::R4(x), SynGrad::R3(y)])
                 });
                 let mut grads = GradientsParams::new();
@@ -299,8 +439,8 @@ pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled
             let (sx, sy) = (syn.x.val().detach(), syn.y.val().detach());
             let sloc = constant(batch_location_means(sx.clone()));
             for _ in 0..cfg.model_epochs {
-                for subset in partition(k, cfg.subsets, &mut rng) {
-                        let loss = subset_loss(&model, sx.clone(), sy.clone(), sloc.clone(), &subset, &clusters.sizes);
+                for subset in partition(k, subsets, &mut rng) {
+                    let loss = subset_loss(&model, sx.clone(), sy.clone(), sloc.clone(), &subset, &sizes);
                     let grads = GradientsParams::from_grads(loss.backward(), &model);
                     model = model_optim.step(cfg.lr_model, model, grads);
                 }
@@ -308,17 +448,11 @@ pub fn distill(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled
         }
         history.push((it + 1, dist_sum / dist_n.max(1) as f64));
         if (it + 1) % cfg.eval_every.max(1) == 0 || it + 1 == cfg.outer {
-            let mut cand = snapshot(&syn, &history);
-            let (_, val) = train_on(&cand, real, cfg, cfg.eval_epochs.min(50), 10, cfg.seed.wrapping_add(1000 + it as u64), device);
-            cand.val = Some(val);
-            if best.as_ref().is_none_or(|b| b.val.is_none_or(|bv| val.mae < bv.mae)) {
-                best = Some(cand);
-            }
+            keep_best(&mut best, snapshot(&syn, &history), real, cfg, it, device);
         }
     }
     let mut out = best.unwrap_or_else(|| snapshot(&syn, &history));
     out.history = history;
-    out.seconds = started.elapsed().as_secs_f64();
     out
 }
 
@@ -349,35 +483,14 @@ pub fn full_set(real: &StData) -> Distilled {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_data::synthetic::{SyntheticConfig, generate};
 
-    fn small_data() -> StData {
-        let dir = std::env::temp_dir().join(format!("strata-distill-{}", std::process::id()));
-        generate(&SyntheticConfig { nodes: 24, days: 4, steps_per_day: 24, ..Default::default() }).write(&dir).unwrap();
-        let cfg = strata_data::DataConfig {
-            dataset: "spatial".into(),
-            path: Some(dir.join("signal.npy")),
-            graph: Some(dir.join("graph.csv")),
-            graph_weights: strata_data::graph::EdgeWeights::Raw,
-            graph_symmetric: true,
-            steps_per_day: Some(24),
-            seq_len: 12,
-            pred_len: 12,
-            ..Default::default()
-        };
-        StData::from_prepared(&strata_data::prepare_spatial(&cfg).unwrap())
-    }
-
-    fn tiny() -> DistillConfig {
-        let model = MTGNNConfig { location_encoder: true, conv_channels: 8, residual_channels: 8, skip_channels: 8, end_channels: 16, layers: 2, ..Default::default() };
-        DistillConfig { temporal: 0.2, spatial: 0.25, outer: 2, inner: 2, subsets: 2, batch: 8, model_epochs: 1, eval_every: 1, eval_epochs: 2, model, ..Default::default() }
-    }
+    use crate::testutil::{small_data, tiny};
 
     #[test]
     fn stemdist_compresses_time_and_space_and_keeps_the_best_validated_set() {
         let real = small_data();
         let device = Device::flex().autodiff();
-        let d = distill(&real, &tiny(), &device);
+        let d = distill(&real, &tiny(), &device).unwrap();
         let m = (0.2 * real.splits[0].len() as f64).round() as usize;
         assert_eq!((d.m, d.k, d.l, d.h, d.f), (m, 6, 12, 12, 3));
         assert_eq!(d.x.len(), m * 12 * 6 * 3);
@@ -398,7 +511,7 @@ mod tests {
     #[test]
     fn random_baseline_keeps_real_windows_of_random_locations() {
         let real = small_data();
-        let d = distill(&real, &DistillConfig { method: "random".into(), ..tiny() }, &Device::flex().autodiff());
+        let d = distill(&real, &DistillConfig { method: "random".into(), ..tiny() }, &Device::flex().autodiff()).unwrap();
         assert_eq!(d.k, 6);
         let kept: Vec<usize> = (0..24).filter(|&i| d.assignment[i] != usize::MAX).collect();
         assert_eq!(kept.len(), 6);
@@ -409,5 +522,53 @@ mod tests {
         assert!(found);
         let full = full_set(&real);
         assert_eq!((full.m, full.k), (real.splits[0].len(), 24));
+    }
+
+    /// Every method runs through one command on tiny data: two-dimensional methods keep
+    /// `temporal` of the windows at `spatial` of the locations, time-only ones `temporal x
+    /// spatial` of the windows at every location; learned sets differ from their start.
+    #[test]
+    fn every_method_distils_to_its_shape() {
+        let real = small_data();
+        let device = Device::flex().autodiff();
+        let windows = real.splits[0].len();
+        for method in METHODS {
+            let cfg = DistillConfig { method: method.into(), outer: 1, inner: 2, ..tiny() };
+            let d = distill(&real, &cfg, &device).unwrap_or_else(|e| panic!("{method}: {e}"));
+            let (m, k) = match method {
+                "stemdist" | "random" => (((0.2 * windows as f64).round()) as usize, 6),
+                _ => (((0.05 * windows as f64).round()) as usize, 24),
+            };
+            assert_eq!((d.m, d.k), (m, k), "{method}");
+            assert_eq!((d.x.len(), d.y.len()), (m * 12 * k * 3, m * 12 * k), "{method}");
+            assert!(d.x.iter().chain(&d.y).all(|v| v.is_finite()), "{method}");
+            assert_eq!(d.sizes.iter().sum::<usize>(), if method == "random" { 6 } else { 24 }, "{method}");
+            if ["stemdist", "dc", "dm", "mtt", "condtsf"].contains(&method) {
+                assert_eq!(d.history.len(), 1, "{method}");
+                assert!(d.history[0].1.is_finite() && d.val.is_some(), "{method}");
+            }
+        }
+        let bad = DistillConfig { method: "frepo".into(), ..tiny() };
+        let err = distill(&real, &bad, &device).unwrap_err().to_string();
+        assert!(err.contains("frepo") && err.contains("kcenter"), "{err}");
+    }
+
+    /// The same dropout seed gives the same masks (the matching gradient's two sides rely on
+    /// it), and another seed other masks.
+    #[test]
+    fn same_masks_repeat_dropout() {
+        let real = small_data();
+        let device = Device::flex().autodiff();
+        let model = backbone(&tiny()).init(st_shape(12, 12, 24, 3), &device);
+        let all: Vec<usize> = (0..24).collect();
+        let (x, _) = real.gather(&real.splits[0][..4], &all);
+        let x = tensor4(x, [4, 12, 24, 3], &device);
+        let loc = batch_location_means(x.clone());
+        let run = |seed| {
+            same_masks(seed, &device);
+            model.forward_located(x.clone(), loc.clone()).into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+        };
+        assert!(run(5) == run(5), "same seed, other masks");
+        assert!(run(5) != run(6), "other seed, same masks");
     }
 }

@@ -5,20 +5,25 @@
 //! (SplitMix64 of seed, call number and element index): reproducible from the seed, one hash
 //! per element. On other devices burn's own dropout runs unchanged.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
 use burn::module::Module;
 use burn::nn::DropoutConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
-static SEED: AtomicU64 = AtomicU64::new(0x5eed);
-static CALLS: AtomicU64 = AtomicU64::new(0);
+// Per thread: a seeded run repeats its masks whatever other threads (parallel tests, a server)
+// draw meanwhile.
+thread_local! {
+    static SEED: Cell<u64> = const { Cell::new(0x5eed) };
+    static CALLS: Cell<u64> = const { Cell::new(0) };
+}
 
-/// Set the seed of every dropout mask drawn from now on (and restart the call counter).
+/// Set the seed of every dropout mask this thread draws from now on (and restart its call
+/// counter).
 pub fn seed(seed: u64) {
-    SEED.store(seed, Ordering::SeqCst);
-    CALLS.store(0, Ordering::SeqCst);
+    SEED.set(seed);
+    CALLS.set(0);
 }
 
 fn splitmix64(mut z: u64) -> u64 {
@@ -67,7 +72,8 @@ impl Dropout {
             return self.inner.forward(x);
         }
         let shape = x.shape();
-        let stream = SEED.load(Ordering::Relaxed) ^ CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9);
+        let calls = CALLS.replace(CALLS.get() + 1);
+        let stream = SEED.get() ^ calls.wrapping_mul(0x9e37_79b9);
         let m = mask(shape.num_elements(), 1.0 - self.inner.prob, stream);
         x * Tensor::<D>::from_data(TensorData::new(m, shape), &device)
     }

@@ -283,7 +283,22 @@ impl MTGNN {
         self.forward_with(x, Some(loc))
     }
 
+    /// The location-encoder variant's last hidden features (after the first end convolution
+    /// and its ReLU), `[batch, end_channels, nodes]`: the embedding distribution matching (DM)
+    /// compares.
+    pub fn embed_located(&self, x: Tensor<4>, loc: Tensor<2>) -> Tensor<3> {
+        let e = self.hidden(x, Some(loc));
+        let [b, c, n, _] = e.dims();
+        e.reshape([b, c, n])
+    }
+
     fn forward_with(&self, x: Tensor<4>, loc: Option<Tensor<2>>) -> Tensor<3> {
+        let y = self.end2.forward(self.hidden(x, loc)); // [b, pred_len, n, 1]
+        let [b, hz, n, _] = y.dims();
+        y.reshape([b, hz, n])
+    }
+
+    fn hidden(&self, x: Tensor<4>, loc: Option<Tensor<2>>) -> Tensor<4> {
         let per_location = self.has_location_encoder();
         let adj = self.graph(loc);
         let mut x = x.permute([0, 3, 2, 1]); // [b, f, n, l]
@@ -310,8 +325,6 @@ impl MTGNN {
             };
         }
         let skip = self.skip_end.forward(h) + skip;
-        let y = self.end2.forward(relu(self.end1.forward(relu(skip)))); // [b, pred_len, n, 1]
-        let hz = y.dims()[1];
-        y.reshape([b, hz, n])
+        relu(self.end1.forward(relu(skip)))
     }
 }
