@@ -50,10 +50,36 @@ struct RunArgs {
     fresh: bool,
 }
 
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// A TOML run config.
+    #[arg(long, required_unless_present = "distilled")]
+    config: Option<PathBuf>,
+    /// Override a config value: `--set train.lr=1e-3` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Run folder (default: runs/<config name>, or <distilled folder>/train).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Discard checkpoints in the run folder and start over.
+    #[arg(long)]
+    fresh: bool,
+    /// Train on a distilled folder (`strata distill`) instead: a location-encoder MTGNN,
+    /// selected on the real validation split; it forecasts every real location.
+    #[arg(long, conflicts_with_all = ["config", "set", "fresh"])]
+    distilled: Option<PathBuf>,
+    /// Epochs on the distilled set.
+    #[arg(long, default_value_t = 100, requires = "distilled")]
+    epochs: usize,
+    #[arg(long, default_value_t = 2021, requires = "distilled")]
+    seed: u64,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model from a TOML run config; resumes an interrupted run in the same folder.
-    Train(RunArgs),
+    /// Train a model from a TOML run config (resumes an interrupted run in the same folder), or
+    /// on a distilled folder (--distilled).
+    Train(TrainArgs),
     /// Re-evaluate the best checkpoint of a run folder on its test split (writes eval.json).
     Eval {
         run_dir: PathBuf,
@@ -229,15 +255,15 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Distil a spatio-temporal dataset (STemDist or the random baseline) into a folder of
-    /// x.npy, y.npy and distilled.json (docs/distill.md).
+    /// Distil a spatio-temporal dataset (STemDist or a baseline) into a folder of x.npy, y.npy
+    /// and distilled.json (docs/distill.md).
     Distill {
         /// A TOML with [data] and [distill] tables.
         #[arg(long)]
         config: Option<PathBuf>,
         #[arg(long)]
         dataset: Option<String>,
-        /// stemdist or random.
+        /// stemdist, random, kcenter, herding, dc, dm, mtt or condtsf.
         #[arg(long)]
         method: Option<String>,
         /// Override a setting: `--set distill.outer=20` (repeatable).
@@ -280,7 +306,18 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train(RunArgs { config, set, out, fresh }) => {
+        Command::Train(TrainArgs { distilled: Some(dir), out, epochs, seed, .. }) => {
+            let out = out.unwrap_or_else(|| dir.join("train"));
+            let device = strata_train::device::training_device();
+            let r = strata_distill::run::train_distilled(&dir, &out, epochs, seed, &device)?;
+            let (e, t) = (&r.eval, &r.eval.test);
+            println!(
+                "trained on {} ({} windows x {} locations, {} epochs) in {:.1}s; test on all {} real locations ({} windows): MAE {:.4} RMSE {:.4} RAE {:.4} RRSE {:.4}; peak {:.0} MB -> {}",
+                e.source, e.windows, e.locations, e.epochs, e.train_seconds, r.real_locations, r.test_windows, t.mae, t.rmse, t.rae, t.rrse, e.peak_rss_mb, out.display()
+            );
+        }
+        Command::Train(TrainArgs { config, set, out, fresh, .. }) => {
+            let config = config.expect("clap requires --config without --distilled");
             let table = generative::load_table(&config, &set)?;
             if generative::is_vae_table(&table) {
                 let cfg = generative::VaeRunConfig::from_table(table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;

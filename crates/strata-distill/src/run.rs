@@ -141,9 +141,19 @@ pub struct EvalRecord {
     pub peak_rss_mb: f64,
 }
 
+/// A model trained on a distilled folder (or the full data), with what scoring it needs.
+pub struct Fitted {
+    pub record: EvalRecord,
+    pub model: strata_models::MTGNN,
+    pub config: DistillConfig,
+    pub data: DataConfig,
+    pub data_sha256: String,
+    pub real: StData,
+}
+
 /// Train a fresh model on the distilled folder `dir` (or, with `full`, on the full training
 /// data of `data`), select on the real validation split, score on the real test split.
-pub fn run_eval(dir: Option<&Path>, full: Option<&DataConfig>, epochs: usize, seed: u64, device: &Device) -> anyhow::Result<EvalRecord> {
+pub fn fit(dir: Option<&Path>, full: Option<&DataConfig>, epochs: usize, seed: u64, device: &Device) -> anyhow::Result<Fitted> {
     let (data, set, cfg, source) = match (dir, full) {
         (Some(dir), _) => {
             let (r, set) = read_distilled(dir)?;
@@ -157,11 +167,61 @@ pub fn run_eval(dir: Option<&Path>, full: Option<&DataConfig>, epochs: usize, se
     let started = Instant::now();
     let (model, val) = train_on(&set, &real, &cfg, epochs, 5, seed, device);
     let train_seconds = started.elapsed().as_secs_f64();
+    let model = model.valid();
+    let loc = tensor2(real.location_means(), [real.nodes, real.l * real.f], &device.clone().without_autodiff());
+    let test = evaluate(&model, &real, &loc, 2);
+    let record = EvalRecord { source, method: set.method.clone(), dataset: d.dataset.clone(), windows: set.m, locations: set.k, epochs, seed, val, test, train_seconds, peak_rss_mb: peak_rss_mb() };
+    Ok(Fitted { record, model, config: cfg, data, data_sha256: d.sha256, real })
+}
+
+/// [`fit`]'s record alone (`strata distill-eval`).
+pub fn run_eval(dir: Option<&Path>, full: Option<&DataConfig>, epochs: usize, seed: u64, device: &Device) -> anyhow::Result<EvalRecord> {
+    Ok(fit(dir, full, epochs, seed, device)?.record)
+}
+
+/// What `strata train --distilled` writes as `results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainedRecord {
+    #[serde(flatten)]
+    pub eval: EvalRecord,
+    pub data: DataConfig,
+    pub model: strata_models::MTGNNConfig,
+    pub data_sha256: String,
+    pub git_revision: String,
+    pub real_locations: usize,
+    pub test_windows: usize,
+    pub wall_seconds: f64,
+}
+
+/// `strata train --distilled DIR --out RUN`: train on the distilled folder and write a run
+/// folder: `model.bpk` (a location-encoder MTGNN), `locations.npy` (its encoder input for every
+/// real location, `[n, l * f]`), `test_forecast.npy` (every test window at every real location,
+/// original units, `[windows, h, n]`) and `results.json`.
+pub fn train_distilled(dir: &Path, out: &Path, epochs: usize, seed: u64, device: &Device) -> anyhow::Result<TrainedRecord> {
+    let started = Instant::now();
+    let fitted = fit(Some(dir), None, epochs, seed, device)?;
+    let real = &fitted.real;
+    std::fs::create_dir_all(out)?;
+    strata_train::checkpoint::save_module(&fitted.model, &out.join("model.bpk"))?;
+    let (n, lf) = (real.nodes, real.l * real.f);
+    write_atomic(&out.join("locations.npy"), &strata_data::npy::encode_f32(&[n, lf], &real.location_means()))?;
     let eval_device = device.clone().without_autodiff();
-    let loc = tensor2(real.location_means(), [real.nodes, real.l * real.f], &eval_device);
-    let test = evaluate(&model.valid(), &real, &loc, 2);
-    let rec = EvalRecord { source, method: set.method.clone(), dataset: d.dataset, windows: set.m, locations: set.k, epochs, seed, val, test, train_seconds, peak_rss_mb: peak_rss_mb() };
-    Ok(rec)
+    let loc = tensor2(real.location_means(), [n, lf], &eval_device);
+    let pred = crate::stemdist::forecast(&fitted.model, real, &loc, 2);
+    let windows = real.splits[2].len();
+    write_atomic(&out.join("test_forecast.npy"), &strata_data::npy::encode_f32(&[windows, real.h, n], &pred))?;
+    let record = TrainedRecord {
+        eval: fitted.record,
+        data: fitted.data,
+        model: crate::stemdist::backbone(&fitted.config),
+        data_sha256: fitted.data_sha256,
+        git_revision: strata_train::record::git_revision(),
+        real_locations: n,
+        test_windows: windows,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    write_atomic(&out.join("results.json"), serde_json::to_string_pretty(&record)?.as_bytes())?;
+    Ok(record)
 }
 
 /// Where `distill-eval` writes its record.

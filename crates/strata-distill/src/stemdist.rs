@@ -186,7 +186,7 @@ pub(crate) fn constant(t: Tensor<2>) -> Tensor<2> {
 
 /// The model settings with the location encoder on (the distilled set has other locations
 /// than the real data, so the model must not have per-location parameters).
-pub(crate) fn backbone(cfg: &DistillConfig) -> MTGNNConfig {
+pub fn backbone(cfg: &DistillConfig) -> MTGNNConfig {
     MTGNNConfig { location_encoder: true, ..cfg.model.clone() }
 }
 
@@ -237,19 +237,27 @@ pub fn train_on(d: &Distilled, real: &StData, cfg: &DistillConfig, epochs: usize
     best.expect("at least one epoch")
 }
 
-/// Forecast every window of split `split` (1 validation, 2 test) at every real location and
-/// score on the original scale.
-pub fn evaluate(model: &MTGNN, real: &StData, loc: &Tensor<2>, split: usize) -> Scores {
+/// Forecasts of every window of split `split` (1 validation, 2 test) at every real location,
+/// original scale, `[windows, h, n]` flat.
+pub fn forecast(model: &MTGNN, real: &StData, loc: &Tensor<2>, split: usize) -> Vec<f32> {
     let device = loc.device();
     let all: Vec<usize> = (0..real.nodes).collect();
-    let (mut pred, mut truth) = (Vec::new(), Vec::new());
+    let mut pred = Vec::new();
     for chunk in real.splits[split].chunks(64) {
-        let (x, y) = real.gather(chunk, &all);
+        let (x, _) = real.gather(chunk, &all);
         let p = model.forward_located(tensor4(x, [chunk.len(), real.l, real.nodes, real.f], &device), loc.clone());
         let p: Vec<f32> = p.into_data().convert::<f32>().try_into_vec().expect("f32");
         pred.extend(p.iter().map(|v| v * real.std + real.mean));
-        truth.extend(y.iter().map(|v| v * real.std + real.mean));
     }
+    pred
+}
+
+/// Forecast every window of split `split` at every real location and score on the original
+/// scale.
+pub fn evaluate(model: &MTGNN, real: &StData, loc: &Tensor<2>, split: usize) -> Scores {
+    let all: Vec<usize> = (0..real.nodes).collect();
+    let pred = forecast(model, real, loc, split);
+    let truth: Vec<f32> = real.splits[split].chunks(64).flat_map(|chunk| real.gather(chunk, &all).1).map(|v| v * real.std + real.mean).collect();
     score(&pred, &truth)
 }
 
