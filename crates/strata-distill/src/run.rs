@@ -169,7 +169,7 @@ pub fn fit(dir: Option<&Path>, full: Option<&DataConfig>, epochs: usize, seed: u
     let train_seconds = started.elapsed().as_secs_f64();
     let model = model.valid();
     let loc = tensor2(real.location_means(), [real.nodes, real.l * real.f], &device.clone().without_autodiff());
-    let test = evaluate(&model, &real, &loc, 2);
+    let test = evaluate(&model, &real, &loc, 2, cfg.eval_chunk);
     let record = EvalRecord { source, method: set.method.clone(), dataset: d.dataset.clone(), windows: set.m, locations: set.k, epochs, seed, val, test, train_seconds, peak_rss_mb: peak_rss_mb() };
     Ok(Fitted { record, model, config: cfg, data, data_sha256: d.sha256, real })
 }
@@ -207,7 +207,7 @@ pub fn train_distilled(dir: &Path, out: &Path, epochs: usize, seed: u64, device:
     write_atomic(&out.join("locations.npy"), &strata_data::npy::encode_f32(&[n, lf], &real.location_means()))?;
     let eval_device = device.clone().without_autodiff();
     let loc = tensor2(real.location_means(), [n, lf], &eval_device);
-    let pred = crate::stemdist::forecast(&fitted.model, real, &loc, 2);
+    let pred = crate::stemdist::forecast(&fitted.model, real, &loc, 2, fitted.config.eval_chunk);
     let windows = real.splits[2].len();
     write_atomic(&out.join("test_forecast.npy"), &strata_data::npy::encode_f32(&[windows, real.h, n], &pred))?;
     let record = TrainedRecord {

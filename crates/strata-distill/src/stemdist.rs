@@ -45,6 +45,9 @@ pub struct DistillConfig {
     /// Epochs of the evaluation model (validation of S, and `evaluate`).
     pub eval_epochs: usize,
     pub kmeans_iters: usize,
+    /// Locations per forward pass when scoring on the real data (0: all at once); for very
+    /// large graphs, see [`forecast`].
+    pub eval_chunk: usize,
     pub seed: u64,
     pub model: MTGNNConfig,
     /// Trajectory matching (MTT, CondTSF).
@@ -121,6 +124,7 @@ impl Default for DistillConfig {
             eval_every: 5,
             eval_epochs: 100,
             kmeans_iters: 50,
+            eval_chunk: 0,
             seed: 2021,
             model: MTGNNConfig { location_encoder: true, ..Default::default() },
             mtt: MttConfig::default(),
@@ -228,7 +232,7 @@ pub fn train_on(d: &Distilled, real: &StData, cfg: &DistillConfig, epochs: usize
             }
         }
         if (epoch + 1) % check_every.max(1) == 0 || epoch + 1 == epochs {
-            let s = evaluate(&model.valid(), real, &real_loc, 1);
+            let s = evaluate(&model.valid(), real, &real_loc, 1, cfg.eval_chunk);
             if best.as_ref().is_none_or(|(_, b)| s.mae < b.mae) {
                 best = Some((model.clone(), s));
             }
@@ -238,26 +242,41 @@ pub fn train_on(d: &Distilled, real: &StData, cfg: &DistillConfig, epochs: usize
 }
 
 /// Forecasts of every window of split `split` (1 validation, 2 test) at every real location,
-/// original scale, `[windows, h, n]` flat.
-pub fn forecast(model: &MTGNN, real: &StData, loc: &Tensor<2>, split: usize) -> Vec<f32> {
+/// original scale, `[windows, h, n]` flat. With `chunk > 0` the locations are forecast in
+/// groups of at most `chunk` (a fixed random partition; each group's graph links its own
+/// members), which bounds the `n x n` graph and attention of very large location sets.
+pub fn forecast(model: &MTGNN, real: &StData, loc: &Tensor<2>, split: usize, chunk: usize) -> Vec<f32> {
     let device = loc.device();
-    let all: Vec<usize> = (0..real.nodes).collect();
+    let (n, h) = (real.nodes, real.h);
+    let groups: Vec<Vec<usize>> = if chunk == 0 || chunk >= n {
+        vec![(0..n).collect()]
+    } else {
+        partition(n, n.div_ceil(chunk), &mut ChaCha8Rng::seed_from_u64(0))
+    };
     let mut pred = Vec::new();
-    for chunk in real.splits[split].chunks(64) {
-        let (x, _) = real.gather(chunk, &all);
-        let p = model.forward_located(tensor4(x, [chunk.len(), real.l, real.nodes, real.f], &device), loc.clone());
-        let p: Vec<f32> = p.into_data().convert::<f32>().try_into_vec().expect("f32");
-        pred.extend(p.iter().map(|v| v * real.std + real.mean));
+    for starts in real.splits[split].chunks(64) {
+        let mut out = vec![0f32; starts.len() * h * n];
+        for g in &groups {
+            let (x, _) = real.gather(starts, g);
+            let gl = if groups.len() == 1 { loc.clone() } else { loc.clone().select(0, idx(g, &device)) };
+            let p = model.forward_located(tensor4(x, [starts.len(), real.l, g.len(), real.f], &device), gl);
+            let p: Vec<f32> = p.into_data().convert::<f32>().try_into_vec().expect("f32");
+            for (j, v) in p.iter().enumerate() {
+                let (bt, c) = (j / g.len(), j % g.len());
+                out[bt * n + g[c]] = v * real.std + real.mean;
+            }
+        }
+        pred.extend(out);
     }
     pred
 }
 
-/// Forecast every window of split `split` at every real location and score on the original
-/// scale.
-pub fn evaluate(model: &MTGNN, real: &StData, loc: &Tensor<2>, split: usize) -> Scores {
+/// Forecast every window of split `split` at every real location (in groups of `chunk`, see
+/// [`forecast`]) and score on the original scale.
+pub fn evaluate(model: &MTGNN, real: &StData, loc: &Tensor<2>, split: usize, chunk: usize) -> Scores {
     let all: Vec<usize> = (0..real.nodes).collect();
-    let pred = forecast(model, real, loc, split);
-    let truth: Vec<f32> = real.splits[split].chunks(64).flat_map(|chunk| real.gather(chunk, &all).1).map(|v| v * real.std + real.mean).collect();
+    let pred = forecast(model, real, loc, split, chunk);
+    let truth: Vec<f32> = real.splits[split].chunks(64).flat_map(|c| real.gather(c, &all).1).map(|v| v * real.std + real.mean).collect();
     score(&pred, &truth)
 }
 
@@ -370,8 +389,12 @@ fn gradient_matching(real: &StData, cfg: &DistillConfig, clustered: bool, device
     //    stride-1 windows repeat each row up to l times: the same geometry, l times smaller).
     let (sizes, assignment, clustered_data) = if clustered {
         let rows = real.train_rows();
-        let feats: Vec<f32> = (0..n).flat_map(|i| (0..rows).flat_map(move |r| (0..f).map(move |j| (r, i, j)))).map(|(r, i, j)| real.x[(r * n + i) * f + j]).collect();
-        let clusters = kmeans(&feats, rows * f, k, cfg.kmeans_iters, cfg.seed);
+        // Features equal at every location (time of day, day of week) move no distance: left
+        // out, the clustering is the same and cheaper.
+        let varying: Vec<usize> = (0..f).filter(|&j| (0..rows).any(|r| (1..n).any(|i| real.x[(r * n + i) * f + j] != real.x[r * n * f + j]))).collect();
+        let fv = varying.len().max(1);
+        let feats: Vec<f32> = (0..n).flat_map(|i| (0..rows).flat_map(move |r| (0..fv).map(move |j| (r, i, j)))).map(|(r, i, j)| varying.get(j).map_or(0.0, |&j| real.x[(r * n + i) * f + j])).collect();
+        let clusters = kmeans(&feats, rows * fv, k, cfg.kmeans_iters, cfg.seed);
         let data = StData { x: aggregate(&real.x, n, f, &clusters), y: aggregate(&real.y, n, 1, &clusters), nodes: k, rows: real.rows, f, l, h, splits: real.splits.clone(), mean: real.mean, std: real.std };
         (clusters.sizes, clusters.assignment, Some(data))
     } else {
@@ -511,7 +534,7 @@ mod tests {
         // A model trained on the distilled set forecasts every real location.
         let (model, val) = train_on(&d, &real, &tiny(), 2, 1, 5, &device);
         let loc = tensor2(real.location_means(), [real.nodes, 12 * 3], &Device::flex());
-        let test = evaluate(&model.valid(), &real, &loc, 2);
+        let test = evaluate(&model.valid(), &real, &loc, 2, 0);
         assert_eq!(test.points > 0, true);
         assert!(val.rrse.is_finite() && test.rrse.is_finite());
     }
@@ -578,5 +601,24 @@ mod tests {
         };
         assert!(run(5) == run(5), "same seed, other masks");
         assert!(run(5) != run(6), "other seed, same masks");
+    }
+
+    /// Scoring in location groups: a group as large as the graph is the plain forecast; smaller
+    /// groups still forecast every location (each once, finite), the same way every time.
+    #[test]
+    fn chunked_forecasts_cover_every_location() {
+        let real = small_data();
+        let device = Device::flex();
+        device.seed(4);
+        let model = backbone(&tiny()).init(st_shape(12, 12, 24, 3), &device);
+        let loc = tensor2(real.location_means(), [24, 36], &device);
+        let whole = forecast(&model, &real, &loc, 2, 0);
+        assert_eq!(whole.len(), real.splits[2].len() * 12 * 24);
+        assert_eq!(forecast(&model, &real, &loc, 2, 24), whole);
+        let parts = forecast(&model, &real, &loc, 2, 7);
+        assert_eq!(parts.len(), whole.len());
+        assert!(parts.iter().all(|v| v.is_finite() && *v != 0.0));
+        assert_ne!(parts, whole, "groups of 7 see other graphs");
+        assert_eq!(forecast(&model, &real, &loc, 2, 7), parts);
     }
 }
