@@ -3,7 +3,8 @@
 
 usage: python3 scripts/distill_table.py [runs/distill]
 Per dataset and total ratio: each method's test MAE / RMSE / RAE / RRSE (mean +- std over the
-seeds found), distillation time and peak memory, evaluation training time and peak memory;
+seeds found); distillation time and peak memory, evaluation training time and peak memory of
+the first seed (later seeds may have shared the machine);
 then the full-data reference and the full / distilled ratios of training time (per epoch) and
 memory.
 """
@@ -42,11 +43,11 @@ for ds in sorted(p for p in root.iterdir() if p.is_dir()):
                 continue
             t = lambda k: [e["test"][k] for _, e in runs]
             di0, ev0 = runs[0]
-            per_epoch[method] = statistics.mean(e["train_seconds"] / e["epochs"] for _, e in runs)
+            per_epoch[method] = ev0["train_seconds"] / ev0["epochs"]
             print(
                 f"| {method} | {di0['m']} x {di0['k']} | {len(runs)} | {ms(t('mae'))} | {ms(t('rmse'))} | {ms(t('rae'))} | {ms(t('rrse'))} "
-                f"| {ms([d['distill_seconds'] for d, _ in runs], 1)} | {ms([d['peak_rss_mb'] for d, _ in runs], 0)} "
-                f"| {ms([e['train_seconds'] for _, e in runs], 1)} | {per_epoch[method]:.2f} | {ms([e['peak_rss_mb'] for _, e in runs], 0)} |"
+                f"| {di0['distill_seconds']:.1f} | {di0['peak_rss_mb']:.0f} "
+                f"| {ev0['train_seconds']:.1f} | {per_epoch[method]:.2f} | {ev0['peak_rss_mb']:.0f} |"
             )
         for f in full:
             fe = f["train_seconds"] / f["epochs"]
