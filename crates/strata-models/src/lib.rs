@@ -421,17 +421,22 @@ mod attention_tests {
     fn location_encoder_mtgnn_is_location_agnostic() {
         let device = Device::flex();
         let cfg = MTGNNConfig { location_encoder: true, subgraph_size: 30, conv_channels: 8, residual_channels: 8, skip_channels: 16, end_channels: 16, ..Default::default() };
-        let m = cfg.init(Shape { features: 2, ..Shape::lsf(12, 6, 10) }, &device);
+        // Built for 30 nodes so that top-k (k = min(30, nodes at init)) keeps every entry at 10 and 23.
+        let m = cfg.init(Shape { features: 2, ..Shape::lsf(12, 6, 30) }, &device);
         for n in [10, 23] {
-            let x = Tensor::<4>::random([3, 12, n, 2], Init::Normal(0.0, 1.0), &device);
+            // A fixed input (the global RNG is shared by parallel tests): smooth, distinct per location.
+            let vals: Vec<f32> = (0..3 * 12 * n * 2).map(|i| ((i as f32) * 0.37).sin() + 0.1 * ((i * 7 % 13) as f32 - 6.0)).collect();
+            let x = Tensor::<4>::from_data(burn::tensor::TensorData::new(vals, [3, 12, n, 2]), &device);
             let loc = x.clone().mean_dim(0).reshape([12, n, 2]).permute([1, 0, 2]).reshape([n, 24]);
             let y = m.forward_located(x.clone(), loc.clone());
             assert_eq!(y.dims(), [3, 6, n]);
             let perm: Vec<i64> = (0..n as i64).rev().collect();
             let idx = Tensor::<1, burn::tensor::Int>::from_data(burn::tensor::TensorData::new(perm, [n]), &device);
             let yp = m.forward_located(x.select(2, idx.clone()), loc.select(0, idx.clone()));
+            let scale: f32 = y.clone().abs().max().into_scalar();
             let diff: f32 = (yp - y.select(2, idx)).abs().max().into_scalar();
-            assert!(diff < 1e-4, "n {n}: {diff}");
+            // Summation order changes with the permutation: equal up to float rounding.
+            assert!(diff <= 1e-5 * scale.max(1.0), "n {n}: {diff} (output scale {scale})");
         }
         assert!(ModelConfig::Mtgnn(cfg).check(&Shape::lsf(12, 6, 10), false).is_err());
     }
