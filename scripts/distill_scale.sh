@@ -15,8 +15,11 @@ data=(--set 'data.dataset="spatial"' --set "data.path=\"$OUT/synth/signal.npy\""
       --set 'data.graph_weights="raw"' --set data.graph_symmetric=true --set data.steps_per_day=288)
 budget=(--set distill.outer=${OUTER:-1} --set distill.inner=${INNER:-2} --set distill.eval_every=1
         --set distill.eval_epochs=${EVAL_EPOCHS:-5} --set distill.kmeans_iters=${KMEANS_ITERS:-20} --set distill.eval_chunk=500)
-"$STRATA" distill --method stemdist "${data[@]}" "${budget[@]}" --out "$OUT/stemdist"
-"$STRATA" distill-eval "$OUT/stemdist" --epochs "${EPOCHS:-5}"
+# A finished step is not redone (EVAL=0 skips the test-split evaluation of STemDist's set).
+[ -f "$OUT/stemdist/distilled.json" ] || "$STRATA" distill --method stemdist "${data[@]}" "${budget[@]}" --out "$OUT/stemdist"
+if [ "${EVAL:-1}" = 1 ] && ! ls "$OUT"/stemdist/eval_s*.json > /dev/null 2>&1; then
+  "$STRATA" distill-eval "$OUT/stemdist" --epochs "${EPOCHS:-5}"
+fi
 for method in ${BASELINES:-dc}; do
   status=0
   /usr/bin/time -o "$OUT/$method.time" -f "%e s wall, peak RSS %M KB" timeout "$LIMIT" "$STRATA" distill --method "$method" "${data[@]}" "${budget[@]}" --out "$OUT/$method" || status=$?

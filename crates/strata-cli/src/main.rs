@@ -39,10 +39,17 @@ struct Cli {
 struct RunArgs {
     #[arg(long)]
     config: PathBuf,
+    #[command(flatten)]
+    opts: RunOpts,
+}
+
+/// What every config-driven run takes beside its config.
+#[derive(clap::Args)]
+struct RunOpts {
     /// Override a config value: `--set train.lr=1e-3` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// Run folder (default: runs/<config name>).
+    /// Run folder (default: runs/<config name>; with --distilled, <distilled folder>/train).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Discard checkpoints in the run folder and start over.
@@ -55,15 +62,8 @@ struct TrainArgs {
     /// A TOML run config.
     #[arg(long, required_unless_present = "distilled")]
     config: Option<PathBuf>,
-    /// Override a config value: `--set train.lr=1e-3` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
-    /// Run folder (default: runs/<config name>, or <distilled folder>/train).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Discard checkpoints in the run folder and start over.
-    #[arg(long)]
-    fresh: bool,
+    #[command(flatten)]
+    opts: RunOpts,
     /// Train on a distilled folder (`strata distill`) instead: a location-encoder MTGNN,
     /// selected on the real validation split; it forecasts every real location.
     #[arg(long, conflicts_with_all = ["config", "set", "fresh"])]
@@ -146,12 +146,8 @@ enum Command {
         /// A fine-tuning TOML (configs/*_finetune.toml); the flags above override it.
         #[arg(long)]
         config: Option<PathBuf>,
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[arg(long)]
-        fresh: bool,
+        #[command(flatten)]
+        opts: RunOpts,
     },
     /// Forecast new data with a trained run folder: writes the next pred_len steps (and
     /// quantiles for probabilistic models) as CSV, in the data's units.
@@ -306,7 +302,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train(TrainArgs { distilled: Some(dir), out, epochs, seed, .. }) => {
+        Command::Train(TrainArgs { distilled: Some(dir), opts: RunOpts { out, .. }, epochs, seed, .. }) => {
             let out = out.unwrap_or_else(|| dir.join("train"));
             let device = strata_train::device::training_device();
             let r = strata_distill::run::train_distilled(&dir, &out, epochs, seed, &device)?;
@@ -316,7 +312,7 @@ fn run(cli: Cli) -> Result<()> {
                 e.source, e.windows, e.locations, e.epochs, e.train_seconds, r.real_locations, r.test_windows, t.mae, t.rmse, t.rae, t.rrse, e.peak_rss_mb, out.display()
             );
         }
-        Command::Train(TrainArgs { config, set, out, fresh, .. }) => {
+        Command::Train(TrainArgs { config, opts: RunOpts { set, out, fresh }, .. }) => {
             let config = config.expect("clap requires --config without --distilled");
             let table = generative::load_table(&config, &set)?;
             if generative::is_vae_table(&table) {
@@ -470,7 +466,7 @@ fn run(cli: Cli) -> Result<()> {
                 strata_train::zero_shot::write(&r, &out)?;
             }
         }
-        Command::Pretrain(RunArgs { config, set, out, fresh }) => {
+        Command::Pretrain(RunArgs { config, opts: RunOpts { set, out, fresh } }) => {
             let table = generative::load_table(&config, &set)?;
             let cfg = strata_train::pretrain::PretrainConfig::from_table(table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
             let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
@@ -487,7 +483,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("results: {}", dir.join("results.json").display());
         }
-        Command::Finetune { method, model, dataset, config, set, out, fresh } => finetune(method, model, dataset, config, set, out, fresh)?,
+        Command::Finetune { method, model, dataset, config, opts } => finetune(method, model, dataset, config, opts)?,
         Command::Datasets => datasets(),
         Command::Quickstart { out } => {
             let cfg = RunConfig::from_toml_str(QUICKSTART)?;
@@ -498,7 +494,8 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-fn finetune(method: Option<String>, model: Option<PathBuf>, dataset: Option<String>, config: Option<PathBuf>, set: Vec<String>, out: Option<PathBuf>, fresh: bool) -> Result<()> {
+fn finetune(method: Option<String>, model: Option<PathBuf>, dataset: Option<String>, config: Option<PathBuf>, opts: RunOpts) -> Result<()> {
+    let RunOpts { set, out, fresh } = opts;
     use strata_finetune::{FinetuneConfig, Method};
     let mut table: toml::Table = match &config {
         Some(path) => generative::load_table(path, &[])?,
@@ -521,11 +518,9 @@ fn finetune(method: Option<String>, model: Option<PathBuf>, dataset: Option<Stri
             t.insert("dataset".into(), d.clone().into());
         }
     }
-    let text = toml::to_string(&table)?;
-    let tmp = std::env::temp_dir().join(format!("strata-finetune-{}.toml", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    let table = generative::load_table(&tmp, &set)?;
-    let _ = std::fs::remove_file(&tmp);
+    for o in &set {
+        strata_train::config::apply_override(&mut table, o)?;
+    }
     let cfg = FinetuneConfig::from_toml(&toml::to_string(&table)?).map_err(|e| anyhow::anyhow!("fine-tuning config: {e}"))?;
     let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
     let moirai = strata_finetune::is_moirai(&cfg.model_dir());

@@ -12,7 +12,7 @@ use strata_data::DataConfig;
 use strata_train::checkpoint::write_atomic;
 
 use crate::stdata::{Scores, StData, tensor2};
-use crate::stemdist::{DistillConfig, Distilled, distill, evaluate, full_set, train_on};
+use crate::stemdist::{DistillConfig, Distilled, distill, forecast, full_set, score_forecast, train_on};
 
 /// A distillation run: the data and the method's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +149,10 @@ pub struct Fitted {
     pub data: DataConfig,
     pub data_sha256: String,
     pub real: StData,
+    /// The encoder input of every real location, `[n, l * f]`.
+    pub locations: Vec<f32>,
+    /// Every test window at every real location, original units, `[windows, h, n]`.
+    pub test_forecast: Vec<f32>,
 }
 
 /// Train a fresh model on the distilled folder `dir` (or, with `full`, on the full training
@@ -168,10 +172,12 @@ pub fn fit(dir: Option<&Path>, full: Option<&DataConfig>, epochs: usize, seed: u
     let (model, val) = train_on(&set, &real, &cfg, epochs, 5, seed, device);
     let train_seconds = started.elapsed().as_secs_f64();
     let model = model.valid();
-    let loc = tensor2(real.location_means(), [real.nodes, real.l * real.f], &device.clone().without_autodiff());
-    let test = evaluate(&model, &real, &loc, 2, cfg.eval_chunk);
+    let locations = real.location_means();
+    let loc = tensor2(locations.clone(), [real.nodes, real.l * real.f], &device.clone().without_autodiff());
+    let test_forecast = forecast(&model, &real, &loc, 2, cfg.eval_chunk);
+    let test = score_forecast(&real, 2, &test_forecast);
     let record = EvalRecord { source, method: set.method.clone(), dataset: d.dataset.clone(), windows: set.m, locations: set.k, epochs, seed, val, test, train_seconds, peak_rss_mb: peak_rss_mb() };
-    Ok(Fitted { record, model, config: cfg, data, data_sha256: d.sha256, real })
+    Ok(Fitted { record, model, config: cfg, data, data_sha256: d.sha256, real, locations, test_forecast })
 }
 
 /// [`fit`]'s record alone (`strata distill-eval`).
@@ -204,12 +210,9 @@ pub fn train_distilled(dir: &Path, out: &Path, epochs: usize, seed: u64, device:
     std::fs::create_dir_all(out)?;
     strata_train::checkpoint::save_module(&fitted.model, &out.join("model.bpk"))?;
     let (n, lf) = (real.nodes, real.l * real.f);
-    write_atomic(&out.join("locations.npy"), &strata_data::npy::encode_f32(&[n, lf], &real.location_means()))?;
-    let eval_device = device.clone().without_autodiff();
-    let loc = tensor2(real.location_means(), [n, lf], &eval_device);
-    let pred = crate::stemdist::forecast(&fitted.model, real, &loc, 2, fitted.config.eval_chunk);
+    write_atomic(&out.join("locations.npy"), &strata_data::npy::encode_f32(&[n, lf], &fitted.locations))?;
     let windows = real.splits[2].len();
-    write_atomic(&out.join("test_forecast.npy"), &strata_data::npy::encode_f32(&[windows, real.h, n], &pred))?;
+    write_atomic(&out.join("test_forecast.npy"), &strata_data::npy::encode_f32(&[windows, real.h, n], &fitted.test_forecast))?;
     let record = TrainedRecord {
         eval: fitted.record,
         data: fitted.data,

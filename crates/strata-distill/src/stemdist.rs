@@ -274,10 +274,14 @@ pub fn forecast(model: &MTGNN, real: &StData, loc: &Tensor<2>, split: usize, chu
 /// Forecast every window of split `split` at every real location (in groups of `chunk`, see
 /// [`forecast`]) and score on the original scale.
 pub fn evaluate(model: &MTGNN, real: &StData, loc: &Tensor<2>, split: usize, chunk: usize) -> Scores {
+    score_forecast(real, split, &forecast(model, real, loc, split, chunk))
+}
+
+/// Score `pred` (laid out as [`forecast`] returns it) against split `split`, original scale.
+pub fn score_forecast(real: &StData, split: usize, pred: &[f32]) -> Scores {
     let all: Vec<usize> = (0..real.nodes).collect();
-    let pred = forecast(model, real, loc, split, chunk);
     let truth: Vec<f32> = real.splits[split].chunks(64).flat_map(|c| real.gather(c, &all).1).map(|v| v * real.std + real.mean).collect();
-    score(&pred, &truth)
+    score(pred, &truth)
 }
 
 /// Every method `strata distill --method` takes.
