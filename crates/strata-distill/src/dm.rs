@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::stdata::{StData, batch_location_means, tensor2, tensor3, tensor4};
-use crate::stemdist::{DistillConfig, Distilled, SynSet, backbone, keep_best, random_starts, st_shape};
+use crate::stemdist::{DistillConfig, Distilled, SynSet, backbone, keep_best, progress, random_starts, st_shape};
 
 /// The squared distance between the mean embeddings of a real batch and the synthetic set
 /// under `model`.
@@ -23,6 +23,7 @@ pub(crate) fn mmd_loss(model: &strata_models::MTGNN, xr: Tensor<4>, real_loc: Te
 }
 
 pub fn distribution_matching(real: &StData, cfg: &DistillConfig, device: &Device) -> Distilled {
+    let started = std::time::Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (n, f, l, h) = (real.nodes, real.f, real.l, real.h);
     let m = cfg.time_only_windows(real.splits[0].len());
@@ -49,6 +50,7 @@ pub fn distribution_matching(real: &StData, cfg: &DistillConfig, device: &Device
             syn = optim.step(cfg.lr_data, syn, grads);
         }
         history.push((it + 1, sum / cfg.inner.max(1) as f64));
+        progress(&cfg.method, started, format_args!("outer {}/{}: mean embedding distance {:.4}", it + 1, cfg.outer, history[it].1));
         if (it + 1) % cfg.eval_every.max(1) == 0 || it + 1 == cfg.outer {
             let mut cand = init.clone();
             cand.x = syn.x.val().into_data().convert::<f32>().try_into_vec().expect("f32");

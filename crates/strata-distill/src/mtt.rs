@@ -23,7 +23,7 @@ use strata_models::{DLinearConfig, Forecaster, MTGNN, Shape};
 
 use crate::matching::{all_grads, param_values, with_values};
 use crate::stdata::{StData, batch_location_means, tensor2, tensor3, tensor4};
-use crate::stemdist::{DistillConfig, Distilled, SynSet, backbone, keep_best, random_starts, same_masks, st_shape};
+use crate::stemdist::{DistillConfig, Distilled, SynSet, backbone, keep_best, progress, random_starts, same_masks, st_shape};
 
 type Params = Vec<Vec<f32>>;
 
@@ -66,6 +66,7 @@ pub fn experts(real: &StData, cfg: &DistillConfig, device: &Device) -> anyhow::R
     let all: Vec<usize> = (0..n).collect();
     let loc = tensor2(real.location_means(), [n, l * f], device);
     let mut out = Vec::new();
+    let started = std::time::Instant::now();
     for e in 0..c.experts {
         device.seed(cfg.seed.wrapping_add(7919 * (e as u64 + 1)));
         let mut model = backbone(cfg).init(st_shape(l, h, n, f), device);
@@ -87,6 +88,7 @@ pub fn experts(real: &StData, cfg: &DistillConfig, device: &Device) -> anyhow::R
             traj.push(param_values(&model));
         }
         out.push(traj);
+        progress(&cfg.method, started, format_args!("expert {}/{} trained ({} epochs)", e + 1, c.experts, c.expert_epochs));
     }
     if let Some(path) = &c.buffer {
         let flat: Vec<f32> = out.iter().flatten().flatten().flatten().copied().collect();
@@ -214,6 +216,7 @@ impl<M: burn::module::Module + Clone> Student<'_, M> {
 }
 
 pub fn trajectory_matching(real: &StData, cfg: &DistillConfig, device: &Device) -> anyhow::Result<Distilled> {
+    let started = std::time::Instant::now();
     let c = &cfg.mtt;
     let cond = cfg.method == "condtsf";
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -265,6 +268,7 @@ pub fn trajectory_matching(real: &StData, cfg: &DistillConfig, device: &Device) 
             }
         }
         history.push((it + 1, sum / cfg.inner.max(1) as f64));
+        progress(&cfg.method, started, format_args!("outer {}/{}: mean normalised trajectory distance {:.4}", it + 1, cfg.outer, history[it].1));
         if (it + 1) % cfg.eval_every.max(1) == 0 || it + 1 == cfg.outer {
             let mut cand = init.clone();
             cand.x = syn.x.val().into_data().convert::<f32>().try_into_vec().expect("f32");

@@ -366,9 +366,17 @@ impl Distilled {
 pub(crate) fn keep_best(best: &mut Option<Distilled>, mut cand: Distilled, real: &StData, cfg: &DistillConfig, it: usize, device: &Device) {
     let (_, val) = train_on(&cand, real, cfg, cfg.eval_epochs.min(50), 10, cfg.seed.wrapping_add(1000 + it as u64), device);
     cand.val = Some(val);
-    if best.as_ref().is_none_or(|b| b.val.is_none_or(|bv| val.mae < bv.mae)) {
+    let better = best.as_ref().is_none_or(|b| b.val.is_none_or(|bv| val.mae < bv.mae));
+    eprintln!("  candidate after outer {}: validation MAE {:.4}{}", it + 1, val.mae, if better { " (kept)" } else { "" });
+    if better {
         *best = Some(cand);
     }
+}
+
+/// One progress line on stderr per outer iteration (and per expert, per validation): runs take
+/// minutes to hours, and a stopped run should show how far it went.
+pub(crate) fn progress(method: &str, started: std::time::Instant, what: std::fmt::Arguments) {
+    eprintln!("{method} [{:.0}s] {what}", started.elapsed().as_secs_f64());
 }
 
 /// Seed the dropout masks (and the device): passes that must see the same masks (the matching
@@ -381,6 +389,7 @@ pub(crate) fn same_masks(seed: u64, device: &Device) {
 /// Gradient matching: STemDist (`clustered`: k-means locations, K random subsets per step)
 /// or DC (every real location, one subset, time-only ratio).
 fn gradient_matching(real: &StData, cfg: &DistillConfig, clustered: bool, device: &Device) -> Distilled {
+    let started = std::time::Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let (n, f, l, h) = (real.nodes, real.f, real.l, real.h);
     let (m, k) = match clustered {
@@ -399,6 +408,7 @@ fn gradient_matching(real: &StData, cfg: &DistillConfig, clustered: bool, device
         let fv = varying.len().max(1);
         let feats: Vec<f32> = (0..n).flat_map(|i| (0..rows).flat_map(move |r| (0..fv).map(move |j| (r, i, j)))).map(|(r, i, j)| varying.get(j).map_or(0.0, |&j| real.x[(r * n + i) * f + j])).collect();
         let clusters = kmeans(&feats, rows * fv, k, cfg.kmeans_iters, cfg.seed);
+        progress(&cfg.method, started, format_args!("{n} locations clustered into {k}"));
         let data = StData { x: aggregate(&real.x, n, f, &clusters), y: aggregate(&real.y, n, 1, &clusters), nodes: k, rows: real.rows, f, l, h, splits: real.splits.clone(), mean: real.mean, std: real.std };
         (clusters.sizes, clusters.assignment, Some(data))
     } else {
@@ -482,6 +492,7 @@ fn gradient_matching(real: &StData, cfg: &DistillConfig, clustered: bool, device
             }
         }
         history.push((it + 1, dist_sum / dist_n.max(1) as f64));
+        progress(&cfg.method, started, format_args!("outer {}/{}: mean matching distance {:.4}", it + 1, cfg.outer, history[it].1));
         if (it + 1) % cfg.eval_every.max(1) == 0 || it + 1 == cfg.outer {
             keep_best(&mut best, snapshot(&syn, &history), real, cfg, it, device);
         }
