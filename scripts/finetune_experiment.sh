@@ -10,7 +10,7 @@ strata="${1:-target/release/strata}"
 seeds=(2021 2022 2023)
 for ds in etth1 ettm1 weather; do
   "$strata" zero-shot --model ttm-r2 --dataset "$ds" --horizon 96 --out "runs/ft_${ds}_ttm_zero-shot.json"
-  for m in full linear-probe lora msft; do
+  for m in full linear-probe prompt lora adalora msft; do
     lr=1e-4; [ "$m" = linear-probe ] && lr=1e-3
     for s in "${seeds[@]}"; do
       "$strata" finetune --method "$m" --model ttm-r2 --dataset "$ds" --set train.lr=$lr --set train.seed=$s --out "runs/ft_${ds}_ttm_${m}_s$s"

@@ -351,8 +351,8 @@ fn finetune_moirai_methods_on_a_small_csv() {
     assert_eq!(prompt["trainable"].as_u64().unwrap(), 16 * 64);
     let e = strata().args(["finetune", "--method", "bitfit", "--model"]).arg(&model).args(["--dataset", "etth1"]).output().unwrap();
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("--method bitfit: expected one of"));
-    let e = strata().args(["finetune", "--method", "adalora", "--model", "ttm-r2", "--dataset", "etth1"]).output().unwrap();
-    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("TinyTimeMixer takes full, linear-probe, lora and msft"), "{}", String::from_utf8_lossy(&e.stderr));
+    let e = strata().args(["finetune", "--method", "prompt", "--model", "ttm-r2", "--dataset", "etth1", "--set", "prompt_tokens=8", "--out"]).arg(dir.join("ttm-prompt")).output().unwrap();
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("TinyTimeMixer reads 8 patches"), "{}", String::from_utf8_lossy(&e.stderr));
 }
 
 /// `strata finetune --method msft` on TinyTimeMixer R2 (IBM's weights) and a small CSV with one
@@ -383,4 +383,31 @@ fn finetune_ttm_msft_on_a_small_csv() {
     assert!(e.status.success() && String::from_utf8_lossy(&e.stdout).contains("(msft) on custom: test MSE"), "{}", String::from_utf8_lossy(&e.stderr));
     let ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     assert!((ev["test_mse"].as_f64().unwrap() - r["test_mse"].as_f64().unwrap()).abs() < 1e-9, "{ev}");
+    // LoRA, AdaLoRA and prompt tuning on the same backbone, one step each.
+    let method = |m: &str, extra: &[&str]| {
+        let run = dir.join(m);
+        let o = strata()
+            .args(["finetune", "--method", m, "--model", "ttm-r2", "--dataset", "custom", "--set"])
+            .arg(format!("data.path={:?}", csv.display().to_string()))
+            .args(["--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=1", "--set", "train.batch_size=4", "--set", "train.lr=1e-4"])
+            .args(extra.iter().flat_map(|s| ["--set", s]))
+            .arg("--out")
+            .arg(&run)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{m}: {}", String::from_utf8_lossy(&o.stderr));
+        let r = results(&run);
+        assert!(r["test_mse"].as_f64().unwrap().is_finite(), "{r}");
+        r
+    };
+    // Two prompt embeddings of TTM-R2's d_model 192 (config.json).
+    assert_eq!(method("prompt", &[])["trainable"].as_u64().unwrap(), 2 * 192);
+    // LoRA r 16 trains 16 (d_in + d_out) per fc matrix; AdaLoRA r 12 trains 12 (d_in + d_out) + 12.
+    let lora = method("lora", &[])["trainable"].as_u64().unwrap();
+    let ada = method("adalora", &["adalora.t_init=0", "adalora.t_final=0", "adalora.delta_t=1"]);
+    let notes = ada["notes"].as_str().unwrap();
+    let ranks: Vec<u64> = notes[notes.find('[').unwrap() + 1..notes.find(']').unwrap()].split(", ").map(|v| v.parse().unwrap()).collect();
+    let n = ranks.len() as u64;
+    assert_eq!(ada["trainable"].as_u64().unwrap(), lora / 16 * 12 + 12 * n, "{notes}");
+    assert_eq!(ranks.iter().sum::<u64>(), 8 * n, "{notes}");
 }

@@ -2,12 +2,13 @@
 //!
 //! Methods, each a strategy over the same backbone with an explicit frozen/trainable split:
 //! `full` (everything), `linear-probe` (the distribution / forecast head only), `lora` (LoRA
-//! on q/k/v, backbone frozen), `prompt` (learned prefix tokens, backbone frozen), `adalora` (MOIRAI), `msft` (multi-scale fine-tuning,
+//! on q/k/v, backbone frozen), `prompt` (learned prefix tokens, backbone frozen), `adalora`
+//! (rank budget re-allocated by SVD-style importance), `msft` (multi-scale fine-tuning,
 //! `../shared/docs/msft.md`).
-//! MOIRAI checkpoints (a `config.json` with `patch_sizes`) take every method; TinyTimeMixer
-//! takes `full` and `linear-probe` through the forecasting trainer and `lora` and `msft`
-//! through the same loop as MOIRAI. `adalora` (rank budget re-allocated by SVD-style
-//! importance) exists on MOIRAI. See docs/finetune.md.
+//! MOIRAI checkpoints (a `config.json` with `patch_sizes`) and TinyTimeMixer take every method:
+//! TinyTimeMixer's `full` and `linear-probe` run through the forecasting trainer, the others
+//! through the same loop as MOIRAI (`ttm.rs`: LoRA and AdaLoRA on the mixers' fc1/fc2, prompts
+//! in place of the oldest patches). See docs/finetune.md.
 
 pub mod moirai;
 pub mod run;
@@ -133,15 +134,12 @@ pub struct FinetuneConfig {
     pub lora: LoraSettings,
     #[serde(default)]
     pub adalora: strata_models::adalora::AdaLoraConfig,
-    /// Prompt tuning: learned prefix tokens per series.
-    #[serde(default = "default_prompts")]
-    pub prompt_tokens: usize,
+    /// Prompt tuning: learned prefix tokens per series (unset: 16 on MOIRAI, 2 of
+    /// TinyTimeMixer's 8 patches).
+    #[serde(default)]
+    pub prompt_tokens: Option<usize>,
     #[serde(default)]
     pub train: FinetuneTrain,
-}
-
-fn default_prompts() -> usize {
-    16
 }
 
 fn default_patch() -> usize {
@@ -160,7 +158,7 @@ impl FinetuneConfig {
             msft: MsftConfig::default(),
             lora: LoraSettings::default(),
             adalora: Default::default(),
-            prompt_tokens: default_prompts(),
+            prompt_tokens: None,
             train: FinetuneTrain::default(),
         }
     }
@@ -194,7 +192,7 @@ pub fn ttm_run_config(cfg: &FinetuneConfig) -> Result<strata_train::RunConfig> {
     let method = match cfg.method {
         Method::Full => "full",
         Method::LinearProbe => "linear_probe",
-        m => bail!("--method {}: TinyTimeMixer's full and linear-probe run through the trainer; lora and msft through strata_finetune::ttm; prompt and adalora do not exist for it", m.name()),
+        m => bail!("--method {}: TinyTimeMixer's full and linear-probe run through the trainer; the others through strata_finetune::ttm", m.name()),
     };
     let t = &cfg.train;
     let mut table = toml::Table::new();

@@ -13,6 +13,9 @@ use strata_models::moirai_msft::{MsftConfig, MsftMoirai, path_mean, path_median}
 use crate::run::{FinetuneResults, Tunable};
 use crate::{FinetuneConfig, Method};
 
+/// Prompt tokens on MOIRAI when `prompt_tokens` is not set.
+pub const DEFAULT_PROMPTS: usize = 16;
+
 /// The MSFT parts a method uses, and what of the backbone trains.
 fn strategy(cfg: &FinetuneConfig) -> Result<(MsftConfig, Vec<Part>)> {
     use Part::*;
@@ -21,7 +24,7 @@ fn strategy(cfg: &FinetuneConfig) -> Result<(MsftConfig, Vec<Part>)> {
         Method::Full => (MsftConfig::off(), all),
         Method::LinearProbe => (MsftConfig::off(), vec![Head]),
         Method::Lora => (MsftConfig { lora: true, lora_rank: cfg.lora.rank, lora_alpha: cfg.lora.alpha, ..MsftConfig::off() }, vec![]),
-        Method::Prompt => (MsftConfig { prompt_tokens: cfg.prompt_tokens.max(1), ..MsftConfig::off() }, vec![]),
+        Method::Prompt => (MsftConfig { prompt_tokens: cfg.prompt_tokens.unwrap_or(DEFAULT_PROMPTS).max(1), ..MsftConfig::off() }, vec![]),
         Method::Adalora => (MsftConfig { adalora: Some(cfg.adalora.clone()), ..MsftConfig::off() }, vec![]),
         Method::Msft => (cfg.msft.clone(), MsftConfig::BACKBONE_TRAINABLE.to_vec()),
     })

@@ -1,5 +1,6 @@
 //! Fine-tuning TinyTimeMixer with `lora` (one-scale LoRA on every mixer's fc1/fc2, backbone
-//! frozen) and `msft` (the MLP-mixer adaptation, `strata_models::ttm_msft`); `full` and
+//! frozen), `prompt` (learned embeddings in place of the oldest patches'), `adalora` (on every
+//! mixer's fc1/fc2) and `msft` (the MLP-mixer adaptation, `strata_models::ttm_msft`); `full` and
 //! `linear-probe` go through the forecasting trainer (`ttm_run_config`).
 
 use std::path::Path;
@@ -14,13 +15,28 @@ use strata_models::ttm_msft::TtmMsft;
 use crate::run::{FinetuneResults, Tunable};
 use crate::{FinetuneConfig, Method};
 
-fn build(cfg: &FinetuneConfig, device: &Device) -> Result<TtmMsft> {
-    let backbone = TinyTimeMixer::load(&cfg.model_dir(), device).map_err(|e| anyhow!(e))?;
+/// Prompt tokens on TinyTimeMixer when `prompt_tokens` is not set: 2 of its 8 patches.
+pub const DEFAULT_PROMPTS: usize = 2;
+
+/// What of TinyTimeMixer a method adds (the backbone is frozen except under MSFT's own split).
+fn strategy(cfg: &FinetuneConfig) -> Result<MsftConfig> {
     Ok(match cfg.method {
-        Method::Msft => TtmMsft::new(backbone.freeze_for_msft(), &cfg.msft, device),
-        Method::Lora => TtmMsft::new(burn::module::Module::no_grad(backbone), &MsftConfig { lora: true, lora_rank: cfg.lora.rank, lora_alpha: cfg.lora.alpha, ..MsftConfig::off() }, device),
-        m => bail!("--method {}: TinyTimeMixer takes full, linear-probe, lora and msft so far", m.name()),
+        Method::Msft => cfg.msft.clone(),
+        Method::Lora => MsftConfig { lora: true, lora_rank: cfg.lora.rank, lora_alpha: cfg.lora.alpha, ..MsftConfig::off() },
+        Method::Prompt => MsftConfig { prompt_tokens: cfg.prompt_tokens.unwrap_or(DEFAULT_PROMPTS).max(1), ..MsftConfig::off() },
+        Method::Adalora => MsftConfig { adalora: Some(cfg.adalora.clone()), ..MsftConfig::off() },
+        m => bail!("--method {}: TinyTimeMixer's full and linear-probe run through the forecasting trainer", m.name()),
     })
+}
+
+fn build(cfg: &FinetuneConfig, device: &Device) -> Result<TtmMsft> {
+    let msft = strategy(cfg)?;
+    let backbone = TinyTimeMixer::load(&cfg.model_dir(), device).map_err(|e| anyhow!(e))?;
+    if msft.prompt_tokens >= backbone.num_patches() {
+        bail!("key `prompt_tokens` = {}: TinyTimeMixer reads {} patches and the prompts replace the oldest ones; use fewer", msft.prompt_tokens, backbone.num_patches());
+    }
+    let backbone = if cfg.method == Method::Msft { backbone.freeze_for_msft() } else { burn::module::Module::no_grad(backbone) };
+    Ok(TtmMsft::new(backbone, &msft, device))
 }
 
 impl Tunable for TtmMsft {
@@ -43,10 +59,25 @@ impl Tunable for TtmMsft {
     fn describe(&self, _cfg: &FinetuneConfig) -> String {
         format!("{} scale(s) of 512 steps (the window reads {}), MSE and MAE of the mixed point forecast", self.scales(), TtmMsft::history(self))
     }
+    fn penalty(&self) -> Option<Tensor<1>> {
+        self.ada().map(|a| a.penalty())
+    }
+    fn observe(&self, grads: &burn::optim::GradientsParams) {
+        if let Some(a) = self.ada() {
+            a.observe(grads);
+        }
+    }
+    fn after_step(self, step: usize, total: usize) -> Self {
+        self.ada_prune(step, total)
+    }
+    fn notes(&self) -> Option<String> {
+        self.ada().map(|a| format!("AdaLoRA triplets kept per mixer fc1/fc2 matrix (mixer-major): {:?}", a.ranks()))
+    }
 }
 
 /// Fine-tune (or resume) a TinyTimeMixer run with `lora` or `msft`.
 pub fn finetune(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool) -> Result<FinetuneResults> {
+    strategy(cfg)?;
     if cfg.data.pred_len > 96 {
         bail!("key `data.pred_len`: {} forecasts at most 96 steps", cfg.model_dir().display());
     }

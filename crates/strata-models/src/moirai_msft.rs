@@ -60,26 +60,6 @@ impl MsftConfig {
     pub const BACKBONE_TRAINABLE: [Part; 5] = [Part::Norms, Part::MaskEncoding, Part::OutProj, Part::VarBias, Part::Head];
 }
 
-/// AdaLoRA factors of one layer's q/k/v: `P [3, d, r]`, `E [3, r]`, `Q [3, r, d]`.
-#[derive(Module, Debug)]
-pub struct AdaLayer {
-    p: Param<Tensor<3>>,
-    e: Param<Tensor<2>>,
-    q: Param<Tensor<3>>,
-}
-
-/// AdaLoRA's running state.
-#[derive(Debug, Clone)]
-pub struct AdaState {
-    pub cfg: crate::adalora::AdaLoraConfig,
-    /// Per layer: sensitivities of P, E, Q.
-    sens: Vec<[crate::adalora::Sensitivity; 3]>,
-    /// Latest triplet scores, `[layers * 3 * r]`.
-    scores: Vec<f32>,
-    /// Triplets kept at the last re-allocation, per matrix (`[layers * 3]`).
-    pub ranks: Vec<usize>,
-}
-
 #[derive(Module, Debug)]
 pub struct MsftMoirai {
     pub backbone: Moirai,
@@ -94,11 +74,8 @@ pub struct MsftMoirai {
     pub scale_weights: Param<Tensor<1>>,
     /// `[prompt tokens, d]`, replacing the prefix tokens' embeddings (N(0, 0.02^2) init).
     prompts: Option<Param<Tensor<2>>>,
-    /// AdaLoRA, per layer (empty when off).
-    ada: Vec<AdaLayer>,
-    /// AdaLoRA's settings and importance scores (shared by clones of the module).
-    #[module(skip)]
-    ada_state: Option<std::sync::Arc<std::sync::Mutex<AdaState>>>,
+    /// AdaLoRA on q/k/v, matrix `layer * 3 + (0 q, 1 k, 2 v)` (`None` when off).
+    ada: Option<crate::adalora::AdaLora>,
     lora_scale: f64,
     use_adapters: bool,
     use_lora: bool,
@@ -118,20 +95,7 @@ impl MsftMoirai {
             lora_b: (0..on(cfg.lora, layers)).map(|_| Param::from_tensor(Tensor::zeros([3, s, r, d], device))).collect(),
             aggregator: (0..on(cfg.aggregator && cfg.scales > 0, layers)).map(|_| Param::from_tensor(Tensor::zeros([4, cfg.scales, d], device))).collect(),
             scale_weights: Param::from_tensor(Tensor::ones([s], device)).set_require_grad(cfg.weighted),
-            ada: cfg
-                .adalora
-                .as_ref()
-                .map(|a| {
-                    (0..layers)
-                        .map(|_| AdaLayer {
-                            p: Param::from_tensor(Tensor::random([3, d, a.init_rank], Distribution::Normal(0.0, 0.02), device)),
-                            e: Param::from_tensor(Tensor::zeros([3, a.init_rank], device)),
-                            q: Param::from_tensor(Tensor::random([3, a.init_rank, d], Distribution::Normal(0.0, 0.02), device)),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            ada_state: cfg.adalora.as_ref().map(|a| std::sync::Arc::new(std::sync::Mutex::new(AdaState { cfg: a.clone(), sens: vec![Default::default(); layers], scores: vec![], ranks: vec![a.init_rank; layers * 3] }))),
+            ada: cfg.adalora.as_ref().map(|a| crate::adalora::AdaLora::new(&vec![(d, d); layers * 3], a, device)),
             prompts: (cfg.prompt_tokens > 0).then(|| Param::from_tensor(Tensor::random([cfg.prompt_tokens, d], Distribution::Normal(0.0, 0.02), device))),
             lora_scale: cfg.lora_alpha / r as f64,
             use_adapters: cfg.adapters,
@@ -186,68 +150,25 @@ impl MsftMoirai {
 
     /// AdaLoRA's orthogonality penalty, weighted (added to the training loss only).
     pub fn ada_penalty(&self) -> Option<Tensor<1>> {
-        let state = self.ada_state.as_ref()?;
-        let w = state.lock().expect("adalora state").cfg.ortho;
-        let mut total: Option<Tensor<1>> = None;
-        for l in &self.ada {
-            let (p, q) = (l.p.val(), l.q.val());
-            let [m, _, r] = p.dims();
-            let eye = Tensor::<2>::from_data(TensorData::new((0..r * r).map(|i| if i / r == i % r { 1.0f32 } else { 0.0 }).collect::<Vec<_>>(), [r, r]), &p.device()).unsqueeze_dim::<3>(0);
-            let pp = p.clone().swap_dims(1, 2).matmul(p) - eye.clone();
-            let qq = q.clone().matmul(q.swap_dims(1, 2)) - eye;
-            let term = (pp.powf_scalar(2.0).sum() + qq.powf_scalar(2.0).sum()) * (w / m as f64);
-            total = Some(match total {
-                Some(t) => t + term,
-                None => term,
-            });
-        }
-        total
+        self.ada.as_ref().map(|a| a.penalty())
     }
 
     /// AdaLoRA: update the importance scores from this step's gradients.
     pub fn ada_observe(&self, grads: &burn::optim::GradientsParams) {
-        let Some(state) = &self.ada_state else { return };
-        let mut st = state.lock().expect("adalora state");
-        let (b1, b2) = (st.cfg.beta1, st.cfg.beta2);
-        let host = |t: Option<Tensor<3>>| t.map(|t| t.into_data().try_to_vec::<f32>().expect("f32"));
-        let mut scores = Vec::new();
-        for (i, l) in self.ada.iter().enumerate() {
-            let [m, d, r] = l.p.dims();
-            let (Some(gp), Some(gq)) = (host(grads.get::<3>(l.p.id)), host(grads.get::<3>(l.q.id))) else { return };
-            let Some(ge) = grads.get::<2>(l.e.id).map(|t| t.into_data().try_to_vec::<f32>().expect("f32")) else { return };
-            let (wp, wq) = (host(Some(l.p.val())).expect("p"), host(Some(l.q.val())).expect("q"));
-            let we = l.e.val().into_data().try_to_vec::<f32>().expect("f32");
-            let sp = st.sens[i][0].update(&wp, &gp, b1, b2);
-            let se = st.sens[i][1].update(&we, &ge, b1, b2);
-            let sq = st.sens[i][2].update(&wq, &gq, b1, b2);
-            scores.extend(crate::adalora::triplet_scores(&se, &sp, &sq, m, d, r));
+        if let Some(a) = &self.ada {
+            a.observe(grads);
         }
-        st.scores = scores;
     }
 
-    /// AdaLoRA: every `delta_t` steps from `t_init` on, keep the budget's best triplets (the
-    /// others' singular values become zero).
+    /// AdaLoRA: every `delta_t` steps from `t_init` on, keep the budget's best triplets.
     pub fn ada_prune(mut self, step: usize, total: usize) -> Self {
-        let Some(state) = self.ada_state.clone() else { return self };
-        let mut st = state.lock().expect("adalora state");
-        if step < st.cfg.t_init || step % st.cfg.delta_t.max(1) != 0 || st.scores.is_empty() {
-            return self;
-        }
-        let matrices = self.ada.len() * 3;
-        let keep = crate::adalora::budget(&st.cfg, matrices, step, total);
-        let mask = crate::adalora::top_mask(&st.scores, keep);
-        let r = st.cfg.init_rank;
-        st.ranks = mask.chunks(r).map(|c| c.iter().filter(|&&v| v > 0.0).count()).collect();
-        for (i, l) in self.ada.iter_mut().enumerate() {
-            let m = Tensor::<2>::from_data(TensorData::new(mask[i * 3 * r..(i + 1) * 3 * r].to_vec(), [3, r]), &l.e.device());
-            l.e = l.e.clone().map(|e| (e * m).detach().require_grad());
-        }
+        self.ada = self.ada.map(|a| a.prune(step, total));
         self
     }
 
     /// AdaLoRA: triplets kept per matrix at the last re-allocation.
     pub fn ada_ranks(&self) -> Option<Vec<usize>> {
-        self.ada_state.as_ref().map(|s| s.lock().expect("adalora state").ranks.clone())
+        self.ada.as_ref().map(|a| a.ranks())
     }
 
     /// Pack `rows` univariate windows into rows of all scales' tokens.
@@ -391,13 +312,7 @@ impl EncoderHooks for MsftHooks<'_> {
     }
 
     fn qkv_delta(&self, layer: usize, which: usize, x: &Tensor<3>) -> Option<Tensor<3>> {
-        let ada = self.m.ada.get(layer).map(|l| {
-            let (p, e, q) = (l.p.val(), l.e.val(), l.q.val());
-            let [_, d, r] = p.dims();
-            let scale = self.m.ada_state.as_ref().map_or(1.0, |s| s.lock().expect("adalora state").cfg.alpha) / r as f64;
-            let pe = p.narrow(0, which, 1).reshape([1, d, r]) * e.narrow(0, which, 1).reshape([1, 1, r]);
-            x.clone().matmul(pe).matmul(q.narrow(0, which, 1).reshape([1, r, d])) * scale
-        });
+        let ada = self.m.ada.as_ref().map(|a| a.apply(layer * 3 + which, x.clone()));
         if !self.m.use_lora {
             return ada;
         }

@@ -42,15 +42,28 @@ pub struct TtmMsft {
     /// Per encoder block: `[4 (gamma c2f, beta c2f, gamma f2c, beta f2c), K, d]`.
     aggregator: Vec<Param<Tensor<3>>>,
     pub scale_weights: Param<Tensor<1>>,
+    /// Prompt tuning: `[prompt tokens, d]` learned patch embeddings that replace the oldest
+    /// patches' embeddings (`None`: off).
+    prompts: Option<Param<Tensor<2>>>,
+    /// AdaLoRA on fc1 and fc2 of every mixer, matrix `mixer * 2 + (0 fc1, 1 fc2)` (`None`: off).
+    ada: Option<crate::adalora::AdaLora>,
     lora_scale: f64,
     weighted: bool,
 }
 
 impl TtmMsft {
     /// Wrap `backbone` (freeze it first: [`TinyTimeMixer::freeze_for_msft`]). `cfg.within_scale`
-    /// holds by construction; `prompt_tokens` does not apply.
+    /// holds by construction. `prompt_tokens` learned embeddings (`N(0, 0.02^2)`) replace the
+    /// embeddings of the oldest patches after the patch embedding (the patch mixers read a fixed
+    /// number of patches, so prompts cannot be prepended; fewer than the patches); `adalora`
+    /// adapts fc1/fc2 of every mixer.
     pub fn new(backbone: TinyTimeMixer, cfg: &MsftConfig, device: &Device) -> Self {
         let (d, s, r) = (backbone.d_model(), cfg.scales + 1, cfg.lora_rank.max(1));
+        assert!(cfg.prompt_tokens < backbone.num_patches(), "TinyTimeMixer reads {} patches: prompt_tokens must be fewer", backbone.num_patches());
+        let shapes: Vec<(usize, usize)> = (0..backbone.mixer_count()).flat_map(|id| {
+            let (i, h) = backbone.mixer_shape(id);
+            [(i, h), (h, i)]
+        }).collect();
         let a = |rows: usize| Param::from_tensor(Tensor::random([s, rows, r], Distribution::Normal(0.0, 0.01), device));
         let b = |cols: usize| Param::from_tensor(Tensor::zeros([s, r, cols], device));
         let lora = if cfg.lora {
@@ -69,6 +82,8 @@ impl TtmMsft {
             lora,
             aggregator: if cfg.aggregator && cfg.scales > 0 { (0..blocks).map(|_| Param::from_tensor(Tensor::zeros([4, cfg.scales, d], device))).collect() } else { vec![] },
             scale_weights: Param::from_tensor(Tensor::ones([s], device)).set_require_grad(cfg.weighted),
+            prompts: (cfg.prompt_tokens > 0).then(|| Param::from_tensor(Tensor::random([cfg.prompt_tokens, d], Distribution::Normal(0.0, 0.02), device))),
+            ada: cfg.adalora.as_ref().map(|a| crate::adalora::AdaLora::new(&shapes, a, device)),
             lora_scale: cfg.lora_alpha / r as f64,
             weighted: cfg.weighted,
             backbone,
@@ -191,6 +206,17 @@ impl TtmMsft {
             .collect()
     }
 
+    /// AdaLoRA: the orthogonality penalty, the importance scores, the budget, the ranks kept.
+    pub fn ada(&self) -> Option<&crate::adalora::AdaLora> {
+        self.ada.as_ref()
+    }
+
+    /// AdaLoRA's budget re-allocation after optimiser step `step` of `total` (a no-op when off).
+    pub fn ada_prune(mut self, step: usize, total: usize) -> Self {
+        self.ada = self.ada.map(|a| a.prune(step, total));
+        self
+    }
+
     /// Scale 0's forecast `[rows, H]` (the backbone's at initialisation).
     pub fn scale0(&self, context: &[f32], rows: usize, device: &Device) -> Vec<f32> {
         self.scale_forecasts(context, rows, device).swap_remove(0).into_data().try_to_vec::<f32>().expect("f32")
@@ -217,20 +243,32 @@ struct ScaleHooks<'a> {
 
 impl TtmHooks for ScaleHooks<'_> {
     fn after_patcher(&self, h: Tensor<4>) -> Tensor<4> {
-        match self.m.adapters.get(self.scale) {
+        let h = match self.m.adapters.get(self.scale) {
             Some(a) => a.forward(h),
+            None => h,
+        };
+        match &self.m.prompts {
+            Some(p) => {
+                let ([b, c, n, d], [k, _]) = (h.dims(), p.dims());
+                Tensor::cat(vec![p.val().reshape([1, 1, k, d]).expand([b, c, k, d]), h.narrow(2, k, n - k)], 2)
+            }
             None => h,
         }
     }
 
     fn weight_delta(&self, mixer: usize, which: usize) -> Option<Tensor<2>> {
-        let l = self.m.lora.get(mixer)?;
+        let ada = self.m.ada.as_ref().map(|a| a.delta(mixer * 2 + which));
+        let Some(l) = self.m.lora.get(mixer) else { return ada };
         let (a, b) = if which == 0 { (&l.a1, &l.b1) } else { (&l.a2, &l.b2) };
         let (a, b) = (a.val(), b.val());
         let ([_, i, r], [_, _, o]) = (a.dims(), b.dims());
         let ai = a.narrow(0, self.scale, 1).reshape([i, r]);
         let bi = b.narrow(0, self.scale, 1).reshape([r, o]);
-        Some(ai.matmul(bi) * self.m.lora_scale)
+        let lora = ai.matmul(bi) * self.m.lora_scale;
+        Some(match ada {
+            Some(d) => lora + d,
+            None => lora,
+        })
     }
 }
 

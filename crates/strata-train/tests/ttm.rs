@@ -156,3 +156,42 @@ fn ttm_msft_at_initialisation_is_the_backbone() {
     let grads = burn::optim::GradientsParams::from_grads(m.loss(&context, &target, rows, &ad).backward(), &m);
     assert!(grads.get::<1>(m.scale_weights.id).is_some());
 }
+
+/// AdaLoRA and prompt tuning on TinyTimeMixer: AdaLoRA starts as the backbone (E = 0) and its
+/// gradients reach P, E and Q of every mixer's fc1/fc2 (so the importance scores exist and the
+/// budget re-allocation applies); the prompts change the forecast and are all that trains (as
+/// many prompts as patches are refused: the CLI test).
+#[test]
+fn ttm_adalora_and_prompts() {
+    use strata_models::adalora::AdaLoraConfig;
+    use strata_models::moirai_msft::MsftConfig;
+    use strata_models::ttm_msft::TtmMsft;
+    let device = Device::flex();
+    let backbone = TinyTimeMixer::load(&data_root().join("ttm-r2"), &device).unwrap();
+    let rows = 2;
+    let context: Vec<f32> = (0..rows * 512).map(|i| ((i % 512) as f32 * 0.31).sin() + (i / 512) as f32).collect();
+    let target: Vec<f32> = (0..rows * 96).map(|i| (i as f32 * 0.1).cos()).collect();
+    let want = backbone.forecast(Tensor::<3>::from_data(TensorData::new(context.clone(), [rows, 512, 1]), &device)).into_data().try_to_vec::<f32>().unwrap();
+    let worst = |got: &[f32]| got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    // Re-allocate at step 1 straight to the target budget (8 of 12 triplets per matrix on average).
+    let ada_cfg = MsftConfig { adalora: Some(AdaLoraConfig { t_init: 0, t_final: 0, delta_t: 1, ..Default::default() }), ..MsftConfig::off() };
+    let ada = TtmMsft::new(backbone.clone(), &ada_cfg, &device);
+    assert!(worst(&ada.scale0(&context, rows, &device)) < 1e-5, "AdaLoRA at initialisation changed the forecast");
+    let prompt_cfg = MsftConfig { prompt_tokens: 2, ..MsftConfig::off() };
+    let prompted = TtmMsft::new(backbone.clone(), &prompt_cfg, &device);
+    assert!(worst(&prompted.scale0(&context, rows, &device)) > 1e-3, "the prompts did not reach the forecast");
+    let ad = Device::flex().autodiff();
+    let frozen = burn::module::Module::no_grad(TinyTimeMixer::load(&data_root().join("ttm-r2"), &ad).unwrap());
+    let m = TtmMsft::new(frozen.clone(), &ada_cfg, &ad);
+    let grads = burn::optim::GradientsParams::from_grads((m.loss(&context, &target, rows, &ad) + m.ada().unwrap().penalty()).backward(), &m);
+    m.ada().unwrap().observe(&grads);
+    // Scores exist only if every matrix's P, E and Q received gradients; then the budget applies.
+    let m = m.ada_prune(1, 1);
+    let ranks = m.ada().unwrap().ranks();
+    assert_eq!(ranks.len(), 2 * backbone.mixer_count());
+    assert_eq!(ranks.iter().sum::<usize>(), 8 * ranks.len(), "{ranks:?}");
+    let m = TtmMsft::new(frozen, &prompt_cfg, &ad);
+    let grads = burn::optim::GradientsParams::from_grads(m.loss(&context, &target, rows, &ad).backward(), &m);
+    assert_eq!(grads.len(), 1, "only the prompts train");
+}
+
