@@ -346,6 +346,10 @@ fn finetune_moirai_methods_on_a_small_csv() {
     let notes = ada["notes"].as_str().unwrap();
     let ranks: Vec<usize> = notes[notes.find('[').unwrap() + 1..notes.find(']').unwrap()].split(", ").map(|v| v.parse().unwrap()).collect();
     assert_eq!((ranks.len(), ranks.iter().sum::<usize>()), (6, 48), "{notes}");
+    // Its importance scores are checkpointed beside the parameters (a resumed run goes on with them).
+    let aux: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("adalora/aux_state.json")).unwrap()).unwrap();
+    assert_eq!(aux["ranks"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).sum::<u64>(), 48, "{aux}");
+    assert_eq!(aux["scores"].as_array().unwrap().len(), 6 * 12);
     let prompt = run("prompt");
     // 16 prompt tokens of d 64.
     assert_eq!(prompt["trainable"].as_u64().unwrap(), 16 * 64);

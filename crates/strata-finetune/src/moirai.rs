@@ -69,6 +69,12 @@ impl Tunable for MsftMoirai {
     fn notes(&self) -> Option<String> {
         self.ada_ranks().map(|r| format!("AdaLoRA triplets kept per q/k/v matrix (layer-major): {r:?}"))
     }
+    fn aux_state(&self) -> Option<String> {
+        self.ada().map(|a| a.state_json())
+    }
+    fn restore_aux_state(&self, json: &str) -> Result<(), String> {
+        self.ada().map_or(Ok(()), |a| a.restore_state(json))
+    }
 }
 
 /// Fine-tune (or resume) a MOIRAI run.

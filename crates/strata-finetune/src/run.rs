@@ -79,6 +79,15 @@ pub trait Tunable: Module + Clone {
     fn notes(&self) -> Option<String> {
         None
     }
+    /// Training state outside the parameters, as JSON (AdaLoRA's importance scores), saved with
+    /// every checkpoint.
+    fn aux_state(&self) -> Option<String> {
+        None
+    }
+    /// Restore [`Tunable::aux_state`] on resuming.
+    fn restore_aux_state(&self, _json: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 fn optimizer(cfg: &FinetuneConfig) -> ModuleOptimizer {
@@ -157,11 +166,15 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
     let data: Prepared = prepare(&DataConfig { seq_len: model.history(cfg), ..cfg.data.clone() })?;
     let (mut optim, mut optim_w) = (optimizer(cfg), optimizer(cfg));
     let optim_w_path: PathBuf = run_dir.join("optimizer_scales.bpk");
+    let aux_path: PathBuf = run_dir.join("aux_state.json");
     if state.epochs_done > 0 {
         model = load_module(model, &paths.last)?;
         optim = load_optimizer(optim, &paths.optim)?;
         if optim_w_path.exists() {
             optim_w = load_optimizer(optim_w, &optim_w_path)?;
+        }
+        if let Ok(json) = std::fs::read_to_string(&aux_path) {
+            model.restore_aux_state(&json).map_err(|e| anyhow::anyhow!("{}: {e}", aux_path.display()))?;
         }
         eprintln!("resuming {} at epoch {}/{}", run_dir.display(), state.epochs_done + 1, t.epochs);
     }
@@ -215,6 +228,11 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
         let val = val_loss(&model.valid(), &data.val, cfg, t.val_every, &eval_device);
         let seconds = started.elapsed().as_secs_f64();
         let log = EpochLog { epoch: epoch + 1, train_loss: loss_sum / steps_per_epoch as f64, val_loss: val, lr: t.lr, seconds, steps: steps_per_epoch };
+        // The state outside the parameters first: a kill between the two writes resumes from
+        // the previous checkpoint with newer scores, never the reverse.
+        if let Some(json) = model.aux_state() {
+            write_atomic(&aux_path, json.as_bytes())?;
+        }
         let improved = finish_epoch(&mut state, &paths, &model, &optim, log, t.patience)?;
         save_optimizer(&optim_w, &optim_w_path)?;
         eprintln!("epoch {:>3}/{} train loss {:.4} val loss {val:.4} {seconds:.1}s{}", epoch + 1, t.epochs, loss_sum / steps_per_epoch as f64, if improved { " *" } else { "" });

@@ -73,6 +73,12 @@ impl Tunable for TtmMsft {
     fn notes(&self) -> Option<String> {
         self.ada().map(|a| format!("AdaLoRA triplets kept per mixer fc1/fc2 matrix (mixer-major): {:?}", a.ranks()))
     }
+    fn aux_state(&self) -> Option<String> {
+        self.ada().map(|a| a.state_json())
+    }
+    fn restore_aux_state(&self, json: &str) -> Result<(), String> {
+        self.ada().map_or(Ok(()), |a| a.restore_state(json))
+    }
 }
 
 /// Fine-tune (or resume) a TinyTimeMixer run with `lora` or `msft`.

@@ -56,7 +56,7 @@ pub fn budget(cfg: &AdaLoraConfig, matrices: usize, step: usize, total: usize) -
 }
 
 /// Smoothed sensitivity of one parameter tensor.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sensitivity {
     ema: Vec<f32>,
     unc: Vec<f32>,
@@ -100,7 +100,7 @@ pub struct AdaMatrix {
 }
 
 /// AdaLoRA's running state: the importance scores and the last allocation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct AdaState {
     cfg: AdaLoraConfig,
     /// Per matrix: sensitivities of P, E, Q.
@@ -226,6 +226,24 @@ impl AdaLora {
     pub fn ranks(&self) -> Vec<usize> {
         self.state().ranks.clone()
     }
+
+    /// The running state (importance moving averages, scores, ranks) as JSON, to checkpoint
+    /// beside the parameters: a resumed run continues the same averages.
+    pub fn state_json(&self) -> String {
+        serde_json::to_string(&*self.state()).expect("AdaLoRA state serialises")
+    }
+
+    /// Restore [`Self::state_json`]'s output; an error if it does not belong to this model (its
+    /// matrix count or settings differ).
+    pub fn restore_state(&self, json: &str) -> Result<(), String> {
+        let saved: AdaState = serde_json::from_str(json).map_err(|e| format!("AdaLoRA state: {e}"))?;
+        let mut st = self.state();
+        if saved.cfg != st.cfg || saved.sens.len() != self.mats.len() {
+            return Err(format!("AdaLoRA state of {} matrices with {:?}; this model has {} matrices with {:?}", saved.sens.len(), saved.cfg, self.mats.len(), st.cfg));
+        }
+        *st = saved;
+        Ok(())
+    }
 }
 
 /// Keep the `keep` highest scores: a 0/1 mask of the same length (ties keep the earlier).
@@ -270,5 +288,28 @@ mod tests {
         let t = triplet_scores(&[0.0, 1.0], &[2.0, 4.0], &[0.0, 0.0, 3.0, 3.0, 3.0, 3.0], 1, 3, 2);
         assert_eq!(t, [3.0, 8.0]);
         assert_eq!(top_mask(&[0.2, 0.9, 0.5, 0.1], 2), [0.0, 1.0, 1.0, 0.0]);
+    }
+
+    /// The running state round-trips through JSON (a resumed run continues the same averages)
+    /// and refuses a model it does not belong to; E = 0 makes the update zero at first.
+    #[test]
+    fn state_round_trips_and_is_checked() {
+        let device = Device::flex().autodiff();
+        let cfg = AdaLoraConfig { init_rank: 3, ..Default::default() };
+        let bank = AdaLora::new(&[(4, 5), (5, 2)], &cfg, &device);
+        let zero: f32 = bank.delta(1).abs().sum().into_scalar();
+        assert_eq!(zero, 0.0);
+        let x = Tensor::<3>::ones([1, 2, 4], &device);
+        let loss = bank.apply(0, x).sum() + bank.delta(1).powf_scalar(2.0).sum() + bank.penalty();
+        let grads = GradientsParams::from_grads(loss.backward(), &bank);
+        bank.observe(&grads);
+        let json = bank.state_json();
+        assert!(!bank.state().scores.is_empty());
+        let other = AdaLora::new(&[(4, 5), (5, 2)], &cfg, &device);
+        assert_ne!(other.state_json(), json);
+        other.restore_state(&json).unwrap();
+        assert_eq!(other.state_json(), json);
+        let smaller = AdaLora::new(&[(4, 5)], &cfg, &device);
+        assert!(smaller.restore_state(&json).unwrap_err().contains("2 matrices"));
     }
 }

@@ -166,6 +166,11 @@ impl MsftMoirai {
         self
     }
 
+    /// AdaLoRA itself (`None` when off).
+    pub fn ada(&self) -> Option<&crate::adalora::AdaLora> {
+        self.ada.as_ref()
+    }
+
     /// AdaLoRA: triplets kept per matrix at the last re-allocation.
     pub fn ada_ranks(&self) -> Option<Vec<usize>> {
         self.ada.as_ref().map(|a| a.ranks())
