@@ -64,11 +64,13 @@ impl Method {
 pub struct LoraSettings {
     pub rank: usize,
     pub alpha: f64,
+    /// Dropout on the LoRA path's input during training (the paper's baseline: 0.05).
+    pub dropout: f64,
 }
 
 impl Default for LoraSettings {
     fn default() -> Self {
-        LoraSettings { rank: 16, alpha: 32.0 }
+        LoraSettings { rank: 16, alpha: 32.0, dropout: 0.05 }
     }
 }
 

@@ -23,7 +23,7 @@ fn strategy(cfg: &FinetuneConfig) -> Result<(MsftConfig, Vec<Part>)> {
     Ok(match cfg.method {
         Method::Full => (MsftConfig::off(), all),
         Method::LinearProbe => (MsftConfig::off(), vec![Head]),
-        Method::Lora => (MsftConfig { lora: true, lora_rank: cfg.lora.rank, lora_alpha: cfg.lora.alpha, ..MsftConfig::off() }, vec![]),
+        Method::Lora => (MsftConfig { lora: true, lora_rank: cfg.lora.rank, lora_alpha: cfg.lora.alpha, lora_dropout: cfg.lora.dropout, ..MsftConfig::off() }, vec![]),
         Method::Prompt => (MsftConfig { prompt_tokens: cfg.prompt_tokens.unwrap_or(DEFAULT_PROMPTS).max(1), ..MsftConfig::off() }, vec![]),
         Method::Adalora => (MsftConfig { adalora: Some(cfg.adalora.clone()), ..MsftConfig::off() }, vec![]),
         Method::Msft => (cfg.msft.clone(), MsftConfig::BACKBONE_TRAINABLE.to_vec()),

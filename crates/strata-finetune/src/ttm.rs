@@ -22,7 +22,7 @@ pub const DEFAULT_PROMPTS: usize = 2;
 fn strategy(cfg: &FinetuneConfig) -> Result<MsftConfig> {
     Ok(match cfg.method {
         Method::Msft => cfg.msft.clone(),
-        Method::Lora => MsftConfig { lora: true, lora_rank: cfg.lora.rank, lora_alpha: cfg.lora.alpha, ..MsftConfig::off() },
+        Method::Lora => MsftConfig { lora: true, lora_rank: cfg.lora.rank, lora_alpha: cfg.lora.alpha, lora_dropout: cfg.lora.dropout, ..MsftConfig::off() },
         Method::Prompt => MsftConfig { prompt_tokens: cfg.prompt_tokens.unwrap_or(DEFAULT_PROMPTS).max(1), ..MsftConfig::off() },
         Method::Adalora => MsftConfig { adalora: Some(cfg.adalora.clone()), ..MsftConfig::off() },
         m => bail!("--method {}: TinyTimeMixer's full and linear-probe run through the forecasting trainer", m.name()),

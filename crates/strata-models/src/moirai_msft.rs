@@ -27,6 +27,8 @@ pub struct MsftConfig {
     pub scales: usize,
     pub lora_rank: usize,
     pub lora_alpha: f64,
+    /// Dropout on the LoRA (and AdaLoRA) path's input during training (the LoRA baseline: 0.05).
+    pub lora_dropout: f64,
     /// Per-scale input adapters.
     pub adapters: bool,
     /// Per-scale LoRA on q/k/v.
@@ -45,7 +47,7 @@ pub struct MsftConfig {
 
 impl Default for MsftConfig {
     fn default() -> Self {
-        MsftConfig { scales: 3, lora_rank: 16, lora_alpha: 16.0, adapters: true, lora: true, within_scale: true, aggregator: true, weighted: true, prompt_tokens: 0, adalora: None }
+        MsftConfig { scales: 3, lora_rank: 16, lora_alpha: 16.0, lora_dropout: 0.0, adapters: true, lora: true, within_scale: true, aggregator: true, weighted: true, prompt_tokens: 0, adalora: None }
     }
 }
 
@@ -77,6 +79,7 @@ pub struct MsftMoirai {
     /// AdaLoRA on q/k/v, matrix `layer * 3 + (0 q, 1 k, 2 v)` (`None` when off).
     ada: Option<crate::adalora::AdaLora>,
     lora_scale: f64,
+    lora_dropout: crate::dropout::Dropout,
     use_adapters: bool,
     use_lora: bool,
     within_scale: bool,
@@ -98,6 +101,7 @@ impl MsftMoirai {
             ada: cfg.adalora.as_ref().map(|a| crate::adalora::AdaLora::new(&vec![(d, d); layers * 3], a, device)),
             prompts: (cfg.prompt_tokens > 0).then(|| Param::from_tensor(Tensor::random([cfg.prompt_tokens, d], Distribution::Normal(0.0, 0.02), device))),
             lora_scale: cfg.lora_alpha / r as f64,
+            lora_dropout: crate::dropout::Dropout::new(cfg.lora_dropout),
             use_adapters: cfg.adapters,
             use_lora: cfg.lora,
             within_scale: cfg.within_scale,
@@ -317,7 +321,7 @@ impl EncoderHooks for MsftHooks<'_> {
     }
 
     fn qkv_delta(&self, layer: usize, which: usize, x: &Tensor<3>) -> Option<Tensor<3>> {
-        let ada = self.m.ada.as_ref().map(|a| a.apply(layer * 3 + which, x.clone()));
+        let ada = self.m.ada.as_ref().map(|a| a.apply(layer * 3 + which, self.m.lora_dropout.forward(x.clone())));
         if !self.m.use_lora {
             return ada;
         }
@@ -326,7 +330,7 @@ impl EncoderHooks for MsftHooks<'_> {
         Some(self.per_scale(x, |p| p.zeros_like(), |i, xi| {
             let ai = a.clone().narrow(0, which, 1).narrow(1, i, 1).reshape([1, d, r]);
             let bi = b.clone().narrow(0, which, 1).narrow(1, i, 1).reshape([1, r, d]);
-            xi.matmul(ai).matmul(bi) * self.m.lora_scale
+            self.m.lora_dropout.forward(xi).matmul(ai).matmul(bi) * self.m.lora_scale
         }))
         .map(|delta| match ada {
             Some(a) => delta + a,

@@ -252,19 +252,22 @@ impl Mixer {
         h + x
     }
 
-    /// fc1 (`which` 0) or fc2 (1) with the hooks' weight delta.
-    fn weight(&self, which: usize, hooks: &dyn TtmHooks) -> Tensor<2> {
+    /// fc1 (`which` 0) or fc2 (1) applied to `h` with the hooks' weight delta: `h @ W` when
+    /// `left` is false (`W [in, out]`), `W^T @ h` when true (the patch axis); no bias.
+    fn project(&self, which: usize, h: Tensor<4>, left: bool, hooks: &dyn TtmHooks) -> Tensor<4> {
         let lin = if which == 0 { &self.mlp.fc1 } else { &self.mlp.fc2 };
-        match hooks.weight_delta(self.id, which) {
-            Some(d) => lin.weight.val() + d,
-            None => lin.weight.val(),
+        let apply = |w: Tensor<2>, h: Tensor<4>| if left { w.transpose().unsqueeze::<4>().matmul(h) } else { h.matmul(w.unsqueeze::<4>()) };
+        match (hooks.weight_delta(self.id, which), hooks.delta_dropout()) {
+            (Some(d), Some(drop)) => apply(lin.weight.val(), h.clone()) + apply(d, drop.forward(h)),
+            (Some(d), None) => apply(lin.weight.val() + d, h),
+            (None, _) => apply(lin.weight.val(), h),
         }
     }
 
     fn mix_features(&self, h: Tensor<4>, hooks: &dyn TtmHooks) -> Tensor<4> {
         let right = |which: usize, h: Tensor<4>| {
             let lin = if which == 0 { &self.mlp.fc1 } else { &self.mlp.fc2 };
-            let y = h.matmul(self.weight(which, hooks).unsqueeze::<4>());
+            let y = self.project(which, h, false, hooks);
             match &lin.bias {
                 Some(b) => {
                     let n = b.dims()[0];
@@ -284,21 +287,18 @@ impl Mixer {
     /// The MLP and gate over the patch axis, applied from the left (`W^T @ h`) so that the
     /// `[patches, d]` layout never has to be transposed.
     fn mix_patches(&self, h: Tensor<4>, hooks: &dyn TtmHooks) -> Tensor<4> {
-        let left = |lin: &Linear, w: Tensor<2>, h: Tensor<4>| {
-            let w = w.transpose().unsqueeze::<4>();
-            let y = w.matmul(h);
-            match &lin.bias {
-                Some(b) => {
-                    let n = b.dims()[0];
-                    y + b.val().reshape([1, 1, n, 1])
-                }
-                None => y,
+        let bias = |lin: &Linear, y: Tensor<4>| match &lin.bias {
+            Some(b) => {
+                let n = b.dims()[0];
+                y + b.val().reshape([1, 1, n, 1])
             }
+            None => y,
         };
-        let h = left(&self.mlp.fc2, self.weight(1, hooks), self.mlp.dropout.forward(gelu(left(&self.mlp.fc1, self.weight(0, hooks), h))));
+        let h = bias(&self.mlp.fc1, self.project(0, h, true, hooks));
+        let h = bias(&self.mlp.fc2, self.project(1, self.mlp.dropout.forward(gelu(h)), true, hooks));
         let h = self.mlp.dropout.forward(h);
         match &self.gating_block {
-            Some(g) => h.clone() * softmax(left(&g.attn_layer, g.attn_layer.weight.val(), h), 2),
+            Some(g) => h.clone() * softmax(bias(&g.attn_layer, g.attn_layer.weight.val().transpose().unsqueeze::<4>().matmul(h)), 2),
             None => h,
         }
     }
@@ -328,6 +328,11 @@ pub trait TtmHooks {
     }
     /// Added to the `[in, out]` weight of fc1 (`which` 0) or fc2 (1) of mixer `mixer`.
     fn weight_delta(&self, _mixer: usize, _which: usize) -> Option<Tensor<2>> {
+        None
+    }
+    /// Dropout on the input of the [`TtmHooks::weight_delta`] path (LoRA dropout): the layer
+    /// computes `x W + drop(x) delta` instead of `x (W + delta)`.
+    fn delta_dropout(&self) -> Option<&Dropout> {
         None
     }
 }

@@ -48,6 +48,8 @@ pub struct TtmMsft {
     /// AdaLoRA on fc1 and fc2 of every mixer, matrix `mixer * 2 + (0 fc1, 1 fc2)` (`None`: off).
     ada: Option<crate::adalora::AdaLora>,
     lora_scale: f64,
+    /// LoRA dropout (on the LoRA / AdaLoRA path's input, training only).
+    lora_dropout: crate::dropout::Dropout,
     weighted: bool,
 }
 
@@ -85,6 +87,7 @@ impl TtmMsft {
             prompts: (cfg.prompt_tokens > 0).then(|| Param::from_tensor(Tensor::random([cfg.prompt_tokens, d], Distribution::Normal(0.0, 0.02), device))),
             ada: cfg.adalora.as_ref().map(|a| crate::adalora::AdaLora::new(&shapes, a, device)),
             lora_scale: cfg.lora_alpha / r as f64,
+            lora_dropout: crate::dropout::Dropout::new(cfg.lora_dropout),
             weighted: cfg.weighted,
             backbone,
         }
@@ -254,6 +257,10 @@ impl TtmHooks for ScaleHooks<'_> {
             }
             None => h,
         }
+    }
+
+    fn delta_dropout(&self) -> Option<&crate::dropout::Dropout> {
+        (self.m.lora_dropout.inner.prob > 0.0).then_some(&self.m.lora_dropout)
     }
 
     fn weight_delta(&self, mixer: usize, which: usize) -> Option<Tensor<2>> {

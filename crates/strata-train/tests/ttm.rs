@@ -195,3 +195,49 @@ fn ttm_adalora_and_prompts() {
     assert_eq!(grads.len(), 1, "only the prompts train");
 }
 
+
+/// LoRA dropout on TinyTimeMixer: during training the LoRA path sees a dropped-out input, so one
+/// SGD step from the same model under two dropout seeds gives two different models; without
+/// dropout the two steps agree. At inference dropout is off (the forecast of the untrained LoRA
+/// model is TTM-R2's either way).
+#[test]
+fn ttm_lora_dropout_acts_in_training_only() {
+    use burn::module::Module;
+    use burn::optim::{GradientsParams, SgdConfig};
+    use strata_models::moirai_msft::MsftConfig;
+    use strata_models::ttm_msft::TtmMsft;
+    let ad = Device::flex().autodiff();
+    let rows = 2;
+    let context: Vec<f32> = (0..rows * 512).map(|i| ((i % 512) as f32 * 0.17).sin() + (i / 512) as f32).collect();
+    let target: Vec<f32> = (0..rows * 96).map(|i| (i as f32 * 0.1).cos()).collect();
+    // TTM-R2 with its own dropout (0.4) off, so that only LoRA's can differ between the steps.
+    let dir = std::env::temp_dir().join(format!("strata-ttm-nodrop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data_root().join("ttm-r2/config.json")).unwrap()).unwrap();
+    config["dropout"] = 0.0.into();
+    config["head_dropout"] = 0.0.into();
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let _ = std::fs::remove_file(dir.join("model.safetensors"));
+    std::os::unix::fs::symlink(data_root().join("ttm-r2/model.safetensors").canonicalize().unwrap(), dir.join("model.safetensors")).unwrap();
+    let frozen = burn::module::Module::no_grad(TinyTimeMixer::load(&dir, &ad).unwrap());
+    for p in [0.0, 0.5] {
+        let m = TtmMsft::new(frozen.clone(), &MsftConfig { lora: true, lora_dropout: p, ..MsftConfig::off() }, &ad);
+        let step = |seed: u64| {
+            strata_models::dropout::seed(seed);
+            let grads = GradientsParams::from_grads(m.loss(&context, &target, rows, &ad).backward(), &m);
+            let mut sgd = SgdConfig::new().init();
+            let next = sgd.step(10.0, m.clone(), grads).valid();
+            next.scale0(&context, rows, &Device::flex())
+        };
+        let (a, b) = (step(1), step(2));
+        let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        if p == 0.0 {
+            assert!(diff < 1e-6, "without dropout the steps differ by {diff}");
+        } else {
+            assert!(diff > 1e-4, "dropout {p} did not reach the LoRA path ({diff})");
+        }
+        let fresh = m.valid().scale0(&context, rows, &Device::flex());
+        let plain = frozen.valid().forecast(Tensor::<3>::from_data(TensorData::new(context.clone(), [rows, 512, 1]), &Device::flex())).into_data().try_to_vec::<f32>().unwrap();
+        assert!(fresh.iter().zip(&plain).all(|(x, y)| (x - y).abs() < 1e-5));
+    }
+}
