@@ -57,23 +57,14 @@ impl Tunable for MsftMoirai {
     fn describe(&self, cfg: &FinetuneConfig) -> String {
         format!("patch {}, MSE of the mean and MAE of the median of {} sample paths", cfg.patch_size, cfg.train.paths)
     }
-    fn penalty(&self) -> Option<Tensor<1>> {
-        self.ada_penalty()
-    }
-    fn observe(&self, grads: &burn::optim::GradientsParams) {
-        self.ada_observe(grads);
+    fn adalora(&self) -> Option<&strata_models::adalora::AdaLora> {
+        self.ada()
     }
     fn after_step(self, step: usize, total: usize) -> Self {
         self.ada_prune(step, total)
     }
     fn notes(&self) -> Option<String> {
-        self.ada_ranks().map(|r| format!("AdaLoRA triplets kept per q/k/v matrix (layer-major): {r:?}"))
-    }
-    fn aux_state(&self) -> Option<String> {
-        self.ada().map(|a| a.state_json())
-    }
-    fn restore_aux_state(&self, json: &str) -> Result<(), String> {
-        self.ada().map_or(Ok(()), |a| a.restore_state(json))
+        self.ada().map(|a| format!("AdaLoRA triplets kept per q/k/v matrix (layer-major): {:?}", a.ranks()))
     }
 }
 

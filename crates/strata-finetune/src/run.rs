@@ -65,28 +65,37 @@ pub trait Tunable: Module + Clone {
     fn mix(&self) -> Vec<f32>;
     /// How the test forecast is made (for the protocol line).
     fn describe(&self, cfg: &FinetuneConfig) -> String;
-    /// A penalty added to the training loss only (AdaLoRA's orthogonality).
-    fn penalty(&self) -> Option<Tensor<1>> {
+    /// AdaLoRA, when the model has it: its penalty, importance scores and checkpointed state
+    /// come from here.
+    fn adalora(&self) -> Option<&strata_models::adalora::AdaLora> {
         None
     }
+    /// A penalty added to the training loss only (AdaLoRA's orthogonality).
+    fn penalty(&self) -> Option<Tensor<1>> {
+        self.adalora().map(|a| a.penalty())
+    }
     /// Before the optimiser step: see this step's gradients (AdaLoRA's importance scores).
-    fn observe(&self, _grads: &GradientsParams) {}
+    fn observe(&self, grads: &GradientsParams) {
+        if let Some(a) = self.adalora() {
+            a.observe(grads);
+        }
+    }
     /// After the optimiser step `step` (1-based) of `total` (AdaLoRA's budget re-allocation).
     fn after_step(self, _step: usize, _total: usize) -> Self {
         self
     }
     /// Extra facts for the results (AdaLoRA's final ranks).
     fn notes(&self) -> Option<String> {
-        None
+        self.adalora().map(|a| format!("AdaLoRA triplets kept per adapted matrix: {:?}", a.ranks()))
     }
     /// Training state outside the parameters, as JSON (AdaLoRA's importance scores), saved with
     /// every checkpoint.
     fn aux_state(&self) -> Option<String> {
-        None
+        self.adalora().map(|a| a.state_json())
     }
     /// Restore [`Tunable::aux_state`] on resuming.
-    fn restore_aux_state(&self, _json: &str) -> Result<(), String> {
-        Ok(())
+    fn restore_aux_state(&self, json: &str) -> Result<(), String> {
+        self.adalora().map_or(Ok(()), |a| a.restore_state(json))
     }
 }
 

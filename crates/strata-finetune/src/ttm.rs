@@ -59,25 +59,14 @@ impl Tunable for TtmMsft {
     fn describe(&self, _cfg: &FinetuneConfig) -> String {
         format!("{} scale(s) of 512 steps (the window reads {}), MSE and MAE of the mixed point forecast", self.scales(), TtmMsft::history(self))
     }
-    fn penalty(&self) -> Option<Tensor<1>> {
-        self.ada().map(|a| a.penalty())
-    }
-    fn observe(&self, grads: &burn::optim::GradientsParams) {
-        if let Some(a) = self.ada() {
-            a.observe(grads);
-        }
+    fn adalora(&self) -> Option<&strata_models::adalora::AdaLora> {
+        self.ada()
     }
     fn after_step(self, step: usize, total: usize) -> Self {
         self.ada_prune(step, total)
     }
     fn notes(&self) -> Option<String> {
         self.ada().map(|a| format!("AdaLoRA triplets kept per mixer fc1/fc2 matrix (mixer-major): {:?}", a.ranks()))
-    }
-    fn aux_state(&self) -> Option<String> {
-        self.ada().map(|a| a.state_json())
-    }
-    fn restore_aux_state(&self, json: &str) -> Result<(), String> {
-        self.ada().map_or(Ok(()), |a| a.restore_state(json))
     }
 }
 

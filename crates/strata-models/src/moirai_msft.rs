@@ -152,18 +152,6 @@ impl MsftMoirai {
         (per_scale * self.mix_weights()).sum()
     }
 
-    /// AdaLoRA's orthogonality penalty, weighted (added to the training loss only).
-    pub fn ada_penalty(&self) -> Option<Tensor<1>> {
-        self.ada.as_ref().map(|a| a.penalty())
-    }
-
-    /// AdaLoRA: update the importance scores from this step's gradients.
-    pub fn ada_observe(&self, grads: &burn::optim::GradientsParams) {
-        if let Some(a) = &self.ada {
-            a.observe(grads);
-        }
-    }
-
     /// AdaLoRA: every `delta_t` steps from `t_init` on, keep the budget's best triplets.
     pub fn ada_prune(mut self, step: usize, total: usize) -> Self {
         self.ada = self.ada.map(|a| a.prune(step, total));
@@ -175,10 +163,6 @@ impl MsftMoirai {
         self.ada.as_ref()
     }
 
-    /// AdaLoRA: triplets kept per matrix at the last re-allocation.
-    pub fn ada_ranks(&self) -> Option<Vec<usize>> {
-        self.ada.as_ref().map(|a| a.ranks())
-    }
 
     /// Pack `rows` univariate windows into rows of all scales' tokens.
     pub fn pack(&self, context: &[f32], target: &[f32], rows: usize, layout: &ScaleLayout) -> Packed {
