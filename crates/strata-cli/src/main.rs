@@ -523,14 +523,7 @@ fn finetune(method: Option<String>, model: Option<PathBuf>, dataset: Option<Stri
     }
     let cfg = FinetuneConfig::from_toml(&toml::to_string(&table)?).map_err(|e| anyhow::anyhow!("fine-tuning config: {e}"))?;
     let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
-    let moirai = strata_finetune::is_moirai(&cfg.model_dir());
-    if !moirai && matches!(cfg.method, Method::Full | Method::LinearProbe) {
-        let run = strata_finetune::ttm_run_config(&cfg)?;
-        let r = train(&run, &dir, TrainOptions { fresh })?;
-        print_table(&r, &dir);
-        return Ok(());
-    }
-    let r = if moirai { strata_finetune::moirai::finetune(&cfg, &dir, fresh)? } else { strata_finetune::ttm::finetune(&cfg, &dir, fresh)? };
+    let r = if strata_finetune::is_moirai(&cfg.model_dir()) { strata_finetune::moirai::finetune(&cfg, &dir, fresh)? } else { strata_finetune::ttm::finetune(&cfg, &dir, fresh)? };
     println!("{}", r.protocol);
     println!(
         "{} on {}: test MSE {:.4}  MAE {:.4}  val loss {:.4}; {} of {} parameters trained ({:.2}%), {:.3}s/step, best epoch {}/{}",

@@ -387,7 +387,7 @@ fn finetune_ttm_msft_on_a_small_csv() {
     assert!(e.status.success() && String::from_utf8_lossy(&e.stdout).contains("(msft) on custom: test MSE"), "{}", String::from_utf8_lossy(&e.stderr));
     let ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     assert!((ev["test_mse"].as_f64().unwrap() - r["test_mse"].as_f64().unwrap()).abs() < 1e-9, "{ev}");
-    // LoRA, AdaLoRA and prompt tuning on the same backbone, one step each.
+    // Every other method on the same backbone, one step each.
     let method = |m: &str, extra: &[&str]| {
         let run = dir.join(m);
         let o = strata()
@@ -406,6 +406,13 @@ fn finetune_ttm_msft_on_a_small_csv() {
     };
     // Two prompt embeddings of TTM-R2's d_model 192 (config.json).
     assert_eq!(method("prompt", &[])["trainable"].as_u64().unwrap(), 2 * 192);
+    // Full fine-tuning trains every weight of the checkpoint (805,280 elements in IBM's
+    // model.safetensors; the one more parameter is the single scale's frozen mixing weight);
+    // the linear probe the head only: 8 patches x the decoder's d_model 128 -> 96 steps, with
+    // bias (config.json).
+    let full = method("full", &[]);
+    assert_eq!((full["trainable"].as_u64().unwrap(), full["parameters"].as_u64().unwrap()), (805_280, 805_281), "{full}");
+    assert_eq!(method("linear-probe", &[])["trainable"].as_u64().unwrap(), 8 * 128 * 96 + 96);
     // LoRA r 16 trains 16 (d_in + d_out) per fc matrix; AdaLoRA r 12 trains 12 (d_in + d_out) + 12.
     let lora = method("lora", &[])["trainable"].as_u64().unwrap();
     let ada = method("adalora", &["adalora.t_init=0", "adalora.t_final=0", "adalora.delta_t=1"]);

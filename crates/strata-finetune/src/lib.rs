@@ -5,9 +5,8 @@
 //! on q/k/v, backbone frozen), `prompt` (learned prefix tokens, backbone frozen), `adalora`
 //! (rank budget re-allocated by SVD-style importance), `msft` (multi-scale fine-tuning,
 //! `../shared/docs/msft.md`).
-//! MOIRAI checkpoints (a `config.json` with `patch_sizes`) and TinyTimeMixer take every method:
-//! TinyTimeMixer's `full` and `linear-probe` run through the forecasting trainer, the others
-//! through the same loop as MOIRAI (`ttm.rs`: LoRA and AdaLoRA on the mixers' fc1/fc2, prompts
+//! MOIRAI checkpoints (a `config.json` with `patch_sizes`) and TinyTimeMixer take every method,
+//! all trained by one loop (`run.rs`; `ttm.rs`: LoRA and AdaLoRA on the mixers' fc1/fc2, prompts
 //! in place of the oldest patches). See docs/finetune.md.
 
 pub mod moirai;
@@ -188,33 +187,7 @@ pub fn is_moirai(dir: &Path) -> bool {
     strata_train::zero_shot::is_moirai(dir)
 }
 
-/// TinyTimeMixer: `full` and `linear-probe` as a forecasting run of the trainer (MSE loss,
-/// AdamW, constant rate, early stopping on validation MSE); the run config it trains.
-pub fn ttm_run_config(cfg: &FinetuneConfig) -> Result<strata_train::RunConfig> {
-    let method = match cfg.method {
-        Method::Full => "full",
-        Method::LinearProbe => "linear_probe",
-        m => bail!("--method {}: TinyTimeMixer's full and linear-probe run through the trainer; the others through strata_finetune::ttm", m.name()),
-    };
-    let t = &cfg.train;
-    let mut table = toml::Table::new();
-    table.insert("name".into(), cfg.name.clone().into());
-    table.insert("data".into(), toml::Value::try_from(&cfg.data)?);
-    let model: toml::Table = toml::from_str(&format!("name = \"ttm\"\ncheckpoint = {:?}\nmethod = \"{method}\"\n", cfg.model.display().to_string()))?;
-    table.insert("model".into(), model.into());
-    let mut train: toml::Table = toml::from_str(&format!(
-        "epochs = {}\nbatch_size = {}\nlr = {:e}\noptimizer = \"adamw\"\nweight_decay = {:e}\nschedule = \"constant\"\npatience = {}\nseed = {}\ngrad_clip = {:e}\n",
-        t.epochs, t.batch_size, t.lr, t.weight_decay, t.patience, t.seed, t.grad_clip
-    ))?;
-    if let Some(m) = t.max_steps_per_epoch {
-        train.insert("max_steps_per_epoch".into(), (m as i64).into());
-    }
-    table.insert("train".into(), train.into());
-    strata_train::RunConfig::from_toml_str(&toml::to_string(&table)?)
-}
-
-/// A fine-tuning run folder's config, with `data.*` overrides, if `dir` holds one
-/// (TinyTimeMixer full / linear-probe runs are trainer runs and are not).
+/// A fine-tuning run folder's config, with `data.*` overrides, if `dir` holds one.
 pub fn run_config(dir: &Path, overrides: &[(String, String)]) -> Option<Result<FinetuneConfig>> {
     let text = std::fs::read_to_string(dir.join("config.toml")).ok()?;
     let mut table: toml::Table = toml::from_str(&text).ok()?;

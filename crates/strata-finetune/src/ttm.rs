@@ -1,7 +1,8 @@
-//! Fine-tuning TinyTimeMixer with `lora` (one-scale LoRA on every mixer's fc1/fc2, backbone
-//! frozen), `prompt` (learned embeddings in place of the oldest patches'), `adalora` (on every
-//! mixer's fc1/fc2) and `msft` (the MLP-mixer adaptation, `strata_models::ttm_msft`); `full` and
-//! `linear-probe` go through the forecasting trainer (`ttm_run_config`).
+//! Fine-tuning TinyTimeMixer: `full` (every weight), `linear-probe` (the forecast head), `lora`
+//! (one-scale LoRA on every mixer's fc1/fc2, backbone frozen), `prompt` (learned embeddings in
+//! place of the oldest patches'), `adalora` (on every mixer's fc1/fc2) and `msft` (the MLP-mixer
+//! adaptation, `strata_models::ttm_msft`). Every method is a [`TtmMsft`] configuration over the
+//! loaded backbone, trained by the same loop (`crate::run`).
 
 use std::path::Path;
 
@@ -18,25 +19,34 @@ use crate::{FinetuneConfig, Method};
 /// Prompt tokens on TinyTimeMixer when `prompt_tokens` is not set: 2 of its 8 patches.
 pub const DEFAULT_PROMPTS: usize = 2;
 
-/// What of TinyTimeMixer a method adds (the backbone is frozen except under MSFT's own split).
-fn strategy(cfg: &FinetuneConfig) -> Result<MsftConfig> {
-    Ok(match cfg.method {
+/// What of TinyTimeMixer a method adds (the backbone's trainable part is [`freeze`]'s).
+fn strategy(cfg: &FinetuneConfig) -> MsftConfig {
+    match cfg.method {
+        Method::Full | Method::LinearProbe => MsftConfig::off(),
         Method::Msft => cfg.msft.clone(),
         Method::Lora => MsftConfig { lora: true, lora_rank: cfg.lora.rank, lora_alpha: cfg.lora.alpha, lora_dropout: cfg.lora.dropout, ..MsftConfig::off() },
         Method::Prompt => MsftConfig { prompt_tokens: cfg.prompt_tokens.unwrap_or(DEFAULT_PROMPTS).max(1), ..MsftConfig::off() },
         Method::Adalora => MsftConfig { adalora: Some(cfg.adalora.clone()), ..MsftConfig::off() },
-        m => bail!("--method {}: TinyTimeMixer's full and linear-probe run through the forecasting trainer", m.name()),
-    })
+    }
+}
+
+/// What of the backbone trains under each method.
+fn freeze(backbone: TinyTimeMixer, method: Method) -> TinyTimeMixer {
+    match method {
+        Method::Full => backbone,
+        Method::LinearProbe => backbone.freeze_for_linear_probe(),
+        Method::Msft => backbone.freeze_for_msft(),
+        Method::Lora | Method::Prompt | Method::Adalora => burn::module::Module::no_grad(backbone),
+    }
 }
 
 fn build(cfg: &FinetuneConfig, device: &Device) -> Result<TtmMsft> {
-    let msft = strategy(cfg)?;
+    let msft = strategy(cfg);
     let backbone = TinyTimeMixer::load(&cfg.model_dir(), device).map_err(|e| anyhow!(e))?;
     if msft.prompt_tokens >= backbone.num_patches() {
         bail!("key `prompt_tokens` = {}: TinyTimeMixer reads {} patches and the prompts replace the oldest ones; use fewer", msft.prompt_tokens, backbone.num_patches());
     }
-    let backbone = if cfg.method == Method::Msft { backbone.freeze_for_msft() } else { burn::module::Module::no_grad(backbone) };
-    Ok(TtmMsft::new(backbone, &msft, device))
+    Ok(TtmMsft::new(freeze(backbone, cfg.method), &msft, device))
 }
 
 impl Tunable for TtmMsft {
@@ -70,16 +80,15 @@ impl Tunable for TtmMsft {
     }
 }
 
-/// Fine-tune (or resume) a TinyTimeMixer run with `lora` or `msft`.
+/// Fine-tune (or resume) a TinyTimeMixer run with any method.
 pub fn finetune(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool) -> Result<FinetuneResults> {
-    strategy(cfg)?;
     if cfg.data.pred_len > 96 {
         bail!("key `data.pred_len`: {} forecasts at most 96 steps", cfg.model_dir().display());
     }
     crate::run::finetune(cfg, run_dir, fresh, |device| build(cfg, device))
 }
 
-/// Re-evaluate a TinyTimeMixer `lora` / `msft` run's best checkpoint.
+/// Re-evaluate a TinyTimeMixer fine-tuning run's best checkpoint.
 pub fn evaluate(cfg: &FinetuneConfig, run_dir: &Path) -> Result<crate::run::FinetuneEval> {
     crate::run::evaluate(cfg, run_dir, |device| build(cfg, device))
 }

@@ -15,7 +15,11 @@ fn tmp_path(path: &Path) -> PathBuf {
 }
 
 /// Write `path` through `write(tmp)` to a temporary file beside it, then rename into place.
+/// The destination's folder is created if it does not exist.
 fn via_tmp(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let tmp = tmp_path(path);
     write(&tmp)?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
@@ -101,5 +105,15 @@ mod tests {
         // Nothing temporary is left behind.
         let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn atomic_write_creates_the_missing_folder() {
+        let dir = std::env::temp_dir().join(format!("strata-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("a/b/results.json");
+        write_atomic(&path, b"{}").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
