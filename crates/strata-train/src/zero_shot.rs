@@ -84,27 +84,40 @@ pub fn zero_shot(model_dir: &Path, data: &DataConfig, horizon: usize, batch_size
             ab += d.abs();
         }
     }
-    let forecast_seconds = started.elapsed().as_secs_f64();
-    let n = (test.len() * horizon * c).max(1) as f64;
+    let protocol = format!(
+        "zero-shot: {} test rows {:?}, context {l}, horizon {horizon}, stride-1 windows ({}), scaled by the training rows' mean/std; MSE/MAE on scaled data over every window, step and channel",
+        prepared.dataset,
+        prepared.borders.test,
+        test.len()
+    );
+    let errors = Errors { sq, ab, forecast_seconds: started.elapsed().as_secs_f64() };
+    results(model_dir, &prepared, l, horizon, protocol, errors, None, &device, wall)
+}
+
+/// Summed squared and absolute errors over every (window, step, channel), and the time taken.
+struct Errors {
+    sq: f64,
+    ab: f64,
+    forecast_seconds: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn results(model_dir: &Path, prepared: &strata_data::prepare::Prepared, context: usize, horizon: usize, protocol: String, e: Errors, probabilistic: Option<crate::prob_metrics::AggregateMetrics>, device: &burn::tensor::Device, wall: Instant) -> Result<ZeroShotResults> {
+    let n = (prepared.test.len() * horizon * prepared.test.channels()).max(1) as f64;
     Ok(ZeroShotResults {
         model: model_dir.to_path_buf(),
         model_sha256: strata_data::sha256_file(&model_dir.join("model.safetensors"))?,
-        context_length: l,
+        context_length: context,
         horizon,
-        data: data_record_lsf(&prepared),
-        protocol: format!(
-            "zero-shot: {} test rows {:?}, context {l}, horizon {horizon}, stride-1 windows ({}), scaled by the training rows' mean/std; MSE/MAE on scaled data over every window, step and channel",
-            prepared.dataset,
-            prepared.borders.test,
-            test.len()
-        ),
-        mse: sq / n,
-        mae: ab / n,
-        probabilistic: None,
-        test_windows: test.len(),
-        device: device_name(&device),
+        data: data_record_lsf(prepared),
+        protocol,
+        mse: e.sq / n,
+        mae: e.ab / n,
+        probabilistic,
+        test_windows: prepared.test.len(),
+        device: device_name(device),
         git_revision: git_revision(),
-        forecast_seconds,
+        forecast_seconds: e.forecast_seconds,
         wall_seconds: wall.elapsed().as_secs_f64(),
     })
 }
@@ -173,25 +186,11 @@ fn zero_shot_moirai(model_dir: &Path, data: &DataConfig, horizon: usize, batch_s
             }
         }
     }
-    let forecast_seconds = started.elapsed().as_secs_f64();
-    let n = (test.len() * horizon * c).max(1) as f64;
-    Ok(ZeroShotResults {
-        model: model_dir.to_path_buf(),
-        model_sha256: strata_data::sha256_file(&model_dir.join("model.safetensors"))?,
-        context_length: w.context,
-        horizon,
-        data: data_record_lsf(&prepared),
-        protocol: format!(
-            "zero-shot MOIRAI: {} test rows {:?}, context {} in patches of {}, horizon {horizon}, stride-1 windows ({}), every channel a variate of one sample, scaled by the training rows' mean/std; 100 seeded sample paths: MSE of their mean, MAE of their median, CRPS/MSIS, on scaled data",
-            prepared.dataset, prepared.borders.test, w.context, w.patch_size, test.len()
-        ),
-        mse: sq / n,
-        mae: ab / n,
-        probabilistic: Some(crate::prob_metrics::aggregate(&items, &crate::evaluate_prob::QUANTILES)),
-        test_windows: test.len(),
-        device: device_name(&device),
-        git_revision: git_revision(),
-        forecast_seconds,
-        wall_seconds: wall.elapsed().as_secs_f64(),
-    })
+    let protocol = format!(
+        "zero-shot MOIRAI: {} test rows {:?}, context {} in patches of {}, horizon {horizon}, stride-1 windows ({}), every channel a variate of one sample, scaled by the training rows' mean/std; 100 seeded sample paths: MSE of their mean, MAE of their median, CRPS/MSIS, on scaled data",
+        prepared.dataset, prepared.borders.test, w.context, w.patch_size, test.len()
+    );
+    let errors = Errors { sq, ab, forecast_seconds: started.elapsed().as_secs_f64() };
+    let probabilistic = Some(crate::prob_metrics::aggregate(&items, &crate::evaluate_prob::QUANTILES));
+    results(model_dir, &prepared, w.context, horizon, protocol, errors, probabilistic, &device, wall)
 }
