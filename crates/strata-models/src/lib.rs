@@ -14,6 +14,8 @@ pub mod distribution;
 pub mod dlinear;
 pub mod dropout;
 pub mod gelu;
+pub mod fastmath;
+pub mod softmax;
 pub mod graph_ops;
 pub mod gwnet;
 pub mod itransformer;

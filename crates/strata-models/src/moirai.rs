@@ -728,8 +728,7 @@ impl MoiraiAttention {
         let same = emb.narrow(0, 1, 1).reshape([1, h, 1, 1]);
         let bias = other.clone() + (same - other) * a.same_var.clone();
         let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / 8.0) + bias;
-        let scores = scores.mask_fill(a.other_sample.clone().expand([b, h, l, l]), f32::NEG_INFINITY);
-        let out = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b, l, d]);
+        let out = crate::softmax::softmax_last(scores, Some(a.other_sample.clone())).matmul(v).swap_dims(1, 2).reshape([b, l, d]);
         self.out_proj.forward(out)
     }
 }

@@ -9,7 +9,6 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 use crate::distribution::{Distribution, DistributionHead, Family};
@@ -63,13 +62,12 @@ impl Attention {
         let q = split(self.q.forward(q_in), tq);
         let k = split(self.k.forward(kv_in.clone()), tk);
         let v = split(self.v.forward(kv_in), tk);
-        let mut scores = q.matmul(k.transpose()) * (dh as f64).powf(-0.5);
-        if causal {
+        let scores = q.matmul(k.transpose()) * (dh as f64).powf(-0.5);
+        let mask = causal.then(|| {
             let mask: Vec<bool> = (0..tq).flat_map(|i| (0..tk).map(move |j| j > i)).collect();
-            let mask = Tensor::<2, Bool>::from_data(TensorData::new(mask, [tq, tk]), &scores.device()).unsqueeze::<4>();
-            scores = scores.mask_fill(mask, f32::NEG_INFINITY);
-        }
-        let weights = softmax(scores, 3);
+            Tensor::<2, Bool>::from_data(TensorData::new(mask, [tq, tk]), &scores.device()).unsqueeze::<4>()
+        });
+        let weights = crate::softmax::softmax_last(scores, mask);
         let w = self.dropout.forward(weights.clone());
         (self.o.forward(w.matmul(v).swap_dims(1, 2).reshape([b, tq, d])), weights)
     }

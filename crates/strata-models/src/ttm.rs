@@ -197,11 +197,7 @@ impl TTMRunConfig {
             return Err(format!("key `data.pred_len`: {} forecasts 1..={} steps, not {pred_len}", dir.display(), m.horizon));
         }
         m.horizon = pred_len;
-        if self.method == FinetuneMethod::LinearProbe {
-            m.backbone = m.backbone.no_grad();
-            m.decoder = m.decoder.no_grad();
-        }
-        Ok(m)
+        Ok(if self.method == FinetuneMethod::LinearProbe { m.freeze_for_linear_probe() } else { m })
     }
 }
 
@@ -279,7 +275,7 @@ impl Mixer {
         let h = right(1, self.mlp.dropout.forward(gelu(right(0, h))));
         let h = self.mlp.dropout.forward(h);
         match &self.gating_block {
-            Some(g) => h.clone() * softmax(g.attn_layer.forward(h), 3),
+            Some(g) => h.clone() * crate::softmax::softmax_last(g.attn_layer.forward(h), None),
             None => h,
         }
     }
@@ -483,6 +479,13 @@ impl TinyTimeMixer {
         let y = self.head.base_forecast_block.forward(flat).swap_dims(1, 2);
         let y = y.narrow(1, 0, self.horizon);
         y * scale + loc
+    }
+
+    /// Freeze everything but the forecast head (a linear probe).
+    pub fn freeze_for_linear_probe(mut self) -> Self {
+        self.backbone = self.backbone.no_grad();
+        self.decoder = self.decoder.no_grad();
+        self
     }
 
     /// Freeze everything but the layer norms and the forecast head (MSFT's backbone set).
