@@ -46,11 +46,12 @@ if has moirai; then
     done
   done
 fi
-# MSFT ablations on ETTm1 (TinyTimeMixer): no aggregator, no per-scale LoRA, no weighted mixing, single scale.
+# MSFT ablations on ETTm1 (TinyTimeMixer), on the same settings as the grid's msft rows:
+# no aggregator, no per-scale LoRA, no weighted mixing (equal fixed weights), a single scale.
 if has ablation; then
-  for a in msft.aggregator=false msft.lora=false msft.weighted=false msft.scales=0; do
+  for a in no-aggregator:msft.aggregator=false no-lora:msft.lora=false unweighted:msft.weighted=false 1scale:msft.scales=0; do
     for s in "${seeds[@]}"; do
-      finetune "$OUT/ft_ettm1_ttm_msft_${a//[.=]/_}_s$s" --config configs/ettm1_ttm_msft_finetune.toml --set "$a" --set train.seed=$s
+      finetune "$OUT/ft_ettm1_ttm_msft-${a%%:*}_s$s" --method msft --model "$ttm" --dataset ettm1 --set train.lr=1e-4 --set "${a#*:}" --set train.seed=$s
     done
   done
 fi
