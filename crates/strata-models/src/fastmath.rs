@@ -60,8 +60,29 @@ fn row_sum(x: &[f32]) -> f32 {
     chunks.remainder().iter().sum::<f32>() + s.iter().sum::<f32>()
 }
 
+/// Runs `f` compiled with AVX2 + FMA when the CPU has them (checked at run time), as portable
+/// code otherwise. Pass `f` as an `#[inline(always)]` closure over `#[inline(always)]` kernels:
+/// only code inlined into the AVX2 twin is compiled for those features (a closure that is not
+/// inlined is called as portable code). The one place this crate's slice kernels dispatch.
 #[inline(always)]
-fn softmax_rows_body(values: &mut [f32], row: usize) {
+pub fn with_avx2_fma<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
+/// Softmax of each row of `row` consecutive values.
+#[inline(always)]
+fn softmax_rows(values: &mut [f32], row: usize) {
     for y in values.chunks_exact_mut(row) {
         let max = row_max(y);
         y.iter_mut().for_each(|y| *y = exp(*y - max));
@@ -70,26 +91,46 @@ fn softmax_rows_body(values: &mut [f32], row: usize) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn softmax_rows_avx2(values: &mut [f32], row: usize) {
-    softmax_rows_body(values, row)
-}
-
-fn softmax_rows(values: &mut [f32], row: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { softmax_rows_avx2(values, row) };
+/// Softmax down the columns of each `[n, inner]` block (stride `inner`): every step is a pass
+/// over a contiguous row of `inner` values, so the loops vectorise across columns.
+#[inline(always)]
+fn softmax_cols(values: &mut [f32], n: usize, inner: usize) {
+    let mut acc = vec![0f32; inner];
+    for block in values.chunks_exact_mut(n * inner) {
+        acc.fill(f32::NEG_INFINITY);
+        for r in block.chunks_exact(inner) {
+            acc.iter_mut().zip(r).for_each(|(a, &v)| *a = if v > *a { v } else { *a });
+        }
+        for r in block.chunks_exact_mut(inner) {
+            r.iter_mut().zip(&acc).for_each(|(v, &m)| *v = exp(*v - m));
+        }
+        acc.fill(0.0);
+        for r in block.chunks_exact(inner) {
+            acc.iter_mut().zip(r).for_each(|(a, &v)| *a += v);
+        }
+        acc.iter_mut().for_each(|a| *a = 1.0 / *a);
+        for r in block.chunks_exact_mut(inner) {
+            r.iter_mut().zip(&acc).for_each(|(v, &s)| *v *= s);
+        }
     }
-    softmax_rows_body(values, row)
 }
 
 /// Softmax, in place, over consecutive rows of `row` values (`values.len()` a multiple of
 /// `row`), rows in parallel. A row of all `-inf` gives NaN, as `exp(x - max) / sum` does.
 pub fn softmax_rows_par(values: &mut [f32], row: usize) {
-    assert!(row > 0 && values.len() % row == 0, "softmax rows: {} values in rows of {row}", values.len());
-    values.par_chunks_mut(row * 64).for_each(|v| softmax_rows(v, row));
+    softmax_strided_par(values, row, 1)
+}
+
+/// Softmax, in place, over an axis of length `n` whose elements lie `inner` apart: `values` is a
+/// sequence of `[n, inner]` blocks (row-major), each softmaxed down its columns; blocks in
+/// parallel. `inner == 1` is [`softmax_rows_par`].
+pub fn softmax_strided_par(values: &mut [f32], n: usize, inner: usize) {
+    let block = n * inner;
+    assert!(block > 0 && values.len() % block == 0, "softmax: {} values in blocks of {n} x {inner}", values.len());
+    let per_task = block * (1 + 4096 / block);
+    values.par_chunks_mut(per_task).for_each(|v| {
+        with_avx2_fma(#[inline(always)] || if inner == 1 { softmax_rows(v, n) } else { softmax_cols(v, n, inner) })
+    });
 }
 
 #[cfg(test)]
@@ -128,5 +169,25 @@ mod tests {
         let mut y = [0.0, f32::NEG_INFINITY, 0.0];
         softmax_rows_par(&mut y, 3);
         assert_eq!(y, [0.5, 0.0, 0.5]);
+    }
+
+    #[test]
+    fn strided_softmax_matches_the_definition_down_columns() {
+        // 3 blocks of [n = 11, inner = 19]: each column of each block against the definition.
+        let (n, inner) = (11, 19);
+        let x: Vec<f32> = (0..3 * n * inner).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 30.0).collect();
+        let mut y = x.clone();
+        softmax_strided_par(&mut y, n, inner);
+        for (xb, yb) in x.chunks(n * inner).zip(y.chunks(n * inner)) {
+            for j in 0..inner {
+                let col = |v: &[f32]| (0..n).map(|i| v[i * inner + j]).collect::<Vec<f32>>();
+                let (xc, yc) = (col(xb), col(yb));
+                let m = xc.iter().cloned().fold(f64::NEG_INFINITY, |a, b| a.max(b as f64));
+                let s: f64 = xc.iter().map(|&v| (v as f64 - m).exp()).sum();
+                for (i, (&v, &p)) in xc.iter().zip(&yc).enumerate() {
+                    assert!(((v as f64 - m).exp() / s - p as f64).abs() < 1e-6, "({i}, {j})");
+                }
+            }
+        }
     }
 }

@@ -33,21 +33,10 @@ fn fill_body(c: &mut [f32], d: Option<&mut [f32]>) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn fill_avx2(c: &mut [f32], d: Option<&mut [f32]>) {
-    fill_body(c, d)
-}
-
 /// Replace `c`'s values x by gelu(x) (and write the derivatives to `d`), vectorised with AVX2 +
 /// FMA when the CPU has them.
 fn fill(c: &mut [f32], d: Option<&mut [f32]>) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { fill_avx2(c, d) };
-    }
-    fill_body(c, d)
+    crate::fastmath::with_avx2_fma(#[inline(always)] || fill_body(c, d))
 }
 
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {

@@ -7,7 +7,8 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer};
-use burn::tensor::activation::{relu, sigmoid, softmax, tanh};
+use burn::tensor::activation::{relu, sigmoid, tanh};
+use crate::softmax::softmax;
 use burn::tensor::{Device, Tensor};
 
 use crate::dropout::Dropout;

@@ -86,7 +86,7 @@ impl LocationEncoder {
         let h = relu(self.input.forward(loc));
         let d = h.dims()[1] as f64;
         let scores = self.query.forward(h.clone()).matmul(self.key.forward(h.clone()).transpose()) / d.sqrt();
-        let att = burn::tensor::activation::softmax(scores, 1).matmul(self.value.forward(h.clone()));
+        let att = crate::softmax::softmax(scores, 1).matmul(self.value.forward(h.clone()));
         self.output.forward(self.norm.forward(h + att))
     }
 }

@@ -1,4 +1,4 @@
-//! Softmax over the last dimension on CPU, with a fused, vectorised forward.
+//! Softmax over any dimension on CPU, with a fused, vectorised forward.
 //!
 //! Under autodiff burn decomposes softmax into max / sub / exp / sum / div, evaluates `exp` with
 //! scalar libm on one thread, and evaluates it again in the backward pass (its `exp` node
@@ -10,13 +10,23 @@
 //! backward pass. Masked positions (`mask` true) get weight 0 and gradient 0, as with
 //! `mask_fill(-inf)` before burn's softmax; `u` is taken from the unmasked input so that no
 //! infinity enters the graph. Without autodiff the same host pass is the whole op (burn-flex's
-//! fused softmax calls scalar `expf`). Other devices use burn's softmax.
+//! fused softmax calls scalar `expf`). Other devices use burn's softmax. A dimension other than the
+//! last is softmaxed in place down its stride (no transpose).
 
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 /// Softmax over the last dimension of `x`; `mask` (broadcast to `x`'s shape) marks entries to
 /// leave out (weight 0).
 pub fn softmax_last<const D: usize>(x: Tensor<D>, mask: Option<Tensor<D, Bool>>) -> Tensor<D> {
+    fused(x, D - 1, mask)
+}
+
+/// Softmax over dimension `dim` of `x`, as `burn::tensor::activation::softmax(x, dim)`.
+pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    fused(x, dim, None)
+}
+
+fn fused<const D: usize>(x: Tensor<D>, dim: usize, mask: Option<Tensor<D, Bool>>) -> Tensor<D> {
     let device = x.device();
     let masked = |t: Tensor<D>| match mask {
         Some(m) => {
@@ -26,22 +36,23 @@ pub fn softmax_last<const D: usize>(x: Tensor<D>, mask: Option<Tensor<D, Bool>>)
         None => t,
     };
     if device.clone().without_autodiff() != Device::flex() || x.shape().num_elements() == 0 {
-        return burn::tensor::activation::softmax(masked(x), D - 1);
+        return burn::tensor::activation::softmax(masked(x), dim);
     }
     if !device.is_autodiff() {
-        return host_softmax(masked(x));
+        return host_softmax(masked(x), dim);
     }
-    let s = host_softmax(masked(x.clone().without_autodiff()));
+    let s = host_softmax(masked(x.clone().without_autodiff()), dim);
     let su = (x.clone() - x.detach()) * s.clone();
-    su.clone() - su.sum_dim(D - 1) * s.clone() + s
+    su.clone() - su.sum_dim(dim) * s.clone() + s
 }
 
-/// Softmax over the last dimension on the host ([`crate::fastmath::softmax_rows_par`]).
-fn host_softmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+/// Softmax over `dim` on the host ([`crate::fastmath::softmax_strided_par`]).
+fn host_softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     let (shape, device) = (x.shape(), x.device());
-    let row = x.dims()[D - 1];
+    let dims = x.dims();
+    let inner: usize = dims[dim + 1..].iter().product();
     let mut values: Vec<f32> = x.into_data().try_into_vec().expect("f32 tensor");
-    crate::fastmath::softmax_rows_par(&mut values, row);
+    crate::fastmath::softmax_strided_par(&mut values, dims[dim], inner);
     Tensor::from_data(TensorData::new(values, shape), &device)
 }
 
@@ -109,5 +120,26 @@ mod tests {
         // Without autodiff, the same values.
         let y_eval: Vec<f32> = softmax_last(x0, Some(mask().inner())).into_data().try_into_vec().unwrap();
         assert!(worst(&y_eval, &y_ref) < 1e-6);
+    }
+
+    #[test]
+    fn any_dimension_matches_burns_softmax() {
+        let flex = Device::flex();
+        let x0 = Tensor::<4>::random([3, 2, 9, 13], Distribution::Normal(0.0, 4.0), &flex);
+        let w = Tensor::<4>::random([3, 2, 9, 13], Distribution::Normal(0.0, 1.0), &flex.clone().autodiff());
+        for dim in 0..4 {
+            let run = |fused: bool| {
+                let x = Tensor::<4>::from_data(x0.to_data(), &flex.clone().autodiff()).require_grad();
+                let y = if fused { softmax(x.clone(), dim) } else { burn::tensor::activation::softmax(x.clone(), dim) };
+                let grads = (y.clone() * w.clone()).sum().backward();
+                let g: Vec<f32> = x.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
+                (y.into_data().try_into_vec::<f32>().unwrap(), g)
+            };
+            let ((y, g), (y_ref, g_ref)) = (run(true), run(false));
+            assert!(worst(&y, &y_ref) < 1e-6, "dim {dim}: value {}", worst(&y, &y_ref));
+            assert!(worst(&g, &g_ref) < 1e-6, "dim {dim}: grad {}", worst(&g, &g_ref));
+            let y_eval: Vec<f32> = softmax(x0.clone(), dim).into_data().try_into_vec().unwrap();
+            assert!(worst(&y_eval, &y_ref) < 1e-6, "dim {dim}: eval");
+        }
     }
 }

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use serde::Deserialize;
 
@@ -294,7 +293,7 @@ impl Mixer {
         let h = bias(&self.mlp.fc2, self.project(1, self.mlp.dropout.forward(gelu(h)), true, hooks));
         let h = self.mlp.dropout.forward(h);
         match &self.gating_block {
-            Some(g) => h.clone() * softmax(bias(&g.attn_layer, g.attn_layer.weight.val().transpose().unsqueeze::<4>().matmul(h)), 2),
+            Some(g) => h.clone() * crate::softmax::softmax(bias(&g.attn_layer, g.attn_layer.weight.val().transpose().unsqueeze::<4>().matmul(h)), 2),
             None => h,
         }
     }
