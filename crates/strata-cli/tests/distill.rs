@@ -91,8 +91,8 @@ fn train_on_a_distilled_los_loop_folder() {
         "distill.mtt.expert_batches=1",
         "distill.mtt.expert_span=1",
         "distill.mtt.syn_steps=2",
-        "distill.mtt.cond_every=1",
-        "distill.mtt.cond_epochs=1",
+        "distill.condtsf.every=1",
+        "distill.condtsf.epochs=1",
     ];
     for method in ["kcenter", "condtsf"] {
         let folder = dir.join(method);

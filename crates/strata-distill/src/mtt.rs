@@ -111,7 +111,7 @@ fn dlinear_expert(real: &StData, cfg: &DistillConfig, device: &Device) -> impl F
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xd11);
     let all: Vec<usize> = (0..n).collect();
     let values = move |x: &[f32]| -> Vec<f32> { x.chunks(f).map(|c| c[0]).collect() };
-    for _ in 0..cfg.mtt.cond_epochs {
+    for _ in 0..cfg.condtsf.epochs {
         let mut order = real.splits[0].clone();
         order.shuffle(&mut rng);
         for b in order.chunks(cfg.batch) {
@@ -260,10 +260,10 @@ pub fn trajectory_matching(real: &StData, cfg: &DistillConfig, device: &Device) 
             syn = optim.step(cfg.lr_data, syn, grads);
             alpha = (alpha as f64 - c.lr_lr * galpha).max(1e-6) as f32;
             let done = it * cfg.inner + step + 1;
-            if let Some(expert) = expert.as_ref().filter(|_| done % c.cond_every.max(1) == 0) {
+            if let Some(expert) = expert.as_ref().filter(|_| done % cfg.condtsf.every.max(1) == 0) {
                 let xs: Vec<f32> = syn.x.val().into_data().convert::<f32>().try_into_vec().expect("f32");
                 let fx = tensor3(expert(&xs, m), [m, h, n], device);
-                let beta = c.cond_beta as f32;
+                let beta = cfg.condtsf.beta as f32;
                 syn.y = syn.y.map(|t| (t.detach() * (1.0 - beta) + fx * beta).detach().require_grad());
             }
         }

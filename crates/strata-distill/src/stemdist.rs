@@ -50,11 +50,13 @@ pub struct DistillConfig {
     pub eval_chunk: usize,
     pub seed: u64,
     pub model: MTGNNConfig,
-    /// Trajectory matching (MTT, CondTSF).
+    /// Trajectory matching (MTT, and CondTSF's trajectory part).
     pub mtt: MttConfig,
+    /// CondTSF's value term, on top of `mtt`.
+    pub condtsf: CondTsfConfig,
 }
 
-/// Trajectory matching settings (defaults: MTT's, and CondTSF's value term).
+/// Trajectory matching settings (defaults: MTT's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MttConfig {
@@ -80,11 +82,22 @@ pub struct MttConfig {
     /// Expert buffer file (`.npy`, `[experts, expert_epochs + 1, parameters]`): read when it
     /// exists, written after training the experts otherwise.
     pub buffer: Option<std::path::PathBuf>,
-    /// CondTSF: every `cond_every` iterations `y <- (1 - cond_beta) y + cond_beta f(x)` with
-    /// `f` a DLinear expert trained `cond_epochs` on the real data.
-    pub cond_every: usize,
-    pub cond_beta: f64,
-    pub cond_epochs: usize,
+}
+
+/// CondTSF's value term (method `condtsf`, on top of MTT): every `every` iterations
+/// `y <- (1 - beta) y + beta f(x)` with `f` a DLinear expert trained `epochs` on the real data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CondTsfConfig {
+    pub every: usize,
+    pub beta: f64,
+    pub epochs: usize,
+}
+
+impl Default for CondTsfConfig {
+    fn default() -> Self {
+        CondTsfConfig { every: 3, beta: 0.01, epochs: 10 }
+    }
 }
 
 impl Default for MttConfig {
@@ -101,9 +114,6 @@ impl Default for MttConfig {
             lr_lr: 1e-5,
             syn_batch: 0,
             buffer: None,
-            cond_every: 3,
-            cond_beta: 0.01,
-            cond_epochs: 10,
         }
     }
 }
@@ -128,6 +138,7 @@ impl Default for DistillConfig {
             seed: 2021,
             model: MTGNNConfig { location_encoder: true, ..Default::default() },
             mtt: MttConfig::default(),
+            condtsf: CondTsfConfig::default(),
         }
     }
 }

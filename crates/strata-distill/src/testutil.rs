@@ -4,7 +4,7 @@ use strata_data::synthetic::{SyntheticConfig, generate};
 use strata_models::MTGNNConfig;
 
 use crate::stdata::StData;
-use crate::stemdist::{DistillConfig, MttConfig};
+use crate::stemdist::{CondTsfConfig, DistillConfig, MttConfig};
 
 /// 24 synthetic locations x 4 days of hourly steps, 12 -> 12 windows (generated once per
 /// test process: the tests run in parallel).
@@ -32,10 +32,10 @@ fn generate_small() -> StData {
 
 pub fn tiny() -> DistillConfig {
     let model = MTGNNConfig { location_encoder: true, conv_channels: 8, residual_channels: 8, skip_channels: 8, end_channels: 16, layers: 2, ..Default::default() };
-    DistillConfig { temporal: 0.2, spatial: 0.25, outer: 2, inner: 2, subsets: 2, batch: 8, model_epochs: 1, eval_every: 1, eval_epochs: 2, model, mtt: tiny_mtt(), ..Default::default() }
+    DistillConfig { temporal: 0.2, spatial: 0.25, outer: 2, inner: 2, subsets: 2, batch: 8, model_epochs: 1, eval_every: 1, eval_epochs: 2, model, mtt: tiny_mtt(), condtsf: CondTsfConfig { every: 1, epochs: 1, ..Default::default() }, ..Default::default() }
 }
 
 pub fn tiny_mtt() -> MttConfig {
-    MttConfig { experts: 2, expert_epochs: 2, expert_batches: 2, syn_steps: 2, expert_span: 1, max_start_epoch: 1, cond_every: 1, cond_epochs: 1, ..Default::default() }
+    MttConfig { experts: 2, expert_epochs: 2, expert_batches: 2, syn_steps: 2, expert_span: 1, max_start_epoch: 1, ..Default::default() }
 }
 
