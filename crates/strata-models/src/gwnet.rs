@@ -8,10 +8,10 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer};
 use burn::tensor::activation::{relu, sigmoid, tanh};
-use crate::softmax::softmax;
 use burn::tensor::{Device, Tensor};
 
 use crate::dropout::Dropout;
+use crate::softmax::softmax;
 use crate::graph_ops::{tensor, transition, transpose};
 use crate::{Capabilities, Shape};
 

@@ -61,17 +61,18 @@ mod tests {
     use super::*;
     use burn::tensor::{Distribution, TensorData};
 
-    fn run(x0: &Tensor<4>, w: &Tensor<4>, mask: Option<Tensor<4, Bool>>, fused: bool) -> (Vec<f32>, Vec<f32>) {
+    /// Softmax over `dim` of `x0` (ours when `fused`, else burn's) and the gradient of `sum(y * w)`.
+    fn run(x0: &Tensor<4>, w: &Tensor<4>, mask: Option<Tensor<4, Bool>>, fused: bool, dim: usize) -> (Vec<f32>, Vec<f32>) {
         let device = Device::flex().autodiff();
         let x = Tensor::<4>::from_data(x0.to_data(), &device).require_grad();
         let y = if fused {
-            softmax_last(x.clone(), mask)
+            super::fused(x.clone(), dim, mask)
         } else {
             let xm = match mask {
                 Some(m) => x.clone().mask_fill(m.expand(x.shape()), f32::NEG_INFINITY),
                 None => x.clone(),
             };
-            burn::tensor::activation::softmax(xm, 3)
+            burn::tensor::activation::softmax(xm, dim)
         };
         let grads = (y.clone() * w.clone()).sum().backward();
         let g = x.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
@@ -87,8 +88,8 @@ mod tests {
         let flex = Device::flex();
         let x0 = Tensor::<4>::random([3, 2, 5, 37], Distribution::Normal(0.0, 4.0), &flex);
         let w = Tensor::<4>::random([3, 2, 5, 37], Distribution::Normal(0.0, 1.0), &flex.clone().autodiff());
-        let (y_ref, g_ref) = run(&x0, &w, None, false);
-        let (y, g) = run(&x0, &w, None, true);
+        let (y_ref, g_ref) = run(&x0, &w, None, false, 3);
+        let (y, g) = run(&x0, &w, None, true, 3);
         assert!(worst(&y, &y_ref) < 1e-6, "value {}", worst(&y, &y_ref));
         assert!(worst(&g, &g_ref) < 1e-6, "grad {}", worst(&g, &g_ref));
         // Rows sum to one.
@@ -105,8 +106,8 @@ mod tests {
         let w = Tensor::<4>::random([2, 3, t, t], Distribution::Normal(0.0, 1.0), &flex.clone().autodiff());
         let causal: Vec<bool> = (0..t).flat_map(|i| (0..t).map(move |j| j > i)).collect();
         let mask = || Tensor::<2, Bool>::from_data(TensorData::new(causal.clone(), [t, t]), &flex.clone().autodiff()).unsqueeze::<4>();
-        let (y_ref, g_ref) = run(&x0, &w, Some(mask()), false);
-        let (y, g) = run(&x0, &w, Some(mask()), true);
+        let (y_ref, g_ref) = run(&x0, &w, Some(mask()), false, 3);
+        let (y, g) = run(&x0, &w, Some(mask()), true, 3);
         assert!(y.iter().chain(&g).all(|v| v.is_finite()));
         assert!(worst(&y, &y_ref) < 1e-6, "value {}", worst(&y, &y_ref));
         assert!(worst(&g, &g_ref) < 1e-6, "grad {}", worst(&g, &g_ref));
@@ -128,14 +129,7 @@ mod tests {
         let x0 = Tensor::<4>::random([3, 2, 9, 13], Distribution::Normal(0.0, 4.0), &flex);
         let w = Tensor::<4>::random([3, 2, 9, 13], Distribution::Normal(0.0, 1.0), &flex.clone().autodiff());
         for dim in 0..4 {
-            let run = |fused: bool| {
-                let x = Tensor::<4>::from_data(x0.to_data(), &flex.clone().autodiff()).require_grad();
-                let y = if fused { softmax(x.clone(), dim) } else { burn::tensor::activation::softmax(x.clone(), dim) };
-                let grads = (y.clone() * w.clone()).sum().backward();
-                let g: Vec<f32> = x.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
-                (y.into_data().try_into_vec::<f32>().unwrap(), g)
-            };
-            let ((y, g), (y_ref, g_ref)) = (run(true), run(false));
+            let ((y, g), (y_ref, g_ref)) = (run(&x0, &w, None, true, dim), run(&x0, &w, None, false, dim));
             assert!(worst(&y, &y_ref) < 1e-6, "dim {dim}: value {}", worst(&y, &y_ref));
             assert!(worst(&g, &g_ref) < 1e-6, "dim {dim}: grad {}", worst(&g, &g_ref));
             let y_eval: Vec<f32> = softmax(x0.clone(), dim).into_data().try_into_vec().unwrap();
