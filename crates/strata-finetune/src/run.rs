@@ -17,6 +17,7 @@ use strata_data::prepare::{DataConfig, Prepared, prepare};
 use strata_data::window::{Batch, Windows, epoch_order};
 use strata_train::checkpoint::{EpochLog, load_module, load_optimizer, save_optimizer, write_atomic};
 use strata_train::device::{device_name, training_device};
+use strata_train::progress::Progress;
 use strata_train::record::{git_revision, write_json};
 use strata_train::trainer::{DataRecord, RunPaths, data_record_lsf, finish_epoch, open_run};
 
@@ -209,7 +210,8 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
         let started = Instant::now();
         let order = epoch_order(n, Some(t.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
         let mut loss_sum = 0.0;
-        for idx in order.chunks(t.batch_size).take(steps_per_epoch) {
+        let mut bar = Progress::new(steps_per_epoch as u64, format!("epoch {}/{}", epoch + 1, t.epochs));
+        for (i, idx) in order.chunks(t.batch_size).take(steps_per_epoch).enumerate() {
             let s = Instant::now();
             data.train.fill(idx, &mut batch);
             let loss = model.loss(&rows(&batch.x, idx.len(), l, c), &rows(&batch.y, idx.len(), h, c), idx.len() * c, cfg, &device);
@@ -233,7 +235,9 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
             state.global_step += 1;
             model = model.after_step(state.global_step, steps_per_epoch * t.epochs);
             step_seconds = (step_seconds.0 + s.elapsed().as_secs_f64(), step_seconds.1 + 1);
+            bar.step(loss_sum / (i + 1) as f64);
         }
+        bar.finish();
         let val = val_loss(&model.valid(), &data.val, cfg, t.val_every, &eval_device);
         let seconds = started.elapsed().as_secs_f64();
         let log = EpochLog { epoch: epoch + 1, train_loss: loss_sum / steps_per_epoch as f64, val_loss: val, lr: t.lr, seconds, steps: steps_per_epoch };

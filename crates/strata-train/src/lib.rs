@@ -11,6 +11,7 @@ pub mod forecast;
 pub mod generative;
 pub mod metrics;
 pub mod pretrain;
+pub mod progress;
 pub mod prob_metrics;
 pub mod record;
 pub mod schedule;

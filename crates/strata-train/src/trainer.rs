@@ -4,7 +4,6 @@
 //! A run folder holds `config.toml`, `state.json`, `last.bpk` + `optimizer.bpk` (resume point),
 //! `best.bpk` (best validation loss), `results.json` and `results.csv`.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,7 +13,6 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use strata_data::SpatialPrepared;
 use strata_data::prepare::Prepared;
@@ -26,6 +24,7 @@ use crate::config::{Loss, Optimizer, RunConfig, TrainConfig};
 use crate::device::{compute_device, device_name, training_device};
 use crate::evaluate::{Evaluation, evaluate};
 use crate::evaluate_st::{Baselines, SpatialEvaluation, evaluate_baselines, evaluate_spatial};
+use crate::progress::Progress;
 use crate::task::Task;
 use crate::metrics::Metrics;
 use crate::record::{git_revision, write_csv_row, write_json};
@@ -302,7 +301,7 @@ fn run_epochs(cfg: &RunConfig, task: &Task, run_dir: &Path, opts: TrainOptions, 
         device.seed(t.seed.wrapping_add(1 + epoch as u64));
         strata_models::dropout::seed(t.seed.wrapping_add(1 + epoch as u64));
         let order = epoch_order(n, Some(t.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
-        let bar = progress_bar(steps_per_epoch as u64, epoch, t.epochs);
+        let mut bar = Progress::new(steps_per_epoch as u64, format!("epoch {}/{}", epoch + 1, t.epochs));
         let mut loss_sum = 0.0;
         let mut lr = t.lr;
         for (i, idx) in order.chunks(t.batch_size).take(steps_per_epoch).enumerate() {
@@ -326,10 +325,9 @@ fn run_epochs(cfg: &RunConfig, task: &Task, run_dir: &Path, opts: TrainOptions, 
             model = optim.step(lr, model, grads);
             loss_sum += value as f64;
             state.global_step += 1;
-            bar.set_message(format!("loss {:.4}", loss_sum / (i + 1) as f64));
-            bar.inc(1);
+            bar.step(loss_sum / (i + 1) as f64);
         }
-        bar.finish_and_clear();
+        bar.finish();
         let val_loss = validation_loss(&model.valid(), &task, t, &eval_device);
         let seconds = started.elapsed().as_secs_f64();
         let train_loss = loss_sum / steps_per_epoch as f64;
@@ -647,19 +645,6 @@ fn write_results(paths: &RunPaths, r: &Results) -> Result<()> {
             ("data_sha256", r.data.sha256.clone()),
         ],
     )
-}
-
-fn progress_bar(len: u64, epoch: usize, epochs: usize) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        Some(len),
-        if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
-    );
-    bar.set_style(
-        ProgressStyle::with_template(&format!("epoch {}/{epochs} [{{bar:30}}] {{pos}}/{{len}} {{msg}} {{elapsed}}<{{eta}}", epoch + 1))
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar
 }
 
 #[cfg(test)]
