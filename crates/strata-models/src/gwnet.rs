@@ -11,8 +11,8 @@ use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
 use crate::dropout::Dropout;
-use crate::softmax::softmax;
 use crate::graph_ops::{tensor, transition, transpose};
+use crate::softmax::softmax;
 use crate::{Capabilities, Shape};
 
 /// Graph WaveNet hyper-parameters (the paper's / BasicTS defaults).

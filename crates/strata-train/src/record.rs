@@ -8,24 +8,11 @@ use serde::Serialize;
 
 use crate::checkpoint::write_atomic;
 
-/// The git revision of the working directory (`-dirty` when it has uncommitted changes),
-/// or `unknown` outside a repository.
+/// The git revision strata was built from (`-dirty` when tracked files differed from HEAD at
+/// build time), or `unknown` when it was built outside a repository. Stamped by `build.rs`,
+/// so a run records its binary's code even if the checkout moves while it trains.
 pub fn git_revision() -> String {
-    let run = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match run(&["rev-parse", "HEAD"]) {
-        Some(rev) => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-            if dirty { format!("{rev}-dirty") } else { rev }
-        }
-        None => "unknown".into(),
-    }
+    env!("STRATA_GIT_REVISION").to_string()
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -40,4 +27,25 @@ pub fn write_csv_row(path: &Path, fields: &[(&str, String)]) -> Result<()> {
         .map(|(_, v)| if v.contains(',') || v.contains('"') { format!("\"{}\"", v.replace('"', "\"\"")) } else { v.clone() })
         .collect();
     write_atomic(path, format!("{}\n{}\n", header.join(","), row.join(",")).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The stamp names the commit checked out now (tests are built from it), or `unknown`
+    /// exactly when there is no repository to ask.
+    #[test]
+    fn git_revision_is_the_checked_out_commit() {
+        let head = std::process::Command::new("git")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        let stamped = super::git_revision();
+        match head {
+            Some(head) => assert_eq!(stamped.trim_end_matches("-dirty"), head),
+            None => assert_eq!(stamped, "unknown"),
+        }
+    }
 }
