@@ -19,11 +19,13 @@ fn main() {
         Some(rev) => {
             if let Some(dir) = git(&workspace, &["rev-parse", "--git-dir"]) {
                 let dir = workspace.join(dir);
-                for f in ["HEAD", "index", "packed-refs"] {
-                    println!("cargo:rerun-if-changed={}", dir.join(f).display());
-                }
-                if let Some(r) = git(&workspace, &["symbolic-ref", "-q", "HEAD"]) {
-                    println!("cargo:rerun-if-changed={}", dir.join(r).display());
+                let branch = git(&workspace, &["symbolic-ref", "-q", "HEAD"]);
+                // Only paths that exist: Cargo treats a missing one as changed on every build
+                // (a fresh clone has packed-refs and no loose branch ref; a working repo often the reverse).
+                for f in ["HEAD", "index", "packed-refs"].into_iter().chain(branch.as_deref()) {
+                    if dir.join(f).exists() {
+                        println!("cargo:rerun-if-changed={}", dir.join(f).display());
+                    }
                 }
             }
             let dirty = git(&workspace, &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
