@@ -210,3 +210,28 @@ pub fn run_config(dir: &Path, overrides: &[(String, String)]) -> Option<Result<F
 pub fn evaluate(dir: &Path, cfg: &FinetuneConfig) -> Result<run::FinetuneEval> {
     if is_moirai(&cfg.model_dir()) { moirai::evaluate(cfg, dir) } else { ttm::evaluate(cfg, dir) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn msft_table_holds_only_msfts_settings() {
+        let cfg = FinetuneConfig::new(Method::Msft, PathBuf::from("ttm-r2"), "ettm1");
+        let text = cfg.to_toml();
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        let mut keys: Vec<&str> = table["msft"].as_table().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["adapters", "aggregator", "lora", "lora_alpha", "lora_dropout", "lora_rank", "scales", "weighted", "within_scale"]);
+        assert_eq!(FinetuneConfig::from_toml(&text).unwrap(), cfg);
+        // Prompts and AdaLoRA belong to their methods' top-level keys.
+        let bad = [("prompt_tokens", text.replace("[msft]\n", "[msft]\nprompt_tokens = 4\n")), ("adalora", format!("{text}\n[msft.adalora]\ninit_rank = 4\n"))];
+        for (key, bad) in bad {
+            let err = FinetuneConfig::from_toml(&bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("unknown field `{key}`")), "{key}: {err}");
+        }
+        let prompt = FinetuneConfig::from_toml(&format!("prompt_tokens = 4\n{text}")).unwrap();
+        assert_eq!(prompt.prompt_tokens, Some(4));
+        assert_eq!(prompt.msft.prompt_tokens, 0);
+    }
+}

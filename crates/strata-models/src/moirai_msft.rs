@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::moirai::{EncoderHooks, Moirai, Packed, Part};
 use crate::msft::{ScaleLayout, scales};
 
-/// The MSFT parts and their settings (the reference: 3 new scales, LoRA r 16, alpha 16).
+/// The MSFT parts and their settings (the reference: 3 new scales, LoRA r 16, alpha 16): the
+/// `[msft]` table of a fine-tuning config. MSFT's per-scale LoRA has its own `lora_*` settings
+/// (alpha 16, no dropout) beside the `lora` method's `[lora]` (alpha 32, dropout 0.05), as the
+/// paper sets them apart; prompts and AdaLoRA are the other methods' and are not read here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MsftConfig {
@@ -39,9 +42,13 @@ pub struct MsftConfig {
     pub aggregator: bool,
     /// Learned softmax weights of the scales (off: equal weights).
     pub weighted: bool,
-    /// Learned prompt tokens in front of every series (prompt tuning; 0: none).
+    /// Learned prompt tokens in front of every series (prompt tuning; 0: none). Set by the
+    /// `prompt` method from the top-level `prompt_tokens`, never a `[msft]` key.
+    #[serde(skip)]
     pub prompt_tokens: usize,
-    /// AdaLoRA on q/k/v (the `adalora` method; `None`: off).
+    /// AdaLoRA on q/k/v (the `adalora` method, from the top-level `[adalora]`; `None`: off).
+    /// Never a `[msft]` key.
+    #[serde(skip)]
     pub adalora: Option<crate::adalora::AdaLoraConfig>,
 }
 
