@@ -2,7 +2,7 @@
 import json, os, sys, time
 import numpy as np
 import torch
-from torch_models import DLinear, PatchTST
+from torch_models import DLinear, PatchTST, Transformer
 from torch_graph_models import GWNet, STGCN
 
 torch.manual_seed(0)
@@ -17,6 +17,8 @@ cases = [
     ("dlinear", lambda: DLinear(L, H, C), 32),
     ("patchtst", lambda: PatchTST(L, H, C, d_model=128, n_heads=16, d_ff=256, e_layers=3, dropout=0.2), 32),
     ("patchtst_etth1", lambda: PatchTST(L, H, C), 128),
+    # TSLib's ETTh1 Transformer (d_model 512, 2 + 1 layers, FFN 2048) on 96 -> 96 windows.
+    ("transformer", lambda: Transformer(96, 96, C), 32),
 ]
 # Graph cases: METR-LA's 207-node adjacency, 12 -> 12 steps, value + time of day, batch 64, MAE.
 root = os.environ.get("STRATA_DATA", os.path.join(os.path.dirname(__file__), "../../shared/data"))
@@ -30,6 +32,7 @@ for name, make, b in cases + graph_cases:
     if only and name not in only:
         continue
     graph = name in dict((c[0], 1) for c in graph_cases)
+    L, H = (96, 96) if name == "transformer" else (336, 96)
     if graph:
         L, H = 12, 12
         series = torch.randn(4096, 207, 2)

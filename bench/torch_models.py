@@ -103,3 +103,100 @@ class PatchTST(nn.Module):
             z, prev = layer(z, prev)
         z = z.reshape(b, c, n, -1).transpose(2, 3).reshape(b, c, -1)
         return self.revin.denorm(self.head(z).transpose(1, 2))
+
+
+class MHA(nn.Module):
+    """Multi-head attention as strata's `transformer::Attention` (TSLib's AttentionLayer +
+    FullAttention): q/k/v/o projections, scaled scores, optional causal mask, dropout on the
+    attention weights."""
+
+    def __init__(self, d, h, dropout):
+        super().__init__()
+        self.h = h
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, q_in, kv_in, causal=False):
+        b, tq, d = q_in.shape
+        tk, dh = kv_in.shape[1], d // self.h
+        q = self.q(q_in).view(b, tq, self.h, dh).transpose(1, 2)
+        k = self.k(kv_in).view(b, tk, self.h, dh).transpose(1, 2)
+        v = self.v(kv_in).view(b, tk, self.h, dh).transpose(1, 2)
+        scores = q @ k.transpose(-1, -2) * dh ** -0.5
+        if causal:
+            mask = torch.triu(torch.ones(tq, tk, dtype=torch.bool), 1)
+            scores = scores.masked_fill(mask, float("-inf"))
+        w = self.drop(torch.softmax(scores, -1))
+        return self.o((w @ v).transpose(1, 2).reshape(b, tq, d))
+
+
+class Embedding(nn.Module):
+    """Circular conv (kernel 3, no bias) token embedding + sinusoidal positions + dropout."""
+
+    def __init__(self, c, d, max_len, dropout):
+        super().__init__()
+        self.conv = nn.Conv1d(c, d, 3, padding=1, padding_mode="circular", bias=False)
+        pos = torch.arange(max_len).unsqueeze(1).float()
+        div = torch.exp(torch.arange(0, d, 2).float() * -(torch.log(torch.tensor(10000.0)) / d))
+        pe = torch.zeros(max_len, d)
+        pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
+        self.register_buffer("pe", pe)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):  # [b, t, c]
+        return self.drop(self.conv(x.transpose(1, 2)).transpose(1, 2) + self.pe[: x.shape[1]])
+
+
+class EncLayer(nn.Module):
+    def __init__(self, d, h, ff, dropout):
+        super().__init__()
+        self.attn = MHA(d, h, dropout)
+        self.ff1, self.ff2 = nn.Linear(d, ff), nn.Linear(ff, d)
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        x = self.norm1(x + self.drop(self.attn(x, x)))
+        return self.norm2(x + self.drop(self.ff2(self.drop(nn.functional.gelu(self.ff1(x))))))
+
+
+class DecLayer(nn.Module):
+    def __init__(self, d, h, ff, dropout):
+        super().__init__()
+        self.self_attn, self.cross_attn = MHA(d, h, dropout), MHA(d, h, dropout)
+        self.ff1, self.ff2 = nn.Linear(d, ff), nn.Linear(ff, d)
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, memory):
+        x = self.norm1(x + self.drop(self.self_attn(x, x, causal=True)))
+        x = self.norm2(x + self.drop(self.cross_attn(x, memory)))
+        return self.norm3(x + self.drop(self.ff2(self.drop(nn.functional.gelu(self.ff1(x))))))
+
+
+class Transformer(nn.Module):
+    """TSLib's vanilla Transformer as strata's `transformer.rs` (point head, no calendar marks):
+    the decoder reads the last `label_len` input steps then zeros for the horizon."""
+
+    def __init__(self, seq_len, pred_len, c, d_model=512, n_heads=8, e_layers=2, d_layers=1,
+                 d_ff=2048, dropout=0.1, label_len=48):
+        super().__init__()
+        self.label_len, self.pred_len = label_len, pred_len
+        max_len = max(seq_len, label_len + pred_len)
+        self.enc_embed, self.dec_embed = Embedding(c, d_model, max_len, dropout), Embedding(c, d_model, max_len, dropout)
+        self.encoder = nn.ModuleList([EncLayer(d_model, n_heads, d_ff, dropout) for _ in range(e_layers)])
+        self.decoder = nn.ModuleList([DecLayer(d_model, n_heads, d_ff, dropout) for _ in range(d_layers)])
+        self.enc_norm, self.dec_norm = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.projection = nn.Linear(d_model, c)
+
+    def forward(self, x):  # [b, l, c]
+        h = self.enc_embed(x)
+        for layer in self.encoder:
+            h = layer(h)
+        memory = self.enc_norm(h)
+        b, _, c = x.shape
+        dec_in = torch.cat([x[:, -self.label_len:], torch.zeros(b, self.pred_len, c)], 1)
+        h = self.dec_embed(dec_in)
+        for layer in self.decoder:
+            h = layer(h, memory)
+        return self.projection(self.dec_norm(h)[:, self.label_len:])

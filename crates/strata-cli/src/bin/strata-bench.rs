@@ -18,7 +18,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use strata_data::window::{Batch, Series, Windows, epoch_order};
-use strata_models::{DLinearConfig, GWNetConfig, Model, PatchTSTConfig, STGCNConfig, Shape};
+use strata_models::{DLinearConfig, GWNetConfig, Model, PatchTSTConfig, STGCNConfig, Shape, TransformerConfig};
 use strata_train::config::TrainConfig;
 use strata_train::trainer::build_optimizer;
 
@@ -35,6 +35,12 @@ fn patchtst_ref(shape: Shape, _: &[f32], device: &Device) -> Model {
 }
 fn patchtst_etth1(shape: Shape, _: &[f32], device: &Device) -> Model {
     Model::PatchTST(PatchTSTConfig::default().init(shape, device))
+}
+/// TSLib's ETTh1 Transformer (`Transformer_ETTh1.sh`): d_model 512, 8 heads, 2 + 1 layers, FFN
+/// 2048, label_len 48, dropout 0.1 (the defaults), point head; no calendar embeddings (no
+/// marks), as in the twin.
+fn transformer(shape: Shape, _: &[f32], device: &Device) -> Model {
+    Model::Transformer(TransformerConfig::default().init(shape, device))
 }
 fn dlinear(shape: Shape, _: &[f32], device: &Device) -> Model {
     Model::DLinear(DLinearConfig::default().init(shape, device))
@@ -53,6 +59,7 @@ const CASES: &[Case] = &[
     Case { name: "dlinear", model: dlinear, batch: 32, shape: SHAPE },
     Case { name: "patchtst", model: patchtst_ref, batch: 32, shape: SHAPE },
     Case { name: "patchtst_etth1", model: patchtst_etth1, batch: 128, shape: SHAPE },
+    Case { name: "transformer", model: transformer, batch: 32, shape: Shape::lsf(96, 96, 7) },
     Case { name: "stgcn", model: stgcn, batch: 64, shape: GRAPH },
     Case { name: "gwnet", model: gwnet, batch: 64, shape: GRAPH },
 ];
