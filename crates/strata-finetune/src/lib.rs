@@ -169,6 +169,16 @@ impl FinetuneConfig {
     }
 
     pub fn from_toml(text: &str) -> Result<Self> {
+        // Run folders written before `[msft]` lost `prompt_tokens` hold its default, 0: drop it
+        // so they still resume and evaluate (any other value is an error naming the key).
+        let mut table: toml::Table = toml::from_str(text)?;
+        if let Some(msft) = table.get_mut("msft").and_then(|m| m.as_table_mut())
+            && msft.get("prompt_tokens").and_then(|v| v.as_integer()) == Some(0)
+        {
+            msft.remove("prompt_tokens");
+            return Ok(table.try_into()?);
+        }
+        // Parsed from the text, so errors keep their line and column.
         Ok(toml::from_str(text)?)
     }
 
@@ -230,6 +240,8 @@ mod tests {
             let err = FinetuneConfig::from_toml(&bad).unwrap_err().to_string();
             assert!(err.contains(&format!("unknown field `{key}`")), "{key}: {err}");
         }
+        // The default that older run folders hold is read as before.
+        assert_eq!(FinetuneConfig::from_toml(&text.replace("[msft]\n", "[msft]\nprompt_tokens = 0\n")).unwrap(), cfg);
         let prompt = FinetuneConfig::from_toml(&format!("prompt_tokens = 4\n{text}")).unwrap();
         assert_eq!(prompt.prompt_tokens, Some(4));
         assert_eq!(prompt.msft.prompt_tokens, 0);
