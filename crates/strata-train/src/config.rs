@@ -62,6 +62,9 @@ pub struct TrainConfig {
     /// Clip the global gradient norm to this value.
     pub grad_clip: Option<f64>,
     pub loss: Loss,
+    /// Distribution heads: train on beta-NLL (each point's NLL weighted by its predicted variance
+    /// to this power, held constant; 0 = plain NLL, 1 = the mean learns as under MSE).
+    pub nll_beta: f64,
     pub seed: u64,
     /// Stop each training epoch after this many steps (quick checks; not for results).
     pub max_steps_per_epoch: Option<usize>,
@@ -83,6 +86,7 @@ impl Default for TrainConfig {
             patience: 3,
             grad_clip: None,
             loss: Loss::Mse,
+            nll_beta: 0.0,
             seed: 2021,
             max_steps_per_epoch: None,
         }
@@ -125,12 +129,13 @@ impl RunConfig {
 
     pub fn validate(&self) -> Result<()> {
         let t = &self.train;
-        let checks: [(&str, bool); 6] = [
+        let checks: [(&str, bool); 7] = [
             ("train.epochs", t.epochs > 0),
             ("train.batch_size", t.batch_size > 0),
             ("train.eval_batch_size", t.eval_batch_size > 0),
             ("train.lr", t.lr > 0.0 && t.lr.is_finite()),
             ("train.pct_start", t.pct_start > 0.0 && t.pct_start < 1.0),
+            ("train.nll_beta", (0.0..=1.0).contains(&t.nll_beta)),
             ("data.seq_len", self.data.seq_len > 0 && self.data.pred_len > 0),
         ];
         for (key, ok) in checks {

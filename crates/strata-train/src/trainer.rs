@@ -311,9 +311,9 @@ fn run_epochs(cfg: &RunConfig, task: &Task, run_dir: &Path, opts: TrainOptions, 
             let y = task.target(&mut batch, &device);
             let marks = task.marks(&mut batch, &device);
             let loss = if caps.probabilistic {
-                // Negative log-likelihood of every (window, step, channel) target.
+                // Negative log-likelihood (beta-NLL) of every (window, step, channel) target.
                 let n = y.dims().iter().product::<usize>();
-                model.distribution(x, marks).expect("a probabilistic model has a distribution").nll(y.reshape([n]))
+                model.distribution(x, marks).expect("a probabilistic model has a distribution").beta_nll(y.reshape([n]), t.nll_beta)
             } else {
                 task.loss(t.loss, model.forward_marked(x, marks), y)
             };
