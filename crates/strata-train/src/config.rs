@@ -143,6 +143,9 @@ impl RunConfig {
                 bail!("key `{key}`: value out of range");
             }
         }
+        if t.nll_beta != 0.0 && !self.model.capabilities().probabilistic {
+            bail!("key `train.nll_beta`: only a model with a distribution head trains on an NLL; this model has a point head (set model.distribution, or train.loss)");
+        }
         if let Some(c) = t.grad_clip {
             if !(c > 0.0) {
                 bail!("key `train.grad_clip`: must be positive, got {c}");
@@ -223,6 +226,11 @@ lr = 0.005
         assert!(e.to_string().starts_with("key `data.seq_len`"), "{e}");
         let e = RunConfig::from_toml_str(&BASE.replace("lr = 0.005", "lr = -1.0")).unwrap_err();
         assert!(e.to_string().contains("train.lr"), "{e}");
+        let e = RunConfig::from_toml_str(&BASE.replace("lr = 0.005", "lr = 0.005\nnll_beta = 1.5")).unwrap_err();
+        assert!(e.to_string().contains("train.nll_beta"), "{e}");
+        // DLinear has a point head: beta-NLL would be silently ignored, so it is refused.
+        let e = RunConfig::from_toml_str(&BASE.replace("lr = 0.005", "lr = 0.005\nnll_beta = 1.0")).unwrap_err();
+        assert!(e.to_string().contains("train.nll_beta") && e.to_string().contains("point head"), "{e}");
     }
 
     #[test]
