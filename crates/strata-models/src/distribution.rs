@@ -142,8 +142,10 @@ impl Distribution {
         match (&self.df, &self.log_weights) {
             (Some(nu), _) => (s2 * nu.clone() / (nu.clone() - 2.0)).squeeze_dim(1),
             (None, Some(lw)) => {
-                let second = (lw.clone().exp() * (s2 + self.loc.clone().powi_scalar(2))).sum_dim(1).squeeze_dim(1);
-                second - self.mean().powi_scalar(2)
+                let w = lw.clone().exp();
+                let mean = (w.clone() * self.loc.clone()).sum_dim(1);
+                let second = (w * (s2 + self.loc.clone().powi_scalar(2))).sum_dim(1);
+                (second - mean.powi_scalar(2)).squeeze_dim(1)
             }
             (None, None) => s2.squeeze_dim(1),
         }

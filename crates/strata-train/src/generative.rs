@@ -84,6 +84,9 @@ impl VaeRunConfig {
                 "key `train`/`data.seq_len`: epochs, batch_size and lr must be positive and seq_len at least 2"
             );
         }
+        if t.nll_beta != 0.0 {
+            bail!("key `train.nll_beta`: the VAE trains on its ELBO (model.beta weighs the KL term), not on beta-NLL");
+        }
         Ok(cfg)
     }
 
@@ -580,6 +583,16 @@ fn csv_bytes(values: &[f32], len: usize, columns: &[String]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nll_beta_is_refused_naming_the_key() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/etth1_vae.toml");
+        let mut table: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(VaeRunConfig::from_table(table.clone()).is_ok());
+        crate::config::apply_override(&mut table, "train.nll_beta=1.0").unwrap();
+        let e = VaeRunConfig::from_table(table).unwrap_err();
+        assert!(e.to_string().contains("train.nll_beta"), "{e}");
+    }
 
     #[test]
     fn stats_match_a_hand_computed_case() {
