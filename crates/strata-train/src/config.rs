@@ -143,8 +143,12 @@ impl RunConfig {
                 bail!("key `{key}`: value out of range");
             }
         }
-        if t.nll_beta != 0.0 && !self.model.capabilities().probabilistic {
-            bail!("key `train.nll_beta`: only a model with a distribution head trains on an NLL; this model has a point head (set model.distribution, or train.loss)");
+        let probabilistic = self.model.capabilities().probabilistic;
+        if t.nll_beta != 0.0 && !probabilistic {
+            bail!("key `train.nll_beta`: only a model with a distribution head trains on an NLL; this model has a point head (set model.distribution to give it one)");
+        }
+        if t.loss != Loss::Mse && probabilistic {
+            bail!("key `train.loss`: a model with a distribution head trains on its NLL (train.nll_beta tunes it), so `{:?}` would be ignored; train.loss applies to point heads", t.loss);
         }
         if let Some(c) = t.grad_clip {
             if !(c > 0.0) {
@@ -231,6 +235,11 @@ lr = 0.005
         // DLinear has a point head: beta-NLL would be silently ignored, so it is refused.
         let e = RunConfig::from_toml_str(&BASE.replace("lr = 0.005", "lr = 0.005\nnll_beta = 1.0")).unwrap_err();
         assert!(e.to_string().contains("train.nll_beta") && e.to_string().contains("point head"), "{e}");
+        // A distribution head trains on its NLL: an MAE loss would be silently ignored, so it is refused.
+        let normal = BASE.replace("\"dlinear\"", "\"transformer\"\ndistribution = \"normal\"").replace("moving_avg = 25\n", "");
+        RunConfig::from_toml_str(&normal).unwrap();
+        let e = RunConfig::from_toml_str(&normal.replace("lr = 0.005", "lr = 0.005\nloss = \"mae\"")).unwrap_err();
+        assert!(e.to_string().contains("train.loss") && e.to_string().contains("distribution head"), "{e}");
     }
 
     #[test]

@@ -87,6 +87,9 @@ impl VaeRunConfig {
         if t.nll_beta != 0.0 {
             bail!("key `train.nll_beta`: the VAE trains on its ELBO (model.beta weighs the KL term), not on beta-NLL");
         }
+        if t.loss != crate::config::Loss::Mse {
+            bail!("key `train.loss`: the VAE trains on its ELBO (model.beta weighs the KL term), so `{:?}` would be ignored", t.loss);
+        }
         Ok(cfg)
     }
 
@@ -585,13 +588,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nll_beta_is_refused_naming_the_key() {
+    fn ignored_losses_are_refused_naming_the_key() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/etth1_vae.toml");
-        let mut table: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let table: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert!(VaeRunConfig::from_table(table.clone()).is_ok());
-        crate::config::apply_override(&mut table, "train.nll_beta=1.0").unwrap();
-        let e = VaeRunConfig::from_table(table).unwrap_err();
-        assert!(e.to_string().contains("train.nll_beta"), "{e}");
+        for (set, key) in [("train.nll_beta=1.0", "train.nll_beta"), ("train.loss=mae", "train.loss")] {
+            let mut t = table.clone();
+            crate::config::apply_override(&mut t, set).unwrap();
+            let e = VaeRunConfig::from_table(t).unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 
     #[test]
