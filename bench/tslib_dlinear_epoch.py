@@ -5,10 +5,10 @@ evaluated. Prints one JSON line with the wall time (data loading included)."""
 import json, os, sys, time
 t0 = time.perf_counter()
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torch_models import DLinear
+from tslib_data import ett_hour_split
 
 torch.manual_seed(2021)
 root = os.environ.get("STRATA_DATA", "../../shared/data")
@@ -18,15 +18,7 @@ workers = int(sys.argv[1]) if len(sys.argv) > 1 else 0
 
 class DatasetETTHour(Dataset):
     def __init__(self, flag):
-        df = pd.read_csv(os.path.join(root, "ETTh1/ETTh1.csv"))
-        b1 = [0, 12 * 30 * 24 - L, 12 * 30 * 24 + 4 * 30 * 24 - L]
-        b2 = [12 * 30 * 24, 12 * 30 * 24 + 4 * 30 * 24, 12 * 30 * 24 + 8 * 30 * 24]
-        i = {"train": 0, "val": 1, "test": 2}[flag]
-        data = df[df.columns[1:]].values
-        train = data[b1[0]:b2[0]]
-        mean, std = train.mean(0), train.std(0)
-        data = (data - mean) / std
-        self.x = data[b1[i]:b2[i]]
+        self.x = ett_hour_split(root, flag, L)[0]
 
     def __getitem__(self, i):
         return self.x[i:i + L], self.x[i + L:i + L + H]

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch_models import Transformer
+from tslib_data import ett_hour_split
 
 seed = int(sys.argv[1]) if len(sys.argv) > 1 else 2021
 max_epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 10
@@ -42,15 +43,8 @@ def time_features(dates):
 
 class ETTh1(Dataset):
     def __init__(self, flag):
-        df = pd.read_csv(os.path.join(root, "ETTh1/ETTh1.csv"))
-        b1 = [0, 12 * 30 * 24 - L, 12 * 30 * 24 + 4 * 30 * 24 - L]
-        b2 = [12 * 30 * 24, 12 * 30 * 24 + 4 * 30 * 24, 12 * 30 * 24 + 8 * 30 * 24]
-        i = {"train": 0, "val": 1, "test": 2}[flag]
-        data = df[df.columns[1:]].values
-        train = data[b1[0]:b2[0]]
-        data = ((data - train.mean(0)) / train.std(0)).astype(np.float32)
-        self.x = data[b1[i]:b2[i]]
-        self.mark = time_features(df["date"].values[b1[i]:b2[i]])
+        x, dates = ett_hour_split(root, flag, L)
+        self.x, self.mark = x.astype(np.float32), time_features(dates)
 
     def __getitem__(self, i):
         return self.x[i:i + L], self.x[i + L - LL:i + L + H], self.mark[i:i + L], self.mark[i + L - LL:i + L + H]
