@@ -18,7 +18,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::dlinear::moving_average_matrix;
 use crate::gelu::gelu;
 use crate::revin::RevIN;
-use crate::transformer::Embedding;
+use crate::transformer::{Embedding, TokenInit};
 use crate::{Capabilities, Shape};
 
 /// TimeMixer hyper-parameters (the authors' ETTh1 script: d_model 16, d_ff 32, 2 layers,
@@ -39,11 +39,13 @@ pub struct TimeMixerConfig {
     /// window's features (see the module docs), so its published numbers come from a model that
     /// cannot use them; `false` (the default) reproduces that, `true` pairs them correctly.
     pub use_marks: bool,
+    /// How the value embedding's conv is initialised (TSLib's by default).
+    pub token_init: TokenInit,
 }
 
 impl Default for TimeMixerConfig {
     fn default() -> Self {
-        TimeMixerConfig { d_model: 16, d_ff: 32, e_layers: 2, down_sampling_layers: 3, down_sampling_window: 2, moving_avg: 25, dropout: 0.1, use_norm: true, use_marks: false }
+        TimeMixerConfig { d_model: 16, d_ff: 32, e_layers: 2, down_sampling_layers: 3, down_sampling_window: 2, moving_avg: 25, dropout: 0.1, use_norm: true, use_marks: false, token_init: TokenInit::Tslib }
     }
 }
 
@@ -132,7 +134,7 @@ impl TimeMixerConfig {
             .collect();
         TimeMixer {
             norms: lens.iter().map(|_| RevIN::new(c, true, false, device)).collect(),
-            embed: Embedding::new(1, if self.use_marks { shape.marks } else { 0 }, d, 0, self.dropout, device),
+            embed: Embedding::new(1, if self.use_marks { shape.marks } else { 0 }, d, 0, self.dropout, self.token_init, device),
             blocks,
             predict: lens.iter().map(|&t| LinearConfig::new(t, h).init(device)).collect(),
             projection: LinearConfig::new(d, 1).init(device),
