@@ -12,8 +12,8 @@ last line with the best epoch's numbers.
     python3 bench/tslib_transformer_etth1.py SEED [EPOCHS [INIT]]    # threads: OMP_NUM_THREADS
 
 INIT `tslib` (the default) re-initialises the token embedding's conv as TSLib's TokenEmbedding
-(kaiming_normal, fan_in, leaky_relu); `default` keeps PyTorch's Conv1d init, which is burn's
-default and so strata's.
+(kaiming_normal, fan_in, leaky_relu), as strata does by default; `default` keeps PyTorch's Conv1d
+init, which is burn's default (strata's `model.token_init = "default"`).
 """
 import json, os, sys, time
 
