@@ -24,8 +24,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use strata_data::{data_root, registry};
-use strata_train::{RunConfig, generative};
-use strata_train::trainer::{Results, TrainOptions, default_run_dir, evaluate_run, train};
+use strata_train::RunConfig;
+use strata_train::tasks::vae as generative;
+use strata_train::evaluation::run::{Results, evaluate_run};
+use strata_train::tasks::forecasting::{TrainOptions, default_run_dir, train};
 
 #[derive(Parser)]
 #[command(name = "strata", version, about = "Spatio-temporal and time-series forecasting")]
@@ -341,17 +343,17 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Forecast { model, input, at, out } => {
             let device = strata_train::device::compute_device();
-            let p = strata_train::forecast::Predictor::load(&model, &device)?;
-            let q = p.schema.query(&strata_train::forecast::InputTable::read(&input)?, at.as_deref())?;
+            let p = strata_train::inference::forecast::Predictor::load(&model, &device)?;
+            let q = p.schema.query(&strata_train::inference::forecast::InputTable::read(&input)?, at.as_deref())?;
             let f = p.predict(std::slice::from_ref(&q)).remove(0);
-            strata_train::forecast::write_csv(&f, &out)?;
+            strata_train::inference::forecast::write_csv(&f, &out)?;
             let origin = f.origin.as_deref().map_or(String::new(), |o| format!(" after {o}"));
             println!("{} ({}): {} steps of {:?}{origin} -> {}", model.display(), p.schema.model.name(), f.values.len(), f.columns, out.display());
             if q.filled > 0 {
                 println!("filled {} missing context cells ({:?})", q.filled, p.schema.impute);
             }
             if let Some(truth) = &q.truth {
-                let (mse, mae, smse, smae) = strata_train::forecast::score(&f, truth, &p.schema);
+                let (mse, mae, smse, smae) = strata_train::inference::forecast::score(&f, truth, &p.schema);
                 println!("the input holds {} of the forecast steps: MSE {mse:.4} MAE {mae:.4} (data units); scaled MSE {smse:.4} MAE {smae:.4}", truth.len());
             }
         }
@@ -378,12 +380,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Tune { config, space, trials, set, out } => {
             let stem = config.file_stem().map_or("run".into(), |s| s.to_string_lossy().into_owned());
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("tune_{stem}")));
-            let r = strata_train::tune::tune(&config, &set, &space, trials, &out)?;
+            let r = strata_train::search::tune::tune(&config, &set, &space, trials, &out)?;
             println!("| rank | trial | settings | epochs | best val loss | status |");
             println!("|---|---|---|---|---|---|");
             for (i, t) in r.trials.iter().enumerate() {
                 let val = t.best_val.map_or("-".into(), |v| format!("{v:.5}"));
-                println!("| {} | {} | {} | {} | {val} | {} |", i + 1, t.id, strata_train::tune::fmt_settings(&t.settings), t.epochs, t.status);
+                println!("| {} | {} | {} | {} | {val} | {} |", i + 1, t.id, strata_train::search::tune::fmt_settings(&t.settings), t.epochs, t.status);
             }
             println!("rungs (epochs): {:?}; {:.0}s", r.rungs, r.wall_seconds);
             match &r.best_config {
@@ -452,8 +454,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::ZeroShot { model, dataset, horizon, path, batch_size, context, patch_size, out } => {
             let data = strata_data::DataConfig { dataset, path, ..Default::default() };
-            let moirai = strata_train::zero_shot::MoiraiWindow { context, patch_size };
-            let r = strata_train::zero_shot::zero_shot(&model, &data, horizon, batch_size, moirai)?;
+            let moirai = strata_train::inference::zero_shot::MoiraiWindow { context, patch_size };
+            let r = strata_train::inference::zero_shot::zero_shot(&model, &data, horizon, batch_size, moirai)?;
             println!("{}", r.protocol);
             println!("{} on {}: MSE {:.4}  MAE {:.4}  ({} windows, {:.1}s)", model.display(), r.data.dataset, r.mse, r.mae, r.test_windows, r.wall_seconds);
             if let Some(p) = &r.probabilistic {
@@ -463,14 +465,14 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             if let Some(out) = out {
-                strata_train::zero_shot::write(&r, &out)?;
+                strata_train::inference::zero_shot::write(&r, &out)?;
             }
         }
         Command::Pretrain(RunArgs { config, opts: RunOpts { set, out, fresh } }) => {
             let table = generative::load_table(&config, &set)?;
-            let cfg = strata_train::pretrain::PretrainConfig::from_table(table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+            let cfg = strata_train::tasks::pretrain::PretrainConfig::from_table(table).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
             let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
-            let r = strata_train::pretrain::pretrain(&cfg, &dir, fresh)?;
+            let r = strata_train::tasks::pretrain::pretrain(&cfg, &dir, fresh)?;
             println!(
                 "pretrained {} parameters for {} steps in {:.0}s; best validation NLL {:.4} at step {}; checkpoint: {} (strata zero-shot --model {})",
                 r.parameters,

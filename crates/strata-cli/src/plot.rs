@@ -8,8 +8,8 @@ use std::sync::Once;
 use anyhow::{Result, anyhow, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use strata_train::checkpoint::TrainState;
-use strata_train::forecast::{Forecast, InputTable, Predictor, Query};
+use strata_train::engine::checkpoint::TrainState;
+use strata_train::inference::forecast::{Forecast, InputTable, Predictor, Query};
 
 const FONT: &str = "sans-serif";
 
@@ -120,7 +120,7 @@ pub fn curves(run: &Path, out: &Path) -> Result<PathBuf> {
     if state.history.is_empty() {
         bail!("{} has no finished epoch to plot", run.display());
     }
-    let pick = |f: fn(&strata_train::checkpoint::EpochLog) -> f64| state.history.iter().map(|e| (e.epoch as f64, f(e))).collect::<Vec<_>>();
+    let pick = |f: fn(&strata_train::engine::checkpoint::EpochLog) -> f64| state.history.iter().map(|e| (e.epoch as f64, f(e))).collect::<Vec<_>>();
     let series = vec![("train loss".to_string(), pick(|e| e.train_loss), RGBColor(31, 119, 180)), ("validation loss".to_string(), pick(|e| e.val_loss), RGBColor(214, 39, 40))];
     let title = format!("{}: training curves", run.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()));
     draw!(out, (900, 500), |r| lines(r, &title, "epoch", "loss", &series, &[]))?;
@@ -181,7 +181,7 @@ pub fn plot(a: &PlotArgs) -> Result<Vec<PathBuf>> {
 /// The learned adjacency of a graph model (MTGNN, Graph WaveNet) as a heat-map.
 pub fn adjacency(run: &Path, out: &Path, format: &str) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out)?;
-    let (cfg, model) = strata_train::trainer::load_best(run, &strata_train::device::compute_device())?;
+    let (cfg, model) = strata_train::evaluation::run::load_best(run, &strata_train::device::compute_device())?;
     let adj = model.learned_adjacency().ok_or_else(|| anyhow!("{} is a {} model: it learns no adjacency (mtgnn, gwnet do) and has no attention weights", run.display(), cfg.model.name()))?;
     let [n, _] = adj.dims();
     let m: Vec<f32> = adj.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow!("{e:?}"))?;

@@ -148,7 +148,7 @@ fn graph_model_on_real_sensor_data_prints_horizons_and_baselines() {
 /// Generated windows against ETTh1's raw training windows: (worst |mean diff| / std, worst
 /// |1 - std ratio|, worst max-over-lags |acf diff|) over the 7 variables.
 fn fidelity_to_etth1(samples: &Path) -> (f64, f64, f64) {
-    use strata_train::generative::{Fidelity, MAX_LAG, all_windows, window_stats};
+    use strata_train::tasks::vae::{Fidelity, MAX_LAG, all_windows, window_stats};
     let (shape, generated) = strata_data::npy::read_npy(samples).unwrap();
     assert_eq!(shape[1..], [96, 7], "{shape:?}");
     let cfg = strata_data::DataConfig { dataset: "etth1".into(), path: Some(data_root().join("ETTh1/ETTh1.csv")), seq_len: 96, pred_len: 96, scale: false, ..Default::default() };

@@ -88,7 +88,7 @@ fn etth1_model_forecasts_a_user_csv_through_the_cli_and_http_identically() {
     let data = strata_data::prepare::prepare(&strata_data::DataConfig { dataset: "etth1".into(), path: Some(data_root().join("ETTh1/ETTh1.csv")), seq_len: 336, pred_len: 96, ..Default::default() }).unwrap();
     let device = burn::tensor::Device::flex();
     let model = strata_models::DLinearConfig::default().init(strata_models::Shape::lsf(336, 96, 7), &device);
-    let model = strata_train::checkpoint::load_module(strata_models::Model::DLinear(model), &run.join("best.bpk")).unwrap();
+    let model = strata_train::engine::checkpoint::load_module(strata_models::Model::DLinear(model), &run.join("best.bpk")).unwrap();
     let last = data.test.len() - 1;
     let mut batch = strata_data::window::Batch::default();
     data.test.fill(&[last], &mut batch);
@@ -345,7 +345,7 @@ fn graph_model_forecasts_a_user_csv_with_timestamps() {
     let shape = strata_models::Shape { seq_len: 12, pred_len: 12, channels: 207, features: d.in_features, steps_per_day: 288, tod: true, dow: true, grid: None, marks: 0 };
     let adj = d.graph.as_ref().map(|g| g.adj.as_slice());
     let model = strata_models::ModelConfig::Stid(Default::default()).init(shape, adj, &device);
-    let model = strata_train::checkpoint::load_module(model, &run.join("best.bpk")).unwrap();
+    let model = strata_train::engine::checkpoint::load_module(model, &run.join("best.bpk")).unwrap();
     let last = d.test.len() - 1;
     let mut batch = strata_data::window::Batch::default();
     d.test.fill(&[last], &mut batch);

@@ -16,7 +16,8 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::stdata::StData;
-use crate::stemdist::{DistillConfig, Distilled, random_starts};
+use crate::config::DistillConfig;
+use crate::shared::{Distilled, random_starts};
 
 /// The coreset of `cfg.method` (`random`, `kcenter` or `herding`).
 pub fn select(real: &StData, cfg: &DistillConfig) -> Distilled {

@@ -12,7 +12,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::stdata::{StData, batch_location_means, tensor2, tensor3, tensor4};
-use crate::stemdist::{DistillConfig, Distilled, SynSet, backbone, keep_best, progress, random_starts, st_shape};
+use crate::config::DistillConfig;
+use crate::evaluate::keep_best;
+use crate::shared::{Distilled, SynSet, backbone, progress, random_starts, st_shape};
 
 /// The squared distance between the mean embeddings of a real batch and the synthetic set
 /// under `model`.

@@ -9,17 +9,23 @@
 //!   respect to the synthetic data (Hessian-vector products by central differences).
 
 //! * [`stdata`]: series, windows, location-encoder inputs and masked metrics.
-//! * [`stemdist`]: the settings, the method dispatch, gradient matching (STemDist and DC) and
-//!   the evaluation model trained on a distilled set.
+//! * [`config`]: the settings; [`shared`]: the types every method shares (the distilled set,
+//!   the synthetic set, the backbone); [`method`]: the method dispatch; [`evaluate`]: a model
+//!   trained on a distilled set (through strata-train's engine) and scored on the real data.
+//! * [`stemdist`]: gradient matching (STemDist and DC).
 //! * [`coreset`]: random, k-center and herding; [`dm`]: distribution matching; [`mtt`]:
 //!   trajectory matching (MTT) and CondTSF.
 
 pub mod cluster;
+pub mod config;
 pub mod coreset;
 pub mod dm;
-pub mod mtt;
+pub mod evaluate;
 pub mod matching;
+pub mod method;
+pub mod mtt;
 pub mod run;
+pub mod shared;
 pub mod stdata;
 pub mod stemdist;
 #[cfg(test)]

@@ -23,7 +23,9 @@ use strata_models::{DLinearConfig, Forecaster, MTGNN, Shape};
 
 use crate::matching::{all_grads, param_values, with_values};
 use crate::stdata::{StData, batch_location_means, tensor2, tensor3, tensor4};
-use crate::stemdist::{DistillConfig, Distilled, SynSet, backbone, keep_best, progress, random_starts, same_masks, st_shape};
+use crate::config::DistillConfig;
+use crate::evaluate::keep_best;
+use crate::shared::{Distilled, SynSet, backbone, progress, random_starts, same_masks, st_shape};
 
 type Params = Vec<Vec<f32>>;
 
@@ -95,7 +97,7 @@ pub fn experts(real: &StData, cfg: &DistillConfig, device: &Device) -> anyhow::R
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        strata_train::checkpoint::write_atomic(path, &strata_data::npy::encode_f32(&[c.experts, c.expert_epochs + 1, total], &flat))?;
+        strata_train::engine::checkpoint::write_atomic(path, &strata_data::npy::encode_f32(&[c.experts, c.expert_epochs + 1, total], &flat))?;
     }
     Ok(out)
 }

@@ -9,10 +9,13 @@ use burn::module::Module;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use strata_data::DataConfig;
-use strata_train::checkpoint::write_atomic;
+use strata_train::engine::checkpoint::write_atomic;
 
 use crate::stdata::{Scores, StData, tensor2};
-use crate::stemdist::{DistillConfig, Distilled, distill, forecast, full_set, score_forecast, train_on};
+use crate::config::DistillConfig;
+use crate::evaluate::{forecast, score_forecast, train_on};
+use crate::method::distill;
+use crate::shared::{Distilled, full_set};
 
 /// A distillation run: the data and the method's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,7 +211,7 @@ pub fn train_distilled(dir: &Path, out: &Path, epochs: usize, seed: u64, device:
     let fitted = fit(Some(dir), None, epochs, seed, device)?;
     let real = &fitted.real;
     std::fs::create_dir_all(out)?;
-    strata_train::checkpoint::save_module(&fitted.model, &out.join("model.bpk"))?;
+    strata_train::engine::checkpoint::save_module(&fitted.model, &out.join("model.bpk"))?;
     let (n, lf) = (real.nodes, real.l * real.f);
     write_atomic(&out.join("locations.npy"), &strata_data::npy::encode_f32(&[n, lf], &fitted.locations))?;
     let windows = real.splits[2].len();
@@ -216,9 +219,9 @@ pub fn train_distilled(dir: &Path, out: &Path, epochs: usize, seed: u64, device:
     let record = TrainedRecord {
         eval: fitted.record,
         data: fitted.data,
-        model: crate::stemdist::backbone(&fitted.config),
+        model: crate::shared::backbone(&fitted.config),
         data_sha256: fitted.data_sha256,
-        git_revision: strata_train::record::git_revision(),
+        git_revision: strata_train::engine::record::git_revision(),
         real_locations: n,
         test_windows: windows,
         wall_seconds: started.elapsed().as_secs_f64(),

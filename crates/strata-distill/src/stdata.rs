@@ -118,7 +118,7 @@ pub struct Scores {
 /// Score forecasts `pred` against `truth` (both original scale, same layout); a truth value
 /// counts when it is not the null value (`|y| > NULL_EPS`, as `strata train`'s masked metrics).
 pub fn score(pred: &[f32], truth: &[f32]) -> Scores {
-    let kept: Vec<(f64, f64)> = pred.iter().zip(truth).filter(|(_, y)| y.abs() > strata_train::task::NULL_EPS).map(|(p, y)| (*p as f64, *y as f64)).collect();
+    let kept: Vec<(f64, f64)> = pred.iter().zip(truth).filter(|(_, y)| y.abs() > strata_train::tasks::data::NULL_EPS).map(|(p, y)| (*p as f64, *y as f64)).collect();
     let n = kept.len().max(1) as f64;
     let mean = kept.iter().map(|k| k.1).sum::<f64>() / n;
     let (mut ae, mut se, mut ad, mut sd) = (0.0, 0.0, 0.0, 0.0);

@@ -4,7 +4,7 @@ use strata_data::synthetic::{SyntheticConfig, generate};
 use strata_models::MTGNNConfig;
 
 use crate::stdata::StData;
-use crate::stemdist::{CondTsfConfig, DistillConfig, MttConfig};
+use crate::config::{CondTsfConfig, DistillConfig, MttConfig};
 
 /// 24 synthetic locations x 4 days of hourly steps, 12 -> 12 windows (generated once per
 /// test process: the tests run in parallel).

@@ -194,7 +194,7 @@ fn resolve(p: &Path) -> PathBuf {
 
 /// Whether `dir` holds a MOIRAI checkpoint.
 pub fn is_moirai(dir: &Path) -> bool {
-    strata_train::zero_shot::is_moirai(dir)
+    strata_train::inference::zero_shot::is_moirai(dir)
 }
 
 /// A fine-tuning run folder's config, with `data.*` overrides, if `dir` holds one.

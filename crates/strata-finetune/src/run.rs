@@ -4,22 +4,23 @@
 //! horizon (per scale and weighted for MSFT), the point forecast the mean of sample paths (MSE)
 //! and their median (MAE). TinyTimeMixer: the loss is the MSE, the forecast a point.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::module::{Module, Param};
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Gradients, Tensor};
 use serde::{Deserialize, Serialize};
 use strata_data::prepare::{DataConfig, Prepared, prepare};
-use strata_data::window::{Batch, Windows, epoch_order};
-use strata_train::checkpoint::{EpochLog, load_module, load_optimizer, save_optimizer, write_atomic};
+use strata_data::window::{Batch, Windows};
+use strata_train::config::Optimizer;
 use strata_train::device::{device_name, training_device};
-use strata_train::progress::Progress;
-use strata_train::record::{git_revision, write_json};
-use strata_train::trainer::{DataRecord, RunPaths, data_record_lsf, finish_epoch, open_run};
+use strata_train::engine::checkpoint::{EpochLog, load_module};
+use strata_train::engine::record::{git_revision, write_json};
+use strata_train::engine::schedule::Rate;
+use strata_train::engine::{Group, Job, OptimizerSpec, Plan, Run, RunPaths, Step, StepLoss, Store, fit};
+use strata_train::tasks::data::{DataRecord, data_record_lsf};
 
 use crate::FinetuneConfig;
 
@@ -100,15 +101,16 @@ pub trait Tunable: Module + Clone {
     }
 }
 
-fn optimizer(cfg: &FinetuneConfig) -> ModuleOptimizer {
+/// AdamW (0.9, 0.98), epsilon 1e-6, uni2ts's fine-tuning optimiser.
+fn optimizer(cfg: &FinetuneConfig) -> OptimizerSpec {
     let t = &cfg.train;
-    AdamWConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.98)
-        .with_epsilon(1e-6)
-        .with_weight_decay(t.weight_decay as f32)
-        .with_grad_clipping((t.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(t.grad_clip as f32)))
-        .init()
+    OptimizerSpec {
+        kind: Optimizer::Adamw,
+        betas: Some((0.9, 0.98)),
+        epsilon: Some(1e-6),
+        weight_decay: Some(t.weight_decay as f32),
+        grad_clip: (t.grad_clip > 0.0).then_some(t.grad_clip as f32),
+    }
 }
 
 /// `[b, L, C]` windows as `b * C` univariate rows `[rows, L]` (row = window * C + channel).
@@ -159,6 +161,103 @@ fn test_metrics<M: Tunable>(model: &M, w: &Windows, cfg: &FinetuneConfig, device
     (sq / count, ab / count)
 }
 
+/// Fine-tuning as an engine task: two parameter groups, the model at `train.lr` and MSFT's
+/// scale weights at `train.scale_lr`, each with its own AdamW state.
+struct Finetuning<'a, M, B> {
+    cfg: &'a FinetuneConfig,
+    build: B,
+    data: Option<Prepared>,
+    batch: Batch,
+    _model: std::marker::PhantomData<M>,
+}
+
+impl<M: Tunable, B: Fn(&Device) -> Result<M>> Finetuning<'_, M, B> {
+    fn data(&self) -> &Prepared {
+        self.data.as_ref().expect("the data is prepared when the model is built")
+    }
+}
+
+impl<M: Tunable, B: Fn(&Device) -> Result<M>> Job for Finetuning<'_, M, B> {
+    type Model = M;
+
+    fn plan(&self) -> Plan {
+        let t = &self.cfg.train;
+        Plan { activity: "fine-tuning", ..Plan::epochs(t.epochs, self.data().train.len(), t.batch_size, t.max_steps_per_epoch, t.patience, t.seed) }
+    }
+
+    fn build(&mut self, device: &Device) -> Result<M> {
+        let model = (self.build)(device)?;
+        self.data = Some(prepare(&DataConfig { seq_len: model.history(self.cfg), ..self.cfg.data.clone() })?);
+        Ok(model)
+    }
+
+    fn groups(&self) -> Vec<Group> {
+        let (spec, t) = (optimizer(self.cfg), &self.cfg.train);
+        vec![Group::new(&spec, Rate::Constant(t.lr), "optimizer.bpk"), Group::new(&spec, Rate::Constant(t.scale_lr), "optimizer_scales.bpk")]
+    }
+
+    fn describe(&self, model: &M, device: &Device) -> String {
+        let (cfg, data) = (self.cfg, self.data());
+        let (total, trainable) = (model.num_params(), strata_models::trainable_params(model));
+        format!(
+            "fine-tuning {} ({}) on {}: {trainable} of {total} parameters train ({:.2}%), {} scale(s), context {}, {} training windows x {} channels, {}",
+            cfg.model_dir().display(),
+            cfg.method.name(),
+            data.dataset,
+            100.0 * trainable as f64 / total as f64,
+            model.scale_weights().dims()[0],
+            data.train.seq_len,
+            data.train.len(),
+            data.train.channels(),
+            device_name(device)
+        )
+    }
+
+    fn loss(&mut self, model: &M, step: &Step, device: &Device) -> Result<StepLoss> {
+        let data = self.data.as_ref().expect("prepared");
+        let w = &data.train;
+        let (c, l, h, b) = (w.channels(), w.seq_len, w.pred_len, step.batch.len());
+        w.fill(step.batch, &mut self.batch);
+        let loss = model.loss(&rows(&self.batch.x, b, l, c), &rows(&self.batch.y, b, h, c), b * c, self.cfg, device);
+        let value: f32 = loss.clone().into_scalar();
+        // The penalty (AdaLoRA's orthogonality) shapes training; the logged loss leaves it out.
+        let loss = match model.penalty() {
+            Some(p) => loss + p,
+            None => loss,
+        };
+        Ok(StepLoss { loss, value })
+    }
+
+    fn split_grads(&self, model: &M, mut grads: Gradients) -> Vec<GradientsParams> {
+        let scales = GradientsParams::from_module(&mut grads, model.scale_weights());
+        vec![GradientsParams::from_grads(grads, model), scales]
+    }
+
+    fn observe(&self, model: &M, grads: &[GradientsParams]) {
+        model.observe(&grads[0]);
+    }
+
+    fn after_step(&self, model: M, step: usize, total: usize) -> M {
+        model.after_step(step, total)
+    }
+
+    fn aux_state(&self, model: &M) -> Option<String> {
+        model.aux_state()
+    }
+
+    fn restore_aux_state(&self, model: &M, json: &str) -> Result<()> {
+        model.restore_aux_state(json).map_err(anyhow::Error::msg)
+    }
+
+    fn validate(&mut self, model: &M, _round: usize, device: &Device) -> Option<f64> {
+        Some(val_loss(model, &self.data().val, self.cfg, self.cfg.train.val_every, device))
+    }
+
+    fn divergence_hint(&self) -> &'static str {
+        "lower train.lr"
+    }
+}
+
 /// Fine-tune (or resume) the run `cfg` in `run_dir`; `build` makes the model on a device.
 pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, build: impl Fn(&Device) -> Result<M>) -> Result<FinetuneResults> {
     let wall = Instant::now();
@@ -166,92 +265,16 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
     if t.epochs == 0 || t.batch_size == 0 || !(t.lr > 0.0) || !(t.scale_lr > 0.0) {
         bail!("key `train`: epochs, batch_size, lr and scale_lr must be positive");
     }
-    std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
-    let paths = RunPaths::new(run_dir);
-    let (mut state, _) = open_run(&paths, fresh, cfg, FinetuneConfig::from_toml)?;
-    write_atomic(&paths.config, cfg.to_toml().as_bytes())?;
+    let mut run = Run::open(run_dir, fresh, cfg, &cfg.to_toml(), FinetuneConfig::from_toml)?;
     let device = training_device();
-    device.seed(t.seed);
-    let mut model = build(&device)?;
-    let data: Prepared = prepare(&DataConfig { seq_len: model.history(cfg), ..cfg.data.clone() })?;
-    let (mut optim, mut optim_w) = (optimizer(cfg), optimizer(cfg));
-    let optim_w_path: PathBuf = run_dir.join("optimizer_scales.bpk");
-    let aux_path: PathBuf = run_dir.join("aux_state.json");
-    if state.epochs_done > 0 {
-        model = load_module(model, &paths.last)?;
-        optim = load_optimizer(optim, &paths.optim)?;
-        if optim_w_path.exists() {
-            optim_w = load_optimizer(optim_w, &optim_w_path)?;
-        }
-        if let Ok(json) = std::fs::read_to_string(&aux_path) {
-            model.restore_aux_state(&json).map_err(|e| anyhow::anyhow!("{}: {e}", aux_path.display()))?;
-        }
-        eprintln!("resuming {} at epoch {}/{}", run_dir.display(), state.epochs_done + 1, t.epochs);
-    }
+    let mut job = Finetuning { cfg, build, data: None, batch: Batch::default(), _model: std::marker::PhantomData };
+    let fitted = fit(&mut job, Store::Folder(&mut run), &device, usize::MAX)?;
+    run.finish()?;
+    let (model, build, data) = (fitted.model, job.build, job.data.expect("prepared"));
+    let (paths, state) = (&run.paths, &run.state);
     let (total, trainable) = (model.num_params(), strata_models::trainable_params(&model));
-    let (c, l, h) = (data.train.channels(), data.train.seq_len, data.train.pred_len);
-    eprintln!(
-        "fine-tuning {} ({}) on {}: {trainable} of {total} parameters train ({:.2}%), {} scale(s), context {l}, {} training windows x {c} channels, {}",
-        cfg.model_dir().display(),
-        cfg.method.name(),
-        data.dataset,
-        100.0 * trainable as f64 / total as f64,
-        model.scale_weights().dims()[0],
-        data.train.len(),
-        device_name(&device)
-    );
+    let (n, l, h) = (data.train.len(), data.train.seq_len, data.train.pred_len);
     let eval_device = device.clone().without_autodiff();
-    let n = data.train.len();
-    let steps_per_epoch = t.max_steps_per_epoch.map_or(n.div_ceil(t.batch_size), |m| m.min(n.div_ceil(t.batch_size)));
-    let mut batch = Batch::default();
-    let mut step_seconds = (0f64, 0usize);
-    while state.epochs_done < t.epochs && !state.stopped_early {
-        let epoch = state.epochs_done;
-        let started = Instant::now();
-        let order = epoch_order(n, Some(t.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
-        let mut loss_sum = 0.0;
-        let mut bar = Progress::new(steps_per_epoch as u64, format!("epoch {}/{}", epoch + 1, t.epochs));
-        for (i, idx) in order.chunks(t.batch_size).take(steps_per_epoch).enumerate() {
-            let s = Instant::now();
-            data.train.fill(idx, &mut batch);
-            let loss = model.loss(&rows(&batch.x, idx.len(), l, c), &rows(&batch.y, idx.len(), h, c), idx.len() * c, cfg, &device);
-            let value: f32 = loss.clone().into_scalar();
-            let loss = match model.penalty() {
-                Some(p) => loss + p,
-                None => loss,
-            };
-            if !value.is_finite() {
-                bail!("fine-tuning diverged at epoch {}: loss is {value}; lower train.lr", epoch + 1);
-            }
-            let mut grads = loss.backward();
-            let gw = GradientsParams::from_module(&mut grads, model.scale_weights());
-            let rest = GradientsParams::from_grads(grads, &model);
-            model.observe(&rest);
-            model = optim.step(t.lr, model, rest);
-            if !gw.is_empty() {
-                model = optim_w.step(t.scale_lr, model, gw);
-            }
-            loss_sum += value as f64;
-            state.global_step += 1;
-            model = model.after_step(state.global_step, steps_per_epoch * t.epochs);
-            step_seconds = (step_seconds.0 + s.elapsed().as_secs_f64(), step_seconds.1 + 1);
-            bar.step(loss_sum / (i + 1) as f64);
-        }
-        bar.finish();
-        let val = val_loss(&model.valid(), &data.val, cfg, t.val_every, &eval_device);
-        let seconds = started.elapsed().as_secs_f64();
-        let log = EpochLog { epoch: epoch + 1, train_loss: loss_sum / steps_per_epoch as f64, val_loss: val, lr: t.lr, seconds, steps: steps_per_epoch };
-        // The state outside the parameters first: a kill between the two writes resumes from
-        // the previous checkpoint with newer scores, never the reverse.
-        if let Some(json) = model.aux_state() {
-            write_atomic(&aux_path, json.as_bytes())?;
-        }
-        let improved = finish_epoch(&mut state, &paths, &model, &optim, log, t.patience)?;
-        save_optimizer(&optim_w, &optim_w_path)?;
-        eprintln!("epoch {:>3}/{} train loss {:.4} val loss {val:.4} {seconds:.1}s{}", epoch + 1, t.epochs, loss_sum / steps_per_epoch as f64, if improved { " *" } else { "" });
-    }
-    state.finished = true;
-    state.save(&paths.state)?;
     let best = load_module(build(&eval_device)?, &paths.best)?;
     let val = val_loss(&best, &data.val, cfg, t.val_every, &eval_device);
     let (test_mse, test_mae) = test_metrics(&best, &data.test, cfg, &eval_device);
@@ -278,7 +301,7 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
         epochs_run: state.epochs_done,
         best_epoch: state.best_epoch,
         history: state.history.clone(),
-        seconds_per_step: step_seconds.0 / step_seconds.1.max(1) as f64,
+        seconds_per_step: fitted.seconds_per_step,
         scale_weights: best.mix(),
         val_loss: val,
         notes: model.notes(),

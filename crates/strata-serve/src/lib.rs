@@ -21,7 +21,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use strata_train::forecast::{Forecast, InputTable, Predictor, Query, Schema};
+use strata_train::inference::forecast::{Forecast, InputTable, Predictor, Query, Schema};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Server settings.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use strata_data::DataConfig;
 use strata_models::ModelConfig;
 
-use crate::schedule::Schedule;
+use crate::engine::schedule::{Rate, Schedule};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +68,13 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Stop each training epoch after this many steps (quick checks; not for results).
     pub max_steps_per_epoch: Option<usize>,
+}
+
+impl TrainConfig {
+    /// The learning rate of this table's schedule over a run.
+    pub fn rate(&self) -> Rate {
+        Rate::Epochs { schedule: self.schedule, lr: self.lr, epochs: self.epochs, pct_start: self.pct_start, milestones: self.milestones.clone(), gamma: self.gamma }
+    }
 }
 
 impl Default for TrainConfig {

@@ -1,24 +1,22 @@
-//! strata-train: run configuration, the training loop (schedules, clipping, early stopping,
-//! atomic checkpoints, resume), evaluation metrics and result records.
+//! strata-train: the training engine and everything around it.
+//!
+//! * [`engine`]: the one training loop (steps, seeded order, schedules, optimiser groups,
+//!   clipping, the non-finite guard, progress, validation, early stopping, atomic checkpoints,
+//!   resume) and the records every run writes.
+//! * [`tasks`]: what is trained: forecasting ([`tasks::forecasting`], on the data of
+//!   [`tasks::data`]), the series VAE ([`tasks::vae`]), MOIRAI pretraining ([`tasks::pretrain`]).
+//!   Fine-tuning (strata-finetune) and distilled-set training (strata-distill) are tasks too.
+//! * [`evaluation`]: metrics (point, probabilistic, spatio-temporal) and a run's results.
+//! * [`inference`]: forecasting new data with a trained run; zero-shot foundation models.
+//! * [`search`]: hyper-parameter search (`strata tune`).
 
-pub mod checkpoint;
 pub mod config;
 pub mod device;
-pub mod evaluate;
-pub mod evaluate_prob;
-pub mod evaluate_st;
-pub mod forecast;
-pub mod generative;
-pub mod metrics;
-pub mod pretrain;
-pub mod progress;
-pub mod prob_metrics;
-pub mod record;
-pub mod schedule;
-pub mod task;
-pub mod trainer;
-pub mod tune;
-pub mod zero_shot;
+pub mod engine;
+pub mod evaluation;
+pub mod inference;
+pub mod search;
+pub mod tasks;
 
 pub use config::{RunConfig, TrainConfig};
-pub use metrics::Metrics;
+pub use evaluation::metrics::Metrics;

@@ -3,7 +3,7 @@
 use strata_data::prepare::DataConfig;
 use strata_models::ModelConfig;
 use strata_train::RunConfig;
-use strata_train::trainer::{TrainOptions, train};
+use strata_train::tasks::forecasting::{TrainOptions, train};
 
 /// Three noisy sines with different periods, 900 hourly rows, as a TSLib CSV.
 fn write_sines(path: &std::path::Path) {
@@ -105,7 +105,7 @@ fn every_model_trains_and_beats_the_zero_forecast() {
 fn features_modes_optimisers_schedules_and_losses_train() {
     use strata_data::Features;
     use strata_train::config::{Loss, Optimizer};
-    use strata_train::schedule::Schedule;
+    use strata_train::engine::schedule::Schedule;
     let (dir, csv) = sines_in("conf-modes");
     let cases = [
         (Features::MS, Optimizer::Adamw, Schedule::Onecycle, Loss::Mse, Some(1.0), 1),

@@ -2,7 +2,7 @@
 //! by `fixtures/make_prob_fixtures.sh` (GluonTS 0.17 `Evaluator`, properscoring `crps_ensemble`).
 
 use serde_json::Value;
-use strata_train::prob_metrics::{aggregate, item_metrics};
+use strata_train::evaluation::prob_metrics::{aggregate, item_metrics};
 
 fn fixture() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/prob_metrics.json");

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use strata_data::prepare::DataConfig;
 use strata_models::{ConvLSTMConfig, GWNetConfig, MTGNNConfig, ModelConfig, PatchTSTConfig, STCNNConfig, STGCNConfig};
 use strata_train::RunConfig;
-use strata_train::trainer::{Results, TrainOptions, evaluate_run, train};
+use strata_train::evaluation::run::{Results, evaluate_run};
+use strata_train::tasks::forecasting::{TrainOptions, train};
 
 const SIDE: usize = 6;
 const STEPS: usize = 480;
@@ -95,7 +96,7 @@ fn run(dir: &Path, name: &str, model: ModelConfig, data: DataConfig) -> Results 
     cfg.train.lr = 5e-3;
     cfg.train.batch_size = 16;
     cfg.train.loss = strata_train::config::Loss::Mae;
-    cfg.train.schedule = strata_train::schedule::Schedule::Constant;
+    cfg.train.schedule = strata_train::engine::schedule::Schedule::Constant;
     cfg.train.grad_clip = Some(5.0);
     cfg.train.patience = 8;
     train(&cfg, &dir.join(name), TrainOptions { fresh: true }).unwrap_or_else(|e| panic!("{name}: {e:#}"))

@@ -20,7 +20,7 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use strata_data::window::{Batch, Series, Windows, epoch_order};
 use strata_models::{DLinearConfig, GWNetConfig, Model, PatchTSTConfig, STGCNConfig, Shape, TransformerConfig};
 use strata_train::config::TrainConfig;
-use strata_train::trainer::build_optimizer;
+use strata_train::engine::build_optimizer;
 
 struct Case {
     name: &'static str,

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use strata_serve::{ForecastRequest, ServeConfig};
-use strata_train::forecast::{InputTable, Schema, fmt_date};
+use strata_train::inference::forecast::{InputTable, Schema, fmt_date};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -4,14 +4,18 @@
 
 use std::ops::Range;
 
+use std::path::PathBuf;
+
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use strata_models::Model;
 use burn::tensor::{Device, Tensor, TensorData};
 use strata_data::prepare::{Prepared, prepare};
 use strata_data::window::{Batch, Windows};
 use strata_data::{DataConfig, SpatialPrepared, prepare_spatial};
 use strata_models::{Marks, Shape};
 
-use crate::config::Loss;
+use crate::config::{Loss, RunConfig};
 
 /// Targets at or below this magnitude are the null value (missing) in spatio-temporal data.
 pub const NULL_EPS: f32 = 5e-5;
@@ -132,3 +136,78 @@ pub fn marks_of(batch: &mut Batch, seq_len: usize, pred_len: usize, device: &Dev
         y: Tensor::from_data(TensorData::new(std::mem::take(&mut batch.y_mark), [b, pred_len, m]), device),
     })
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataRecord {
+    pub dataset: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub rows: usize,
+    pub columns: Vec<String>,
+    pub features: String,
+    pub borders: [(usize, usize); 3],
+    pub windows: [usize; 3],
+    pub cells_imputed: usize,
+    pub duplicate_timestamps: usize,
+    pub irregular_steps: usize,
+    /// Spatio-temporal data: the graph file and its SHA-256, the node count.
+    #[serde(default)]
+    pub graph: Option<PathBuf>,
+    #[serde(default)]
+    pub graph_sha256: Option<String>,
+    #[serde(default)]
+    pub nodes: Option<usize>,
+}
+
+impl Task {
+    /// What the results record of the data.
+    pub fn record(&self) -> DataRecord {
+    match self {
+        Task::Lsf(d) => data_record_lsf(d),
+        Task::Spatial(d) => DataRecord {
+            dataset: d.dataset.clone(),
+            path: d.path.clone(),
+            sha256: d.sha256.clone(),
+            rows: d.rows,
+            columns: d.ids.clone().unwrap_or_default(),
+            features: "ST".into(),
+            borders: d.borders,
+            windows: [d.train.len(), d.val.len(), d.test.len()],
+            cells_imputed: 0,
+            duplicate_timestamps: 0,
+            irregular_steps: 0,
+            graph: d.graph.as_ref().map(|g| g.path.clone()),
+            graph_sha256: d.graph_sha256.clone(),
+            nodes: Some(d.nodes),
+        },
+    }
+}
+}
+
+/// The data record of long-sequence data.
+pub fn data_record_lsf(d: &Prepared) -> DataRecord {
+    DataRecord {
+        graph: None,
+        graph_sha256: None,
+        nodes: None,
+        dataset: d.dataset.clone(),
+        path: d.path.clone(),
+        sha256: d.sha256.clone(),
+        rows: d.rows,
+        columns: d.columns.clone(),
+        features: d.features.name().into(),
+        borders: [d.borders.train, d.borders.val, d.borders.test],
+        windows: [d.train.len(), d.val.len(), d.test.len()],
+        cells_imputed: d.impute.total,
+        duplicate_timestamps: d.quality.duplicate_timestamp_lines.len(),
+        irregular_steps: d.quality.irregular_step_lines.len(),
+    }
+}
+
+/// Build the model of `cfg` for the data of `task`, or say why it cannot be built.
+pub fn build_model(cfg: &RunConfig, task: &Task, device: &Device) -> Result<Model> {
+    let shape = task.shape();
+    cfg.model.check(&shape, task.adjacency().is_some()).map_err(anyhow::Error::msg)?;
+    cfg.model.try_init(shape, task.adjacency(), device).map_err(anyhow::Error::msg)
+}
+

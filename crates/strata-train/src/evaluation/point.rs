@@ -7,7 +7,7 @@ use strata_data::scaler::StandardScaler;
 use strata_data::window::{Batch, Windows, epoch_order};
 use strata_models::Model;
 
-use crate::metrics::{Accumulator, Metrics};
+use crate::evaluation::metrics::{Accumulator, Metrics};
 
 /// Metrics on the scaled data, and on the original scale when a scaler is given.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub fn evaluate(
         windows.fill(idx, &mut batch);
         let b = batch.size;
         let x = Tensor::<4>::from_data(TensorData::new(std::mem::take(&mut batch.x), [b, l, c, 1]), device);
-        let marks = crate::task::marks_of(&mut batch, l, windows.pred_len, device);
+        let marks = crate::tasks::data::marks_of(&mut batch, l, windows.pred_len, device);
         let pred = model.forward_marked(x, marks).narrow(2, out.start, out.len());
         let pred: Vec<f32> = pred.into_data().try_into_vec().expect("f32 forecast");
         let truth: Vec<f32> = if out.len() == c {

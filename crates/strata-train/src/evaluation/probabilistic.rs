@@ -7,8 +7,8 @@ use strata_data::scaler::StandardScaler;
 use strata_data::window::{Batch, Windows, epoch_order};
 use strata_models::Model;
 
-use crate::prob_metrics::{AggregateMetrics, ItemMetrics, aggregate, item_metrics};
-use crate::task::marks_of;
+use crate::evaluation::prob_metrics::{AggregateMetrics, ItemMetrics, aggregate, item_metrics};
+use crate::tasks::data::marks_of;
 
 pub const QUANTILES: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 

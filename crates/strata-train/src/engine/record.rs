@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::write_atomic;
+use super::checkpoint::{EpochLog, TrainState, write_atomic};
 
 /// The git revision strata was built from (`-dirty` when tracked files differed from HEAD at
 /// build time), or `unknown` when it was built outside a repository. Stamped by `build.rs`,
@@ -27,6 +27,35 @@ pub fn write_csv_row(path: &Path, fields: &[(&str, String)]) -> Result<()> {
         .map(|(_, v)| if v.contains(',') || v.contains('"') { format!("\"{}\"", v.replace('"', "\"\"")) } else { v.clone() })
         .collect();
     write_atomic(path, format!("{}\n{}\n", header.join(","), row.join(",")).as_bytes())
+}
+
+/// Seconds since the Unix epoch, for records.
+pub fn created_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// How training went, as every task's record holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    pub stopped_early: bool,
+    pub train_seconds: f64,
+    pub resumed_at_epoch: Option<usize>,
+    pub history: Vec<EpochLog>,
+}
+
+impl TrainingRecord {
+    pub fn new(state: &TrainState, resumed_at_epoch: Option<usize>) -> Self {
+        TrainingRecord {
+            epochs_run: state.epochs_done,
+            best_epoch: state.best_epoch,
+            stopped_early: state.stopped_early,
+            train_seconds: state.train_seconds,
+            resumed_at_epoch,
+            history: state.history.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

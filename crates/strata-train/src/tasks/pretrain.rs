@@ -14,8 +14,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -26,10 +24,12 @@ use strata_data::{data_root, registry, spatial};
 use strata_models::moirai::Packed;
 use strata_models::{Moirai, MoiraiConfig};
 
-use crate::checkpoint::{EpochLog, load_module, load_optimizer, write_atomic};
+use crate::config::Optimizer;
 use crate::device::{device_name, training_device};
-use crate::record::{git_revision, write_json};
-use crate::trainer::{RunPaths, finish_epoch, open_run};
+use crate::engine::checkpoint::{EpochLog, load_module, write_atomic};
+use crate::engine::record::{git_revision, write_json};
+use crate::engine::schedule::Rate;
+use crate::engine::{Batches, Group, Job, OptimizerSpec, Plan, Run, Step, StepLoss, Store, fit};
 
 /// A pretraining run: `[model]` is the `MoiraiModule` config, `[corpus]` what to train on,
 /// `[train]` how.
@@ -332,13 +332,10 @@ pub fn draw_batch(corpus: &[CorpusSeries], sizes: &[usize], t: &PretrainSettings
     pack(&samples, t.batch_size, t.max_length, *sizes.iter().max().expect("patch sizes"))
 }
 
-/// Linear warm-up to `lr`, then cosine decay to 0 at `steps`.
+/// Linear warm-up to `lr`, then cosine decay to 0 at `steps` (the engine's
+/// [`Rate::WarmupCosine`]).
 pub fn pretrain_lr(t: &PretrainSettings, step: usize) -> f64 {
-    if step < t.warmup_steps {
-        return t.lr * (step + 1) as f64 / t.warmup_steps as f64;
-    }
-    let progress = (step - t.warmup_steps) as f64 / (t.steps - t.warmup_steps).max(1) as f64;
-    t.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+    Rate::WarmupCosine { lr: t.lr, warmup: t.warmup_steps, steps: t.steps }.at(0, step, t.steps)
 }
 
 /// What `strata pretrain` records in `<run>/results.json`.
@@ -360,14 +357,82 @@ pub struct PretrainResults {
     pub wall_seconds: f64,
 }
 
-fn optimizer(t: &PretrainSettings) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_beta_1(t.beta1 as f32)
-        .with_beta_2(t.beta2 as f32)
-        .with_epsilon(1e-8)
-        .with_weight_decay(t.weight_decay as f32)
-        .with_grad_clipping((t.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(t.grad_clip as f32)))
-        .init()
+/// MOIRAI pretraining as an engine task: a round is `checkpoint_every` steps.
+struct Pretraining<'a> {
+    cfg: &'a PretrainConfig,
+    names: &'a [String],
+    train: &'a [CorpusSeries],
+    val_set: Vec<Packed>,
+}
+
+impl Job for Pretraining<'_> {
+    type Model = Moirai;
+
+    fn plan(&self) -> Plan {
+        let t = &self.cfg.train;
+        Plan {
+            rounds: t.steps.div_ceil(t.checkpoint_every),
+            steps_per_round: t.checkpoint_every,
+            total_steps: t.steps,
+            patience: usize::MAX,
+            seed: t.seed,
+            batches: Batches::Drawn,
+            unit: "round",
+            activity: "pretraining",
+        }
+    }
+
+    fn build(&mut self, device: &Device) -> Result<Moirai> {
+        Ok(self.cfg.model.init(device))
+    }
+
+    fn groups(&self) -> Vec<Group> {
+        let t = &self.cfg.train;
+        let spec = OptimizerSpec {
+            kind: Optimizer::Adamw,
+            betas: Some((t.beta1 as f32, t.beta2 as f32)),
+            epsilon: Some(1e-8),
+            weight_decay: Some(t.weight_decay as f32),
+            grad_clip: (t.grad_clip > 0.0).then_some(t.grad_clip as f32),
+        };
+        vec![Group::new(&spec, Rate::WarmupCosine { lr: t.lr, warmup: t.warmup_steps, steps: t.steps }, "optimizer.bpk")]
+    }
+
+    fn describe(&self, model: &Moirai, device: &Device) -> String {
+        let (cfg, t) = (self.cfg, &self.cfg.train);
+        format!(
+            "pretraining MOIRAI (d_model {}, {} layers, patch sizes {:?}): {} parameters on {} ({}), {} steps of {} x {} tokens, {}",
+            cfg.model.d_model,
+            cfg.model.num_layers,
+            cfg.model.patch_sizes,
+            model.num_params(),
+            self.names.join(", "),
+            if cfg.corpus.leave_out.is_empty() { "nothing left out".to_string() } else { format!("left out: {}", cfg.corpus.leave_out.join(", ")) },
+            t.steps,
+            t.batch_size,
+            t.max_length,
+            device_name(device)
+        )
+    }
+
+    fn loss(&mut self, model: &Moirai, step: &Step, device: &Device) -> Result<StepLoss> {
+        let t = &self.cfg.train;
+        let batch = draw_batch(self.train, &self.cfg.model.patch_sizes, t, t.seed.wrapping_mul(1_000_003).wrapping_add(step.global as u64));
+        Ok(StepLoss::of(model.masked_nll(&batch, device)))
+    }
+
+    fn validate(&mut self, model: &Moirai, _round: usize, device: &Device) -> Option<f64> {
+        Some(val_nll(model, &self.val_set, device))
+    }
+
+    fn divergence_hint(&self) -> &'static str {
+        "lower train.lr"
+    }
+
+    fn report(&self, _plan: &Plan, log: &EpochLog, _improved: bool) -> Option<String> {
+        let step = ((log.epoch - 1) * self.cfg.train.checkpoint_every + log.steps).min(self.cfg.train.steps);
+        Some(format!("step {step:>6}/{} train nll {:.4} val nll {:.4} lr {:.2e} {:.2}s/step", self.cfg.train.steps, log.train_loss, log.val_loss, log.lr, log.seconds / log.steps.max(1) as f64))
+    }
 }
 
 fn val_nll(model: &Moirai, val: &[Packed], device: &Device) -> f64 {
@@ -383,65 +448,17 @@ pub fn pretrain(cfg: &PretrainConfig, run_dir: &Path, fresh: bool) -> Result<Pre
         bail!("key `corpus`: every dataset is left out");
     }
     let (train, val, files) = load_corpus(&names)?;
-    std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
-    let paths = RunPaths::new(run_dir);
-    let (mut state, _) = open_run(&paths, fresh, cfg, |text| PretrainConfig::from_table(toml::from_str(text)?))?;
-    write_atomic(&paths.config, cfg.to_toml().as_bytes())?;
+    let mut run = Run::open(run_dir, fresh, cfg, &cfg.to_toml(), |text| PretrainConfig::from_table(toml::from_str(text)?))?;
     let t = &cfg.train;
+    let val_set: Vec<Packed> = (0..t.val_batches).map(|k| draw_batch(&val, &cfg.model.patch_sizes, t, t.seed ^ 0x5eed_0000 ^ k as u64)).collect();
     let device = training_device();
-    device.seed(t.seed);
-    let mut model = cfg.model.init(&device);
-    let mut optim = optimizer(t);
-    if state.epochs_done > 0 {
-        model = load_module(model, &paths.last)?;
-        optim = load_optimizer(optim, &paths.optim)?;
-        eprintln!("resuming {} at step {}/{}", run_dir.display(), state.global_step, t.steps);
-    }
-    let sizes = &cfg.model.patch_sizes;
-    eprintln!(
-        "pretraining MOIRAI (d_model {}, {} layers, patch sizes {sizes:?}): {} parameters on {} ({}), {} steps of {} x {} tokens, {}",
-        cfg.model.d_model,
-        cfg.model.num_layers,
-        model.num_params(),
-        names.join(", "),
-        if cfg.corpus.leave_out.is_empty() { "nothing left out".to_string() } else { format!("left out: {}", cfg.corpus.leave_out.join(", ")) },
-        t.steps,
-        t.batch_size,
-        t.max_length,
-        device_name(&device)
-    );
+    fit(&mut Pretraining { cfg, names: &names, train: &train, val_set }, Store::Folder(&mut run), &device, usize::MAX)?;
+    run.finish()?;
     let eval_device = device.clone().without_autodiff();
-    let val_set: Vec<Packed> = (0..t.val_batches).map(|k| draw_batch(&val, sizes, t, t.seed ^ 0x5eed_0000 ^ k as u64)).collect();
-    while state.global_step < t.steps {
-        let started = Instant::now();
-        let (mut loss_sum, mut n, mut lr) = (0.0, 0usize, t.lr);
-        while state.global_step < t.steps && n < t.checkpoint_every {
-            let step = state.global_step;
-            lr = pretrain_lr(t, step);
-            let batch = draw_batch(&train, sizes, t, t.seed.wrapping_mul(1_000_003).wrapping_add(step as u64));
-            let loss = model.masked_nll(&batch, &device);
-            let value: f32 = loss.clone().into_scalar();
-            if !value.is_finite() {
-                bail!("pretraining diverged at step {}: loss is {value}; lower train.lr", step + 1);
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
-            loss_sum += value as f64;
-            n += 1;
-            state.global_step += 1;
-        }
-        let val = val_nll(&model.valid(), &val_set, &eval_device);
-        let seconds = started.elapsed().as_secs_f64();
-        let log = EpochLog { epoch: state.epochs_done + 1, train_loss: loss_sum / n.max(1) as f64, val_loss: val, lr, seconds, steps: n };
-        eprintln!("step {:>6}/{} train nll {:.4} val nll {val:.4} lr {lr:.2e} {:.2}s/step", state.global_step, t.steps, log.train_loss, seconds / n.max(1) as f64);
-        // An "epoch" is a round of `checkpoint_every` steps.
-        finish_epoch(&mut state, &paths, &model, &optim, log, usize::MAX)?;
-    }
-    state.finished = true;
-    state.save(&paths.state)?;
-    let best = load_module(cfg.model.init(&eval_device), &paths.best)?;
+    let best = load_module(cfg.model.init(&eval_device), &run.paths.best)?;
     let model_dir = run_dir.join("model");
     export(&best, &cfg.model, &model_dir)?;
+    let state = &run.state;
     let results = PretrainResults {
         config: cfg.clone(),
         corpus: files,
@@ -456,7 +473,7 @@ pub fn pretrain(cfg: &PretrainConfig, run_dir: &Path, fresh: bool) -> Result<Pre
         train_seconds: state.train_seconds,
         wall_seconds: wall.elapsed().as_secs_f64(),
     };
-    write_json(&paths.results_json, &results)?;
+    write_json(&run.paths.results_json, &results)?;
     Ok(results)
 }
 

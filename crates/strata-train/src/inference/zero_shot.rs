@@ -14,8 +14,8 @@ use strata_data::window::Batch;
 use strata_models::TinyTimeMixer;
 
 use crate::device::{compute_device, device_name};
-use crate::record::{git_revision, write_json};
-use crate::trainer::{DataRecord, data_record_lsf};
+use crate::engine::record::{git_revision, write_json};
+use crate::tasks::data::{DataRecord, data_record_lsf};
 
 /// What `strata zero-shot` measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ pub struct ZeroShotResults {
     /// MOIRAI: CRPS (both forms), MSIS, coverage from 100 seeded sample paths per window and
     /// channel, on the scaled data (GluonTS item metrics; seasonal error over the context).
     #[serde(default)]
-    pub probabilistic: Option<crate::prob_metrics::AggregateMetrics>,
+    pub probabilistic: Option<crate::evaluation::prob_metrics::AggregateMetrics>,
     pub test_windows: usize,
     pub device: String,
     pub git_revision: String,
@@ -102,7 +102,7 @@ struct Errors {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn results(model_dir: &Path, prepared: &strata_data::prepare::Prepared, context: usize, horizon: usize, protocol: String, e: Errors, probabilistic: Option<crate::prob_metrics::AggregateMetrics>, device: &burn::tensor::Device, wall: Instant) -> Result<ZeroShotResults> {
+fn results(model_dir: &Path, prepared: &strata_data::prepare::Prepared, context: usize, horizon: usize, protocol: String, e: Errors, probabilistic: Option<crate::evaluation::prob_metrics::AggregateMetrics>, device: &burn::tensor::Device, wall: Instant) -> Result<ZeroShotResults> {
     let n = (prepared.test.len() * horizon * prepared.test.channels()).max(1) as f64;
     Ok(ZeroShotResults {
         model: model_dir.to_path_buf(),
@@ -145,7 +145,7 @@ fn zero_shot_moirai(model_dir: &Path, data: &DataConfig, horizon: usize, batch_s
     let (mut sq, mut ab, mut batch) = (0f64, 0f64, Batch::default());
     let all: Vec<usize> = (0..test.len()).collect();
     let started = Instant::now();
-    let season = crate::evaluate_prob::seasonality(&prepared.freq);
+    let season = crate::evaluation::probabilistic::seasonality(&prepared.freq);
     let mut items = Vec::new();
     const PATHS: usize = 100;
     for (k, idx) in all.chunks(batch_size.max(1)).enumerate() {
@@ -182,7 +182,7 @@ fn zero_shot_moirai(model_dir: &Path, data: &DataConfig, horizon: usize, batch_s
                         s[p * horizon + t] = paths[p * points + (j * horizon + t) * c + ch];
                     }
                 }
-                items.push(crate::prob_metrics::item_metrics(&past, &target, &s, &crate::evaluate_prob::QUANTILES, season, 0.05));
+                items.push(crate::evaluation::prob_metrics::item_metrics(&past, &target, &s, &crate::evaluation::probabilistic::QUANTILES, season, 0.05));
             }
         }
     }
@@ -191,6 +191,6 @@ fn zero_shot_moirai(model_dir: &Path, data: &DataConfig, horizon: usize, batch_s
         prepared.dataset, prepared.borders.test, w.context, w.patch_size, test.len()
     );
     let errors = Errors { sq, ab, forecast_seconds: started.elapsed().as_secs_f64() };
-    let probabilistic = Some(crate::prob_metrics::aggregate(&items, &crate::evaluate_prob::QUANTILES));
+    let probabilistic = Some(crate::evaluation::prob_metrics::aggregate(&items, &crate::evaluation::probabilistic::QUANTILES));
     results(model_dir, &prepared, w.context, horizon, protocol, errors, probabilistic, &device, wall)
 }

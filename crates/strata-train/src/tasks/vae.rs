@@ -11,24 +11,20 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use strata_data::DataConfig;
 use strata_data::prepare::{Prepared, prepare};
-use strata_data::window::{Batch, Windows, epoch_order};
+use strata_data::window::{Batch, Windows};
 use strata_models::{VAE, VAEConfig};
 
-use crate::checkpoint::{
-    EpochLog, load_module, load_optimizer, write_atomic,
-};
 use crate::config::{TrainConfig, apply_override};
 use crate::device::{compute_device, device_name, training_device};
-use crate::record::{git_revision, write_json};
-use crate::schedule::{Steps, learning_rate};
-use crate::trainer::{
-    DataRecord, RunPaths, TrainOptions, TrainingRecord, data_record_lsf, finish_epoch, open_run,
-};
+use crate::engine::checkpoint::{EpochLog, load_module, write_atomic};
+use crate::engine::record::{TrainingRecord, created_unix, git_revision, write_json};
+use crate::engine::{Group, Job, OptimizerSpec, Plan, Run, RunPaths, Step, StepLoss, Store, fit};
+use crate::tasks::data::{DataRecord, data_record_lsf};
+use crate::tasks::forecasting::TrainOptions;
 
 /// Lags of the autocorrelation check.
 pub const MAX_LAG: usize = 24;
@@ -331,107 +327,80 @@ pub fn draw(vae: &VAE, n: usize, noise: bool, seed: u64, device: &Device) -> Vec
     out
 }
 
+/// The VAE as an engine task: the negative ELBO of each batch of windows.
+struct VaeTraining<'a> {
+    cfg: &'a VaeRunConfig,
+    data: &'a Prepared,
+    batch: Batch,
+}
+
+impl Job for VaeTraining<'_> {
+    type Model = VAE;
+
+    fn plan(&self) -> Plan {
+        let t = &self.cfg.train;
+        Plan::epochs(t.epochs, self.data.train.len(), t.batch_size, t.max_steps_per_epoch, t.patience, t.seed)
+    }
+
+    fn build(&mut self, device: &Device) -> Result<VAE> {
+        Ok(self.cfg.vae().init(self.data.train.seq_len, self.data.train.channels(), device))
+    }
+
+    fn groups(&self) -> Vec<Group> {
+        vec![Group::new(&OptimizerSpec::of_train(&self.cfg.train), self.cfg.train.rate(), "optimizer.bpk")]
+    }
+
+    fn describe(&self, vae: &VAE, device: &Device) -> String {
+        let data = self.data;
+        format!(
+            "vae on {} (windows of {} steps, {} channels, latent {}): {} parameters, {} training windows, {}",
+            data.dataset,
+            data.train.seq_len,
+            data.train.channels(),
+            self.cfg.vae().latent_dim,
+            vae.num_params(),
+            data.train.len(),
+            device_name(device)
+        )
+    }
+
+    fn begin_round(&mut self, round: usize, device: &Device) {
+        device.seed(self.cfg.train.seed.wrapping_add(1 + round as u64));
+    }
+
+    fn loss(&mut self, vae: &VAE, step: &Step, device: &Device) -> Result<StepLoss> {
+        let x = window_tensor(&self.data.train, step.batch, &mut self.batch, device);
+        let out = vae.forward(x.clone());
+        let (nll, kl) = vae.loss_terms(x, &out);
+        Ok(StepLoss::of(nll + kl * self.cfg.vae().beta))
+    }
+
+    fn validate(&mut self, vae: &VAE, _round: usize, device: &Device) -> Option<f64> {
+        device.seed(self.cfg.train.seed);
+        Some(score(vae, &self.data.val, self.cfg.train.eval_batch_size, self.cfg.vae().beta, device).neg_elbo)
+    }
+
+    fn divergence_hint(&self) -> &'static str {
+        "lower train.lr"
+    }
+
+    fn report(&self, plan: &Plan, log: &EpochLog, improved: bool) -> Option<String> {
+        Some(format!("epoch {:>3}/{} train -elbo {:.2} val {:.2} lr {:.3e} {:.1}s{}", log.epoch, plan.rounds, log.train_loss, log.val_loss, log.lr, log.seconds, if improved { " *" } else { "" }))
+    }
+}
+
 /// Train (or resume) the VAE run `cfg` in `run_dir`.
 pub fn train_vae(cfg: &VaeRunConfig, run_dir: &Path, opts: TrainOptions) -> Result<VaeResults> {
     let wall = Instant::now();
     let data = vae_data(&cfg.data)?;
-    std::fs::create_dir_all(run_dir)
-        .with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
-    let paths = RunPaths::new(run_dir);
-    let (mut state, resumed_at) = open_run(&paths, opts.fresh, cfg, |text| VaeRunConfig::from_table(toml::from_str(text)?))?;
-    write_atomic(&paths.config, cfg.to_toml().as_bytes())?;
+    let mut run = Run::open(run_dir, opts.fresh, cfg, &cfg.to_toml(), |text| VaeRunConfig::from_table(toml::from_str(text)?))?;
     let (t, vc) = (&cfg.train, cfg.vae());
     let (len, channels) = (data.train.seq_len, data.train.channels());
     let device = training_device();
-    device.seed(t.seed);
-    let mut vae = vc.init(len, channels, &device);
-    let mut optim = crate::trainer::build_optimizer(t);
-    if state.epochs_done > 0 {
-        vae = load_module(vae, &paths.last)?;
-        optim = load_optimizer(optim, &paths.optim)?;
-        eprintln!(
-            "resuming {} at epoch {}/{}",
-            run_dir.display(),
-            state.epochs_done + 1,
-            t.epochs
-        );
-    }
-    eprintln!(
-        "vae on {} (windows of {len} steps, {channels} channels, latent {}): {} parameters, {} training windows, {}",
-        data.dataset,
-        vc.latent_dim,
-        vae.num_params(),
-        data.train.len(),
-        device_name(&device)
-    );
-    let n = data.train.len();
-    let steps_per_epoch = t.max_steps_per_epoch.map_or(n.div_ceil(t.batch_size), |m| {
-        m.min(n.div_ceil(t.batch_size))
-    });
-    let total_steps = steps_per_epoch * t.epochs;
+    fit(&mut VaeTraining { cfg, data: &data, batch: Batch::default() }, Store::Folder(&mut run), &device, usize::MAX)?;
+    run.finish()?;
+    let (paths, state, resumed_at) = (&run.paths, &run.state, run.resumed_at);
     let eval_device = device.clone().without_autodiff();
-    let mut batch = Batch::default();
-    while state.epochs_done < t.epochs && !state.stopped_early {
-        let epoch = state.epochs_done;
-        let started = Instant::now();
-        device.seed(t.seed.wrapping_add(1 + epoch as u64));
-        let order = epoch_order(
-            n,
-            Some(t.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)),
-        );
-        let (mut loss_sum, mut lr) = (0.0, t.lr);
-        for idx in order.chunks(t.batch_size).take(steps_per_epoch) {
-            lr = learning_rate(
-                t.schedule,
-                t.lr,
-                epoch,
-                t.epochs,
-                state.global_step,
-                total_steps,
-                t.pct_start,
-                Steps {
-                    milestones: &t.milestones,
-                    gamma: t.gamma,
-                },
-            );
-            let x = window_tensor(&data.train, idx, &mut batch, &device);
-            let out = vae.forward(x.clone());
-            let (nll, kl) = vae.loss_terms(x, &out);
-            let loss = nll + kl * vc.beta;
-            let value: f32 = loss.clone().into_scalar();
-            if !value.is_finite() {
-                bail!(
-                    "training diverged at epoch {}: loss is {value}; lower train.lr",
-                    epoch + 1
-                );
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &vae);
-            vae = optim.step(lr, vae, grads);
-            loss_sum += value as f64;
-            state.global_step += 1;
-        }
-        eval_device.seed(t.seed);
-        let val = score(
-            &vae.valid(),
-            &data.val,
-            t.eval_batch_size,
-            vc.beta,
-            &eval_device,
-        )
-        .neg_elbo;
-        let seconds = started.elapsed().as_secs_f64();
-        let train_loss = loss_sum / steps_per_epoch as f64;
-        let log = EpochLog { epoch: epoch + 1, train_loss, val_loss: val, lr, seconds, steps: steps_per_epoch };
-        let improved = finish_epoch(&mut state, &paths, &vae, &optim, log, t.patience)?;
-        eprintln!(
-            "epoch {:>3}/{} train -elbo {train_loss:.2} val {val:.2} lr {lr:.3e} {seconds:.1}s{}",
-            epoch + 1,
-            t.epochs,
-            if improved { " *" } else { "" }
-        );
-    }
-    state.finished = true;
-    state.save(&paths.state)?;
 
     let best = load_module(vc.init(len, channels, &eval_device), &paths.best)?;
     eval_device.seed(t.seed);
@@ -449,10 +418,7 @@ pub fn train_vae(cfg: &VaeRunConfig, run_dir: &Path, opts: TrainOptions) -> Resu
     let results = VaeResults {
         strata_version: env!("CARGO_PKG_VERSION").into(),
         git_revision: git_revision(),
-        created_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        created_unix: created_unix(),
         device: device_name(&eval_device),
         protocol: format!(
             "VAE: {} windows of {len} steps from train rows {:?} (validation {:?}, test {:?}), scaler fitted on train rows; losses per window on scaled data; fidelity of 1000 prior samples against every training window",
@@ -462,7 +428,7 @@ pub fn train_vae(cfg: &VaeRunConfig, run_dir: &Path, opts: TrainOptions) -> Resu
         data: data_record_lsf(&data),
         parameters: best.num_params(),
         seed: t.seed,
-        training: TrainingRecord::new(&state, resumed_at),
+        training: TrainingRecord::new(state, resumed_at),
         val,
         test,
         fidelity: Fidelity::new(real, generated),

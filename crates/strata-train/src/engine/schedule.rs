@@ -56,6 +56,39 @@ pub fn learning_rate(s: Schedule, lr: f64, epoch: usize, epochs: usize, step: us
     }
 }
 
+/// A parameter group's learning rate over a run: an epoch schedule of the reference code bases,
+/// a linear warm-up then cosine decay (uni2ts's pretraining), or a constant rate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rate {
+    /// [`learning_rate`] of `schedule` with its settings.
+    Epochs { schedule: Schedule, lr: f64, epochs: usize, pct_start: f64, milestones: Vec<usize>, gamma: f64 },
+    /// [`warmup_cosine`].
+    WarmupCosine { lr: f64, warmup: usize, steps: usize },
+    Constant(f64),
+}
+
+impl Rate {
+    /// The rate of global step `step` (0-based) in round `round` of a run of `total` steps.
+    pub fn at(&self, round: usize, step: usize, total: usize) -> f64 {
+        match self {
+            Rate::Epochs { schedule, lr, epochs, pct_start, milestones, gamma } => {
+                learning_rate(*schedule, *lr, round, *epochs, step, total, *pct_start, Steps { milestones, gamma: *gamma })
+            }
+            Rate::WarmupCosine { lr, warmup, steps } => warmup_cosine(*lr, *warmup, *steps, step),
+            Rate::Constant(lr) => *lr,
+        }
+    }
+}
+
+/// Linear warm-up to `lr` over `warmup` steps, then cosine decay to 0 at `steps`.
+pub fn warmup_cosine(lr: f64, warmup: usize, steps: usize, step: usize) -> f64 {
+    if step < warmup {
+        return lr * (step + 1) as f64 / warmup as f64;
+    }
+    let progress = (step - warmup) as f64 / (steps - warmup).max(1) as f64;
+    lr * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+}
+
 fn one_cycle(max_lr: f64, step: usize, total: usize, pct_start: f64) -> f64 {
     let initial = max_lr / 25.0;
     let min = initial / 1e4;

@@ -11,9 +11,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::write_atomic;
+use crate::engine::checkpoint::write_atomic;
 use crate::config::RunConfig;
-use crate::trainer::{TrainOptions, train, train_epochs};
+use crate::tasks::forecasting::{TrainOptions, train, train_epochs};
 
 /// The space file: `[search]` settings and a `[space]` table of keys to vary.
 #[derive(Debug, Clone, Deserialize)]
@@ -273,7 +273,7 @@ pub fn tune(config: &Path, sets: &[String], space_path: &Path, trials: Option<us
         None => None,
     };
     let results = TuneResults { search, rungs, trials: records, best, best_config, wall_seconds: wall.elapsed().as_secs_f64() };
-    crate::record::write_json(&out.join("tune.json"), &results)?;
+    crate::engine::record::write_json(&out.join("tune.json"), &results)?;
     write_atomic(&out.join("tune.csv"), csv_table(&results).as_bytes())?;
     Ok(results)
 }

@@ -16,7 +16,7 @@ use strata_data::scaler::StandardScaler;
 use strata_data::{Features, impute::Impute};
 use strata_models::{Marks, Model, ModelConfig, Shape};
 
-use crate::checkpoint::{load_module, write_atomic};
+use crate::engine::checkpoint::{load_module, write_atomic};
 
 pub const SCHEMA_FILE: &str = "schema.json";
 const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";

@@ -8,8 +8,8 @@ use strata_data::SpatialPrepared;
 use strata_data::window::{Batch, Windows, epoch_order};
 use strata_models::Model;
 
-use crate::metrics::{Accumulator, Metrics};
-use crate::task::NULL_EPS;
+use crate::evaluation::metrics::{Accumulator, Metrics};
+use crate::tasks::data::NULL_EPS;
 
 /// Masked metrics of one horizon step (or of all steps: `horizon` 0).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,310 @@
+//! The training engine: the one loop every training run goes through (`strata train` for
+//! forecasting, probabilistic, spatio-temporal and VAE runs, `strata pretrain`, every
+//! `strata finetune` method, `strata tune`'s trials, `strata distill-eval`).
+//!
+//! The engine owns the epoch and step loop, the seeded data order, the learning-rate schedules,
+//! the optimisers of the parameter groups (each with its own rate, gradient clipping inside),
+//! the non-finite-loss guard, progress with ETA, validation, early stopping, atomic checkpoints
+//! and resume. A training task (a [`Job`]) supplies only what differs: how the model is built,
+//! how a step's batch becomes a loss, how validation is scored, which parameters train at which
+//! rate, and what it reports.
+
+pub mod checkpoint;
+pub mod optim;
+pub mod progress;
+pub mod record;
+pub mod run_folder;
+pub mod schedule;
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Gradients, Tensor};
+use strata_data::window::epoch_order;
+
+use checkpoint::{EpochLog, TrainState, load_module, load_optimizer, write_atomic};
+pub use optim::{Group, OptimizerSpec, build_optimizer};
+use progress::Progress;
+pub use run_folder::{Run, RunPaths};
+
+/// Where a task's steps take their batches from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Batches {
+    /// `n` windows in a seeded random order each epoch (`epoch_order` with seed
+    /// `seed * 1_000_003 + epoch`), `batch_size` per step, the last batch short.
+    Windows { n: usize, batch_size: usize, seed: u64 },
+    /// The task draws its own batches (from the step numbers, or in [`Job::begin_round`]).
+    Drawn,
+}
+
+/// The shape of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Rounds of steps, each ending with validation and a checkpoint: epochs, or for
+    /// pretraining `checkpoint_every` steps.
+    pub rounds: usize,
+    /// Steps of a full round; the last round stops at `total_steps`.
+    pub steps_per_round: usize,
+    pub total_steps: usize,
+    /// Stop after this many rounds without a better validation loss (`usize::MAX`: never).
+    pub patience: usize,
+    /// The device's random seed before the model is built.
+    pub seed: u64,
+    pub batches: Batches,
+    /// What a round is called in progress lines (`epoch`, `round`).
+    pub unit: &'static str,
+    /// What is trained, for messages (`training`, `pretraining`, `fine-tuning`).
+    pub activity: &'static str,
+}
+
+impl Plan {
+    /// `epochs` epochs over `n` windows in batches of `batch_size`, at most `max_steps` per epoch.
+    pub fn epochs(epochs: usize, n: usize, batch_size: usize, max_steps: Option<usize>, patience: usize, seed: u64) -> Plan {
+        let steps = max_steps.map_or(n.div_ceil(batch_size), |m| m.min(n.div_ceil(batch_size)));
+        Plan {
+            rounds: epochs,
+            steps_per_round: steps,
+            total_steps: steps * epochs,
+            patience,
+            seed,
+            batches: Batches::Windows { n, batch_size, seed },
+            unit: "epoch",
+            activity: "training",
+        }
+    }
+
+    /// Steps of round `round` (0-based).
+    pub fn steps_in(&self, round: usize) -> usize {
+        self.steps_per_round.min(self.total_steps.saturating_sub(round * self.steps_per_round))
+    }
+}
+
+/// One training step, as the task sees it.
+pub struct Step<'a> {
+    /// The round (epoch), 0-based.
+    pub round: usize,
+    /// The step within the round, 0-based.
+    pub index: usize,
+    /// Steps done before this one, over the whole run.
+    pub global: usize,
+    /// The windows of this step ([`Batches::Windows`]; empty for [`Batches::Drawn`]).
+    pub batch: &'a [usize],
+}
+
+/// A step's loss: `loss` is differentiated; `value` is logged and guarded (it may leave out
+/// terms that only shape training, such as a penalty).
+pub struct StepLoss {
+    pub loss: Tensor<1>,
+    pub value: f32,
+}
+
+impl StepLoss {
+    /// A loss that is also its own logged value.
+    pub fn of(loss: Tensor<1>) -> Self {
+        let value = loss.clone().into_scalar();
+        StepLoss { loss, value }
+    }
+}
+
+/// A training task: what differs between runs.
+pub trait Job {
+    type Model: Module;
+
+    fn plan(&self) -> Plan;
+    /// Build the model on `device` (its random seed already set from [`Plan::seed`]).
+    fn build(&mut self, device: &Device) -> Result<Self::Model>;
+    /// The parameter groups; the first takes every parameter that [`Job::split_grads`] does
+    /// not give to a later one.
+    fn groups(&self) -> Vec<Group>;
+    /// The line printed once the model is built (and resumed); empty: none.
+    fn describe(&self, model: &Self::Model, device: &Device) -> String;
+    /// The loss of one step.
+    fn loss(&mut self, model: &Self::Model, step: &Step, device: &Device) -> Result<StepLoss>;
+    /// The validation loss that selects the best model and drives early stopping (lower is
+    /// better); `None` skips validation this round (in-memory runs only).
+    fn validate(&mut self, model: &Self::Model, round: usize, device: &Device) -> Option<f64>;
+
+    /// Before a round's first step (seeding, the task's own data order).
+    fn begin_round(&mut self, _round: usize, _device: &Device) {}
+    /// The gradients of each group, in [`Job::groups`] order (default: all to the first).
+    fn split_grads(&self, model: &Self::Model, grads: Gradients) -> Vec<GradientsParams> {
+        vec![GradientsParams::from_grads(grads, model)]
+    }
+    /// See a step's gradients before the optimisers step (AdaLoRA's importance scores).
+    fn observe(&self, _model: &Self::Model, _grads: &[GradientsParams]) {}
+    /// After optimiser step `step` (1-based) of `total` (AdaLoRA's budget).
+    fn after_step(&self, model: Self::Model, _step: usize, _total: usize) -> Self::Model {
+        model
+    }
+    /// Training state outside the parameters (JSON), checkpointed with them.
+    fn aux_state(&self, _model: &Self::Model) -> Option<String> {
+        None
+    }
+    fn restore_aux_state(&self, _model: &Self::Model, _json: &str) -> Result<()> {
+        Ok(())
+    }
+    /// What to try when the loss is not finite.
+    fn divergence_hint(&self) -> &'static str {
+        "lower train.lr or set train.grad_clip"
+    }
+    /// The line printed after each round (`None`: none, for trainings inside an algorithm).
+    fn report(&self, plan: &Plan, log: &EpochLog, improved: bool) -> Option<String> {
+        let lr = log.lr;
+        Some(format!("{} {:>3}/{} train {:.5} val {:.5} lr {lr:.3e} {:.1}s{}", plan.unit, log.epoch, plan.rounds, log.train_loss, log.val_loss, log.seconds, if improved { " *" } else { "" }))
+    }
+}
+
+/// What [`fit`] leaves.
+pub struct Fitted<M> {
+    /// The model after the last step.
+    pub model: M,
+    /// In-memory runs: the model of the best validation loss.
+    pub best: Option<M>,
+    /// Mean wall time of a training step in this invocation, seconds.
+    pub seconds_per_step: f64,
+}
+
+/// Where a run keeps its checkpoints: a run folder, or nothing (the best model is kept in
+/// memory; for short trainings inside an algorithm, e.g. scoring a distilled set).
+pub enum Store<'a> {
+    Folder(&'a mut Run),
+    Memory(&'a mut TrainState),
+}
+
+impl Store<'_> {
+    fn state(&mut self) -> &mut TrainState {
+        match self {
+            Store::Folder(run) => &mut run.state,
+            Store::Memory(state) => state,
+        }
+    }
+}
+
+/// The file of a task's training state outside the parameters.
+pub const AUX_STATE: &str = "aux_state.json";
+
+/// Train `job` on `device` (an autodiff device) until `until` rounds are done (or the plan's
+/// rounds, early stopping, or a finished run), resuming from the run folder's checkpoint.
+pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize) -> Result<Fitted<J::Model>> {
+    let plan = job.plan();
+    device.seed(plan.seed);
+    let mut model = job.build(device)?;
+    let mut groups = job.groups();
+    if let Store::Folder(run) = &store
+        && run.state.epochs_done > 0
+    {
+        let paths = &run.paths;
+        model = load_module(model, &paths.last)?;
+        for (g, group) in groups.iter_mut().enumerate() {
+            let path = paths.dir.join(group.file);
+            if g == 0 || path.exists() {
+                group.optim = load_optimizer(std::mem::replace(&mut group.optim, OptimizerSpec::adam().build()), &path)?;
+            }
+        }
+        let aux = paths.dir.join(AUX_STATE);
+        if let Ok(json) = std::fs::read_to_string(&aux) {
+            job.restore_aux_state(&model, &json).map_err(|e| anyhow::anyhow!("{}: {e}", aux.display()))?;
+        }
+        eprintln!("resuming {} at {} {}/{} (step {}/{})", paths.dir.display(), plan.unit, run.state.epochs_done + 1, plan.rounds, run.state.global_step, plan.total_steps);
+    }
+    let line = job.describe(&model, device);
+    if !line.is_empty() {
+        eprintln!("{line}");
+    }
+
+    let eval_device = device.clone().without_autodiff();
+    let (mut step_seconds, mut steps_timed) = (0f64, 0usize);
+    let mut best = None;
+    let mut order = vec![];
+    loop {
+        let state = store.state();
+        if state.finished || state.epochs_done >= until.min(plan.rounds) || state.stopped_early {
+            break;
+        }
+        let round = state.epochs_done;
+        let started = Instant::now();
+        job.begin_round(round, device);
+        let batch_size = match plan.batches {
+            Batches::Windows { n, batch_size, seed } => {
+                order = epoch_order(n, Some(seed.wrapping_mul(1_000_003).wrapping_add(round as u64)));
+                batch_size
+            }
+            Batches::Drawn => 0,
+        };
+        let steps = plan.steps_in(round);
+        let mut bar = Progress::new(steps as u64, format!("{} {}/{}", plan.unit, round + 1, plan.rounds));
+        let (mut loss_sum, mut lr) = (0.0, vec![0.0; groups.len()]);
+        for i in 0..steps {
+            let s = Instant::now();
+            let global = store.state().global_step;
+            for (g, group) in groups.iter().enumerate() {
+                lr[g] = group.rate.at(round, global, plan.total_steps);
+            }
+            let batch = if batch_size > 0 { &order[(i * batch_size).min(order.len())..((i + 1) * batch_size).min(order.len())] } else { &[][..] };
+            let StepLoss { loss, value } = job.loss(&model, &Step { round, index: i, global, batch }, device)?;
+            if !value.is_finite() {
+                bail!("{} diverged at {} {} step {} (global step {}): loss is {value}; {}", plan.activity, plan.unit, round + 1, i + 1, global + 1, job.divergence_hint());
+            }
+            let grads = job.split_grads(&model, loss.backward());
+            job.observe(&model, &grads);
+            for (g, (group, grads)) in groups.iter_mut().zip(grads).enumerate() {
+                if g == 0 || !grads.is_empty() {
+                    model = group.optim.step(lr[g], model, grads);
+                }
+            }
+            loss_sum += value as f64;
+            let state = store.state();
+            state.global_step += 1;
+            model = job.after_step(model, state.global_step, plan.total_steps);
+            step_seconds += s.elapsed().as_secs_f64();
+            steps_timed += 1;
+            bar.step(loss_sum / (i + 1) as f64);
+        }
+        bar.finish();
+        let val = job.validate(&model.valid(), round, &eval_device);
+        let log = EpochLog {
+            epoch: round + 1,
+            train_loss: loss_sum / steps.max(1) as f64,
+            val_loss: val.unwrap_or(f64::NAN),
+            lr: lr.first().copied().unwrap_or(0.0),
+            seconds: started.elapsed().as_secs_f64(),
+            steps,
+        };
+        let improved = match &mut store {
+            Store::Folder(run) => {
+                // The state outside the parameters first: a kill between the two writes resumes
+                // from the previous checkpoint with newer scores, never the reverse.
+                if let Some(json) = job.aux_state(&model) {
+                    write_atomic(&run.paths.dir.join(AUX_STATE), json.as_bytes())?;
+                }
+                run_folder::finish_epoch(&mut run.state, &run.paths, &model, &groups, log.clone(), plan.patience)?
+            }
+            Store::Memory(state) => {
+                let improved = val.is_some_and(|v| state.best_val.is_none_or(|b| v < b));
+                if improved {
+                    (state.best_val, state.best_epoch, state.bad_epochs) = (val, Some(log.epoch), 0);
+                    best = Some(model.clone());
+                } else if val.is_some() {
+                    state.bad_epochs += 1;
+                }
+                state.train_seconds += log.seconds;
+                state.history.push(log.clone());
+                state.epochs_done += 1;
+                state.stopped_early = state.bad_epochs >= plan.patience;
+                improved
+            }
+        };
+        if let Some(line) = job.report(&plan, &log, improved) {
+            eprintln!("{line}");
+        }
+        if store.state().stopped_early {
+            eprintln!("early stopping: no better validation loss for {} {}s", plan.patience, plan.unit);
+        }
+    }
+    if let Store::Folder(run) = &store {
+        run.state.save(&run.paths.state)?;
+    }
+    Ok(Fitted { model, best, seconds_per_step: step_seconds / steps_timed.max(1) as f64 })
+}

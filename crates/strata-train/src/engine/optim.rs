@@ -1,0 +1,102 @@
+//! Optimisers and parameter groups: what a training task asks for, built into burn's
+//! `ModuleOptimizer` (Adam or AdamW with optional weight decay and gradient-norm clipping).
+
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
+
+use super::schedule::Rate;
+use crate::config::{Optimizer, TrainConfig};
+
+/// An optimiser's settings; `None` keeps burn's default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptimizerSpec {
+    pub kind: Optimizer,
+    pub betas: Option<(f32, f32)>,
+    pub epsilon: Option<f32>,
+    /// Adam: L2 weight decay added to the gradient; AdamW: decoupled weight decay.
+    pub weight_decay: Option<f32>,
+    /// Clip the gradient's global norm to this value.
+    pub grad_clip: Option<f32>,
+}
+
+impl OptimizerSpec {
+    /// burn's Adam with its defaults (betas 0.9/0.999, epsilon 1e-5, no decay, no clipping).
+    pub fn adam() -> Self {
+        OptimizerSpec { kind: Optimizer::Adam, betas: None, epsilon: None, weight_decay: None, grad_clip: None }
+    }
+
+    /// The optimiser of a `[train]` table: Adam (weight decay only when positive) or AdamW,
+    /// epsilon 1e-8, clipping at `grad_clip`.
+    pub fn of_train(t: &TrainConfig) -> Self {
+        let weight_decay = match t.optimizer {
+            Optimizer::Adam => (t.weight_decay > 0.0).then_some(t.weight_decay as f32),
+            Optimizer::Adamw => Some(t.weight_decay as f32),
+        };
+        OptimizerSpec { kind: t.optimizer, betas: None, epsilon: Some(1e-8), weight_decay, grad_clip: t.grad_clip.map(|c| c as f32) }
+    }
+
+    pub fn build(&self) -> ModuleOptimizer {
+        let clip = self.grad_clip.map(GradientClippingConfig::Norm);
+        match self.kind {
+            Optimizer::Adam => {
+                let mut c = AdamConfig::new().with_grad_clipping(clip).with_weight_decay(self.weight_decay.map(WeightDecayConfig::new));
+                if let Some((b1, b2)) = self.betas {
+                    c = c.with_beta_1(b1).with_beta_2(b2);
+                }
+                if let Some(e) = self.epsilon {
+                    c = c.with_epsilon(e);
+                }
+                c.init()
+            }
+            Optimizer::Adamw => {
+                let mut c = AdamWConfig::new().with_grad_clipping(clip);
+                if let Some((b1, b2)) = self.betas {
+                    c = c.with_beta_1(b1).with_beta_2(b2);
+                }
+                if let Some(e) = self.epsilon {
+                    c = c.with_epsilon(e);
+                }
+                if let Some(w) = self.weight_decay {
+                    c = c.with_weight_decay(w);
+                }
+                c.init()
+            }
+        }
+    }
+}
+
+/// The optimiser of a `[train]` table (see [`OptimizerSpec::of_train`]).
+pub fn build_optimizer(t: &TrainConfig) -> ModuleOptimizer {
+    OptimizerSpec::of_train(t).build()
+}
+
+/// A group of parameters with its own optimiser (and state) and learning rate. A task's first
+/// group takes every parameter no later group claims ([`super::Job::split_grads`]).
+pub struct Group {
+    pub optim: ModuleOptimizer,
+    pub rate: Rate,
+    /// The file of its optimiser state in the run folder (the first group's is `optimizer.bpk`).
+    pub file: &'static str,
+}
+
+impl Group {
+    pub fn new(spec: &OptimizerSpec, rate: Rate, file: &'static str) -> Self {
+        Group { optim: spec.build(), rate, file }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn train_tables_map_to_the_optimisers_they_name() {
+        let t = TrainConfig { weight_decay: 0.0, ..Default::default() };
+        let s = OptimizerSpec::of_train(&TrainConfig { optimizer: Optimizer::Adam, ..t.clone() });
+        assert_eq!((s.weight_decay, s.epsilon), (None, Some(1e-8)), "Adam without decay adds no L2 term");
+        let s = OptimizerSpec::of_train(&TrainConfig { optimizer: Optimizer::Adamw, ..t });
+        // AdamW's default decay is 1e-4: a table's 0 must reach burn as 0, not as the default.
+        assert_eq!(s.weight_decay, Some(0.0));
+    }
+}

@@ -1,0 +1,3 @@
+//! Hyper-parameter search: [`tune`] (`strata tune`).
+
+pub mod tune;
