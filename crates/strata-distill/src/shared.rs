@@ -130,7 +130,7 @@ pub(crate) fn progress(method: &str, started: std::time::Instant, what: std::fmt
 /// Seed the dropout masks (and the device): passes that must see the same masks (the matching
 /// gradient's two sides and the gradient they differentiate) start from the same seed.
 pub(crate) fn same_masks(seed: u64, device: &Device) {
-    strata_models::dropout::seed(seed);
+    strata_models::layers::dropout::seed(seed);
     device.seed(seed);
 }
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use strata_data::prepare::DataConfig;
-use strata_models::moirai_msft::MsftConfig;
+use strata_models::adapters::moirai_msft::MsftConfig;
 
 /// A fine-tuning method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,7 +134,7 @@ pub struct FinetuneConfig {
     #[serde(default)]
     pub lora: LoraSettings,
     #[serde(default)]
-    pub adalora: strata_models::adalora::AdaLoraConfig,
+    pub adalora: strata_models::adapters::adalora::AdaLoraConfig,
     /// Prompt tuning: learned prefix tokens per series (unset: 16 on MOIRAI, 2 of
     /// TinyTimeMixer's 8 patches).
     #[serde(default)]

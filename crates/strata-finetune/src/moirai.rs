@@ -7,8 +7,8 @@ use anyhow::{Result, anyhow};
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
 use strata_models::Moirai;
-use strata_models::moirai::Part;
-use strata_models::moirai_msft::{MsftConfig, MsftMoirai, path_mean, path_median};
+use strata_models::foundation::moirai::Part;
+use strata_models::adapters::moirai_msft::{MsftConfig, MsftMoirai, path_mean, path_median};
 
 use crate::run::{FinetuneResults, Tunable};
 use crate::{FinetuneConfig, Method};
@@ -57,7 +57,7 @@ impl Tunable for MsftMoirai {
     fn describe(&self, cfg: &FinetuneConfig) -> String {
         format!("patch {}, MSE of the mean and MAE of the median of {} sample paths", cfg.patch_size, cfg.train.paths)
     }
-    fn adalora(&self) -> Option<&strata_models::adalora::AdaLora> {
+    fn adalora(&self) -> Option<&strata_models::adapters::adalora::AdaLora> {
         self.ada()
     }
     fn after_step(self, step: usize, total: usize) -> Self {

@@ -69,7 +69,7 @@ pub trait Tunable: Module + Clone {
     fn describe(&self, cfg: &FinetuneConfig) -> String;
     /// AdaLoRA, when the model has it: its penalty, importance scores and checkpointed state
     /// come from here.
-    fn adalora(&self) -> Option<&strata_models::adalora::AdaLora> {
+    fn adalora(&self) -> Option<&strata_models::adapters::adalora::AdaLora> {
         None
     }
     /// A penalty added to the training loss only (AdaLoRA's orthogonality).

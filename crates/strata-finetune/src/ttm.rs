@@ -1,7 +1,7 @@
 //! Fine-tuning TinyTimeMixer: `full` (every weight), `linear-probe` (the forecast head), `lora`
 //! (one-scale LoRA on every mixer's fc1/fc2, backbone frozen), `prompt` (learned embeddings in
 //! place of the oldest patches'), `adalora` (on every mixer's fc1/fc2) and `msft` (the MLP-mixer
-//! adaptation, `strata_models::ttm_msft`). Every method is a [`TtmMsft`] configuration over the
+//! adaptation, `strata_models::adapters::ttm_msft`). Every method is a [`TtmMsft`] configuration over the
 //! loaded backbone, trained by the same loop (`crate::run`).
 
 use std::path::Path;
@@ -10,8 +10,8 @@ use anyhow::{Result, anyhow, bail};
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
 use strata_models::TinyTimeMixer;
-use strata_models::moirai_msft::MsftConfig;
-use strata_models::ttm_msft::TtmMsft;
+use strata_models::adapters::moirai_msft::MsftConfig;
+use strata_models::adapters::ttm_msft::TtmMsft;
 
 use crate::run::{FinetuneResults, Tunable};
 use crate::{FinetuneConfig, Method};
@@ -69,7 +69,7 @@ impl Tunable for TtmMsft {
     fn describe(&self, _cfg: &FinetuneConfig) -> String {
         format!("{} scale(s) of 512 steps (the window reads {}), MSE and MAE of the mixed point forecast", self.scales(), TtmMsft::history(self))
     }
-    fn adalora(&self) -> Option<&strata_models::adalora::AdaLora> {
+    fn adalora(&self) -> Option<&strata_models::adapters::adalora::AdaLora> {
         self.ada()
     }
     fn after_step(self, step: usize, total: usize) -> Self {

@@ -3,7 +3,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde_json::Value;
-use strata_models::distribution::{Distribution, Family, lgamma};
+use strata_models::layers::distribution::{Distribution, Family, lgamma};
 
 fn fixture() -> Value {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/distributions.json");

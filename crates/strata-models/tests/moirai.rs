@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
 use strata_models::Moirai;
-use strata_models::moirai::Packed;
+use strata_models::foundation::moirai::Packed;
 
 fn fixture_dir() -> PathBuf {
     // MOIRAI_FIXTURE: another fixture folder, e.g. the small config made by make_moirai_fixture.sh small.
@@ -84,7 +84,7 @@ fn saved_checkpoints_have_the_uni2ts_layout_and_load_back() {
     let dir = std::env::temp_dir().join(format!("strata-moirai-save-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(fixture_dir().join("config.json"), dir.join("config.json")).unwrap();
-    strata_models::weights::save_safetensors(&model, &dir.join("model.safetensors")).unwrap();
+    strata_models::foundation::weights::save_safetensors(&model, &dir.join("model.safetensors")).unwrap();
     let layout = |p: &Path| {
         let bytes = std::fs::read(p).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -213,7 +213,7 @@ fn window_packing_and_forecast_match_moirai_forecast() {
 /// within-scale mask off lets the coarser scales change it.
 #[test]
 fn msft_at_initialisation_is_the_backbone_on_scale_0() {
-    use strata_models::moirai_msft::{MsftConfig, MsftMoirai};
+    use strata_models::adapters::moirai_msft::{MsftConfig, MsftMoirai};
     let device = Device::flex();
     let backbone = Moirai::load(&fixture_dir(), &device).unwrap();
     let (l, h, patch, rows) = (100, 24, 16, 2);
@@ -238,14 +238,14 @@ fn msft_at_initialisation_is_the_backbone_on_scale_0() {
 #[test]
 fn msft_loss_weights_scales_and_trains_only_its_parts() {
     use burn::module::Module;
-    use strata_models::moirai_msft::{MsftConfig, MsftMoirai};
+    use strata_models::adapters::moirai_msft::{MsftConfig, MsftMoirai};
     let device = Device::flex().autodiff();
     let backbone = Moirai::load(&fixture_dir(), &device).unwrap();
     let (l, h, patch, rows) = (64, 16, 8, 3);
     let context: Vec<f32> = (0..rows * l).map(|i| (i as f32 * 0.1).cos()).collect();
     let target: Vec<f32> = (0..rows * h).map(|i| (i as f32 * 0.2).sin()).collect();
     let single = MsftMoirai::new(backbone.clone(), &MsftConfig::off(), &device);
-    let layout = strata_models::msft::ScaleLayout::new(l, h, patch, 0);
+    let layout = strata_models::adapters::msft::ScaleLayout::new(l, h, patch, 0);
     let got: f32 = single.loss(&context, &target, rows, patch, &device).into_scalar();
     let want: f32 = backbone.masked_nll(&single.pack(&context, &target, rows, &layout), &device).into_scalar();
     assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "{got} vs {want}");
@@ -264,7 +264,7 @@ fn msft_loss_weights_scales_and_trains_only_its_parts() {
 /// (the loss is finite and reaches the prompts), and different prompts change the forecast.
 #[test]
 fn prompt_tokens_reach_the_forecast() {
-    use strata_models::moirai_msft::{MsftConfig, MsftMoirai};
+    use strata_models::adapters::moirai_msft::{MsftConfig, MsftMoirai};
     let device = Device::flex().autodiff();
     let backbone = Moirai::load(&fixture_dir(), &device).unwrap().freeze_except(&[]);
     let cfg = MsftConfig { prompt_tokens: 4, ..MsftConfig::off() };

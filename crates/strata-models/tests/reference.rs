@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use strata_models::weights::{NamedTensor, load_named};
+use strata_models::foundation::weights::{NamedTensor, load_named};
 use strata_models::{DLinearConfig, Forecaster, PatchTSTConfig, Shape};
 
 #[derive(serde::Deserialize)]

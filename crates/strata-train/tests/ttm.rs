@@ -131,8 +131,8 @@ fn linear_probe_trains_only_the_head() {
 /// the norms and the head.
 #[test]
 fn ttm_msft_at_initialisation_is_the_backbone() {
-    use strata_models::moirai_msft::MsftConfig;
-    use strata_models::ttm_msft::TtmMsft;
+    use strata_models::adapters::moirai_msft::MsftConfig;
+    use strata_models::adapters::ttm_msft::TtmMsft;
     let device = Device::flex();
     let backbone = TinyTimeMixer::load(&data_root().join("ttm-r2"), &device).unwrap();
     let msft = TtmMsft::new(backbone.clone(), &MsftConfig::default(), &device);
@@ -163,9 +163,9 @@ fn ttm_msft_at_initialisation_is_the_backbone() {
 /// many prompts as patches are refused: the CLI test).
 #[test]
 fn ttm_adalora_and_prompts() {
-    use strata_models::adalora::AdaLoraConfig;
-    use strata_models::moirai_msft::MsftConfig;
-    use strata_models::ttm_msft::TtmMsft;
+    use strata_models::adapters::adalora::AdaLoraConfig;
+    use strata_models::adapters::moirai_msft::MsftConfig;
+    use strata_models::adapters::ttm_msft::TtmMsft;
     let device = Device::flex();
     let backbone = TinyTimeMixer::load(&data_root().join("ttm-r2"), &device).unwrap();
     let rows = 2;
@@ -204,8 +204,8 @@ fn ttm_adalora_and_prompts() {
 fn ttm_lora_dropout_acts_in_training_only() {
     use burn::module::Module;
     use burn::optim::{GradientsParams, SgdConfig};
-    use strata_models::moirai_msft::MsftConfig;
-    use strata_models::ttm_msft::TtmMsft;
+    use strata_models::adapters::moirai_msft::MsftConfig;
+    use strata_models::adapters::ttm_msft::TtmMsft;
     let ad = Device::flex().autodiff();
     let rows = 2;
     let context: Vec<f32> = (0..rows * 512).map(|i| ((i % 512) as f32 * 0.17).sin() + (i / 512) as f32).collect();
@@ -223,7 +223,7 @@ fn ttm_lora_dropout_acts_in_training_only() {
     for p in [0.0, 0.5] {
         let m = TtmMsft::new(frozen.clone(), &MsftConfig { lora: true, lora_dropout: p, ..MsftConfig::off() }, &ad);
         let step = |seed: u64| {
-            strata_models::dropout::seed(seed);
+            strata_models::layers::dropout::seed(seed);
             let grads = GradientsParams::from_grads(m.loss(&context, &target, rows, &ad).backward(), &m);
             let mut sgd = SgdConfig::new().init();
             let next = sgd.step(10.0, m.clone(), grads).valid();

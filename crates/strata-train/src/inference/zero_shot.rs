@@ -152,9 +152,9 @@ fn zero_shot_moirai(model_dir: &Path, data: &DataConfig, horizon: usize, batch_s
         test.fill(idx, &mut batch);
         let observed = vec![true; w.context * c];
         let rows = (0..idx.len())
-            .map(|i| strata_models::moirai::Packed::window(&batch.x[i * w.context * c..(i + 1) * w.context * c], &observed, c, horizon, w.patch_size, cfg.max_patch()))
+            .map(|i| strata_models::foundation::moirai::Packed::window(&batch.x[i * w.context * c..(i + 1) * w.context * c], &observed, c, horizon, w.patch_size, cfg.max_patch()))
             .collect();
-        let packed = strata_models::moirai::Packed::stack(rows);
+        let packed = strata_models::foundation::moirai::Packed::stack(rows);
         let out = model.forward(&packed, &device);
         let at = packed.horizon_indices(c, horizon);
         let paths = out.sample_at(PATHS, 2021 + k as u64, &at); // [paths, batch * horizon * c]

@@ -144,7 +144,7 @@ impl Job for Forecasting<'_> {
     fn begin_round(&mut self, round: usize, device: &Device) {
         let seed = self.cfg.train.seed.wrapping_add(1 + round as u64);
         device.seed(seed);
-        strata_models::dropout::seed(seed);
+        strata_models::layers::dropout::seed(seed);
     }
 
     fn loss(&mut self, model: &Model, step: &Step, device: &Device) -> Result<StepLoss> {

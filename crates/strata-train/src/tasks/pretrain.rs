@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use strata_data::prepare::{DataConfig, prepare};
 use strata_data::{data_root, registry, spatial};
-use strata_models::moirai::Packed;
+use strata_models::foundation::moirai::Packed;
 use strata_models::{Moirai, MoiraiConfig};
 
 use crate::config::Optimizer;
@@ -481,7 +481,7 @@ pub fn pretrain(cfg: &PretrainConfig, run_dir: &Path, fresh: bool) -> Result<Pre
 pub fn export(model: &Moirai, cfg: &MoiraiConfig, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     write_atomic(&dir.join("config.json"), serde_json::to_string_pretty(cfg)?.as_bytes())?;
-    strata_models::weights::save_safetensors(model, &dir.join("model.safetensors")).map_err(|e| anyhow!(e))
+    strata_models::foundation::weights::save_safetensors(model, &dir.join("model.safetensors")).map_err(|e| anyhow!(e))
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer};
 use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
-use crate::dropout::Dropout;
-use crate::graph_ops::{tensor, transition, transpose};
-use crate::softmax::softmax;
-use crate::{Capabilities, Shape};
+use crate::layers::dropout::Dropout;
+use crate::spatial::graph_ops::{tensor, transition, transpose};
+use crate::kernels::softmax::softmax;
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
 
 /// Graph WaveNet hyper-parameters (the paper's / BasicTS defaults).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -180,5 +180,33 @@ impl GWNet {
         let y = self.end2.forward(relu(self.end1.forward(relu(skip)))); // [b, pred_len, n, t]
         let [_, h, _, t] = y.dims();
         y.narrow(3, t - 1, 1).reshape([b, h, n])
+    }
+}
+
+impl Architecture for GWNetConfig {
+    type Module = GWNet;
+    fn capabilities(&self) -> Capabilities {
+        Self::CAPABILITIES
+    }
+    fn check(&self, _shape: &Shape, has_graph: bool) -> Result<(), String> {
+        if !has_graph && !self.adaptive {
+            return Err("gwnet without a graph needs model.adaptive = true".into());
+        }
+        Ok(())
+    }
+    fn build(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> Result<GWNet, String> {
+        Ok(self.init(shape, adj, device))
+    }
+    fn examples() -> Vec<Self> {
+        vec![Self::default()]
+    }
+}
+
+impl Forecast for GWNet {
+    fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
+        self.forward(x)
+    }
+    fn learned_adjacency(&self) -> Option<Tensor<2>> {
+        self.adaptive_adjacency()
     }
 }

@@ -9,8 +9,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
-use crate::spatial_mix::SpatialMix;
-use crate::{Capabilities, Shape};
+use crate::spatial::spatial_mix::SpatialMix;
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
 
 /// ConvLSTM hyper-parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -85,5 +85,33 @@ impl ConvLSTM {
         }
         let h = state.pop().expect("at least one layer").0;
         self.head.forward(h).permute([0, 2, 1])
+    }
+}
+
+impl Architecture for ConvLSTMConfig {
+    type Module = ConvLSTM;
+    fn capabilities(&self) -> Capabilities {
+        Self::CAPABILITIES
+    }
+    fn needs_graph(&self) -> bool {
+        true
+    }
+    fn check(&self, shape: &Shape, has_graph: bool) -> Result<(), String> {
+        if !has_graph && shape.grid.is_none() {
+            return Err("convlstm needs a graph (data.graph) or a grid (data.grid)".into());
+        }
+        Ok(())
+    }
+    fn build(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> Result<ConvLSTM, String> {
+        Ok(self.init(shape, adj, device))
+    }
+    fn examples() -> Vec<Self> {
+        vec![Self::default()]
+    }
+}
+
+impl Forecast for ConvLSTM {
+    fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
+        self.forward(x)
     }
 }

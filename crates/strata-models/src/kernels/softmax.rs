@@ -3,7 +3,7 @@
 //! Under autodiff burn decomposes softmax into max / sub / exp / sum / div, evaluates `exp` with
 //! scalar libm on one thread, and evaluates it again in the backward pass (its `exp` node
 //! recomputes the output). Here one multi-threaded host pass with a vectorised `exp`
-//! (`crate::fastmath`) computes `s = softmax(x)` once, outside the graph, and autodiff gets the exact local Jacobian
+//! (`crate::kernels::fastmath`) computes `s = softmax(x)` once, outside the graph, and autodiff gets the exact local Jacobian
 //! `ds_i/dx_k = s_i (delta_ik - s_k)` through
 //! `s + s * u - s * sum(s * u)` with `u = x - detach(x)`: its value is `s` (u is zero) and its
 //! gradient is `s * (g - sum(g * s))`, softmax's. No transcendental function is evaluated in the
@@ -46,13 +46,13 @@ fn fused<const D: usize>(x: Tensor<D>, dim: usize, mask: Option<Tensor<D, Bool>>
     su.clone() - su.sum_dim(dim) * s.clone() + s
 }
 
-/// Softmax over `dim` on the host ([`crate::fastmath::softmax_strided_par`]).
+/// Softmax over `dim` on the host ([`crate::kernels::fastmath::softmax_strided_par`]).
 fn host_softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     let (shape, device) = (x.shape(), x.device());
     let dims = x.dims();
     let inner: usize = dims[dim + 1..].iter().product();
     let mut values: Vec<f32> = x.into_data().try_into_vec().expect("f32 tensor");
-    crate::fastmath::softmax_strided_par(&mut values, dims[dim], inner);
+    crate::kernels::fastmath::softmax_strided_par(&mut values, dims[dim], inner);
     Tensor::from_data(TensorData::new(values, shape), &device)
 }
 

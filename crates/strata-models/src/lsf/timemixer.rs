@@ -15,11 +15,11 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::dlinear::moving_average_matrix;
-use crate::gelu::gelu;
-use crate::revin::RevIN;
-use crate::transformer::{Embedding, TokenInit};
-use crate::{Capabilities, Shape};
+use crate::lsf::dlinear::moving_average_matrix;
+use crate::kernels::gelu::gelu;
+use crate::layers::revin::RevIN;
+use crate::lsf::transformer::{Embedding, TokenInit};
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape, values};
 
 /// TimeMixer hyper-parameters (the authors' ETTh1 script: d_model 16, d_ff 32, 2 layers,
 /// 3 down-sampling layers of window 2, moving average 25).
@@ -203,5 +203,24 @@ impl TimeMixer {
             (true, Some(s)) => self.norms[0].denorm(y, &s),
             _ => y,
         }
+    }
+}
+
+impl Architecture for TimeMixerConfig {
+    type Module = TimeMixer;
+    fn capabilities(&self) -> Capabilities {
+        Self::CAPABILITIES
+    }
+    fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<TimeMixer, String> {
+        Ok(self.init(shape, device))
+    }
+    fn examples() -> Vec<Self> {
+        vec![Self::default()]
+    }
+}
+
+impl Forecast for TimeMixer {
+    fn predict(&self, x: Tensor<4>, marks: Option<Marks>) -> Tensor<3> {
+        self.forward(values(x), marks.map(|m| m.x))
     }
 }

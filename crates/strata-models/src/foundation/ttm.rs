@@ -19,8 +19,9 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 use serde::Deserialize;
 
-use crate::dropout::Dropout;
-use crate::gelu::gelu;
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape, trainable_params, values};
+use crate::layers::dropout::Dropout;
+use crate::kernels::gelu::gelu;
 
 /// The fields of a TTM `config.json` that shape the model (others are ignored; options this
 /// implementation does not have are refused by [`TTMConfig::check`]).
@@ -274,7 +275,7 @@ impl Mixer {
         let h = right(1, self.mlp.dropout.forward(gelu(right(0, h))));
         let h = self.mlp.dropout.forward(h);
         match &self.gating_block {
-            Some(g) => h.clone() * crate::softmax::softmax_last(g.attn_layer.forward(h), None),
+            Some(g) => h.clone() * crate::kernels::softmax::softmax_last(g.attn_layer.forward(h), None),
             None => h,
         }
     }
@@ -293,7 +294,7 @@ impl Mixer {
         let h = bias(&self.mlp.fc2, self.project(1, self.mlp.dropout.forward(gelu(h)), true, hooks));
         let h = self.mlp.dropout.forward(h);
         match &self.gating_block {
-            Some(g) => h.clone() * crate::softmax::softmax(bias(&g.attn_layer, g.attn_layer.weight.val().transpose().unsqueeze::<4>().matmul(h)), 2),
+            Some(g) => h.clone() * crate::kernels::softmax::softmax(bias(&g.attn_layer, g.attn_layer.weight.val().transpose().unsqueeze::<4>().matmul(h)), 2),
             None => h,
         }
     }
@@ -515,7 +516,41 @@ impl TinyTimeMixer {
     pub fn load(dir: &Path, device: &Device) -> Result<TinyTimeMixer, String> {
         let cfg = TTMConfig::from_file(&dir.join("config.json"))?;
         let mut model = cfg.init(device);
-        crate::weights::load_safetensors(&mut model, &dir.join("model.safetensors"))?;
+        crate::foundation::weights::load_safetensors(&mut model, &dir.join("model.safetensors"))?;
         Ok(model)
+    }
+}
+
+impl Architecture for TTMRunConfig {
+    type Module = TinyTimeMixer;
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { cross_channel: false, probabilistic: false, exogenous: false, attention: false }
+    }
+    fn check(&self, shape: &Shape, _has_graph: bool) -> Result<(), String> {
+        if shape.features != 1 || shape.grid.is_some() {
+            return Err("ttm forecasts long-sequence data (one feature per channel)".into());
+        }
+        let dir = self.resolve();
+        let cfg = TTMConfig::from_file(&dir.join("config.json"))?;
+        if shape.seq_len != cfg.context_length || shape.pred_len > cfg.horizon() {
+            return Err(format!("ttm: {} takes {} steps and forecasts up to {}; set data.seq_len = {} and data.pred_len <= {}", dir.display(), cfg.context_length, cfg.horizon(), cfg.context_length, cfg.horizon()));
+        }
+        Ok(())
+    }
+    fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<TinyTimeMixer, String> {
+        self.try_init(shape.seq_len, shape.pred_len, device)
+    }
+    /// None: the model needs its pretrained weights (tests/ttm.rs runs it on IBM's checkpoint).
+    fn examples() -> Vec<Self> {
+        vec![]
+    }
+}
+
+impl Forecast for TinyTimeMixer {
+    fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
+        self.forecast(values(x))
+    }
+    fn trainable(&self) -> usize {
+        trainable_params(self)
     }
 }

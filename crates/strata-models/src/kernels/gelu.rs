@@ -4,7 +4,7 @@
 //! PatchTST step that was ~24% of the time. Here one multi-threaded pass computes the value
 //! `c = gelu(x)` and the derivative `d = Phi(x) + x phi(x)` (erf by Abramowitz-Stegun 7.1.26,
 //! |error| < 1.5e-7, sharing one `exp` with the density; `exp` and the loop vectorised,
-//! `crate::fastmath`), and autodiff gets the exact local
+//! `crate::kernels::fastmath`), and autodiff gets the exact local
 //! derivative through `c + d * (x - detach(x))`: its value is `c`, its gradient `d * grad`.
 //! Other devices use burn's GELU.
 
@@ -17,7 +17,7 @@ const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 #[inline]
 pub fn gelu_and_grad(x: f32) -> (f32, f32) {
     let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
-    let e = crate::fastmath::exp(-z * z); // exp(-x^2/2)
+    let e = crate::kernels::fastmath::exp(-z * z); // exp(-x^2/2)
     let t = 1.0 / (1.0 + 0.327_591_1 * z);
     let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
     let erf_abs = 1.0 - poly * e;
@@ -36,7 +36,7 @@ fn fill_body(c: &mut [f32], d: Option<&mut [f32]>) {
 /// Replace `c`'s values x by gelu(x) (and write the derivatives to `d`), vectorised with AVX2 +
 /// FMA when the CPU has them.
 fn fill(c: &mut [f32], d: Option<&mut [f32]>) {
-    crate::fastmath::with_avx2_fma(#[inline(always)] || fill_body(c, d))
+    crate::kernels::fastmath::with_avx2_fma(#[inline(always)] || fill_body(c, d))
 }
 
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {

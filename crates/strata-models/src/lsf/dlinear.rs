@@ -9,7 +9,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
-use crate::{Capabilities, Forecaster, Shape};
+use crate::api::{Architecture, Capabilities, Forecast, Forecaster, Marks, Shape, values};
 
 /// DLinear hyper-parameters (defaults from the paper's scripts).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -117,6 +117,28 @@ impl Forecaster for DLinear {
             }
         };
         out.swap_dims(1, 2) // [b, h, c]
+    }
+}
+
+impl Architecture for DLinearConfig {
+    type Module = DLinear;
+    fn capabilities(&self) -> Capabilities {
+        Self::CAPABILITIES
+    }
+    fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<DLinear, String> {
+        Ok(self.init(shape, device))
+    }
+    fn examples() -> Vec<Self> {
+        vec![Self::default()]
+    }
+}
+
+impl Forecast for DLinear {
+    fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
+        self.forecast(values(x))
+    }
+    fn predict_channels(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forecast(x)
     }
 }
 

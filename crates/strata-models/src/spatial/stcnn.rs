@@ -8,8 +8,8 @@ use burn::nn::{Linear, LinearConfig, Lstm, LstmConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::spatial_mix::SpatialMix;
-use crate::{Capabilities, Shape};
+use crate::spatial::spatial_mix::SpatialMix;
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
 
 /// ST-CNN hyper-parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -59,5 +59,33 @@ impl STCNN {
         let y = self.head.forward(state.hidden); // [b*n, pred_len]
         let h = y.dims()[1];
         y.reshape([b, n, h]).permute([0, 2, 1])
+    }
+}
+
+impl Architecture for STCNNConfig {
+    type Module = STCNN;
+    fn capabilities(&self) -> Capabilities {
+        Self::CAPABILITIES
+    }
+    fn needs_graph(&self) -> bool {
+        true
+    }
+    fn check(&self, shape: &Shape, has_graph: bool) -> Result<(), String> {
+        if !has_graph && shape.grid.is_none() {
+            return Err("stcnn needs a graph (data.graph) or a grid (data.grid)".into());
+        }
+        Ok(())
+    }
+    fn build(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> Result<STCNN, String> {
+        Ok(self.init(shape, adj, device))
+    }
+    fn examples() -> Vec<Self> {
+        vec![Self::default()]
+    }
+}
+
+impl Forecast for STCNN {
+    fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
+        self.forward(x)
     }
 }

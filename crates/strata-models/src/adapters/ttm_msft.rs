@@ -20,9 +20,9 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
-use crate::moirai_msft::MsftConfig;
-use crate::msft::{downsample, upsample_mix};
-use crate::ttm::{TinyTimeMixer, TtmHooks};
+use crate::adapters::moirai_msft::MsftConfig;
+use crate::adapters::msft::{downsample, upsample_mix};
+use crate::foundation::ttm::{TinyTimeMixer, TtmHooks};
 
 #[derive(Module, Debug)]
 pub struct TtmLora {
@@ -46,10 +46,10 @@ pub struct TtmMsft {
     /// patches' embeddings (`None`: off).
     prompts: Option<Param<Tensor<2>>>,
     /// AdaLoRA on fc1 and fc2 of every mixer, matrix `mixer * 2 + (0 fc1, 1 fc2)` (`None`: off).
-    ada: Option<crate::adalora::AdaLora>,
+    ada: Option<crate::adapters::adalora::AdaLora>,
     lora_scale: f64,
     /// LoRA dropout (on the LoRA / AdaLoRA path's input, training only).
-    lora_dropout: crate::dropout::Dropout,
+    lora_dropout: crate::layers::dropout::Dropout,
     weighted: bool,
 }
 
@@ -80,14 +80,14 @@ impl TtmMsft {
         };
         let blocks = backbone.encoder_blocks();
         TtmMsft {
-            adapters: if cfg.adapters { (0..s).map(|_| crate::msft::identity_linear(d, device)).collect() } else { vec![] },
+            adapters: if cfg.adapters { (0..s).map(|_| crate::adapters::msft::identity_linear(d, device)).collect() } else { vec![] },
             lora,
             aggregator: if cfg.aggregator && cfg.scales > 0 { (0..blocks).map(|_| Param::from_tensor(Tensor::zeros([4, cfg.scales, d], device))).collect() } else { vec![] },
             scale_weights: Param::from_tensor(Tensor::ones([s], device)).set_require_grad(cfg.weighted),
             prompts: (cfg.prompt_tokens > 0).then(|| Param::from_tensor(Tensor::random([cfg.prompt_tokens, d], Distribution::Normal(0.0, 0.02), device))),
-            ada: cfg.adalora.as_ref().map(|a| crate::adalora::AdaLora::new(&shapes, a, device)),
+            ada: cfg.adalora.as_ref().map(|a| crate::adapters::adalora::AdaLora::new(&shapes, a, device)),
             lora_scale: cfg.lora_alpha / r as f64,
-            lora_dropout: crate::dropout::Dropout::new(cfg.lora_dropout),
+            lora_dropout: crate::layers::dropout::Dropout::new(cfg.lora_dropout),
             weighted: cfg.weighted,
             backbone,
         }
@@ -103,16 +103,16 @@ impl TtmMsft {
     }
 
     fn mix_weight_tensor(&self) -> Tensor<1> {
-        burn::tensor::activation::softmax(crate::msft::mix_logits(&self.scale_weights, self.weighted), 0)
+        burn::tensor::activation::softmax(crate::adapters::msft::mix_logits(&self.scale_weights, self.weighted), 0)
     }
 
     /// Softmax of the scale weights as used for mixing.
     pub fn mix_weights(&self) -> Vec<f32> {
-        crate::msft::softmax(&self.mix_logits())
+        crate::adapters::msft::softmax(&self.mix_logits())
     }
 
     fn mix_logits(&self) -> Vec<f32> {
-        crate::msft::mix_logits(&self.scale_weights, self.weighted).into_data().try_to_vec::<f32>().expect("f32")
+        crate::adapters::msft::mix_logits(&self.scale_weights, self.weighted).into_data().try_to_vec::<f32>().expect("f32")
     }
 
     /// Scale i of `rows` univariate contexts `[rows, history]`: the last `context * 2^i` steps,
@@ -210,7 +210,7 @@ impl TtmMsft {
     }
 
     /// AdaLoRA: the orthogonality penalty, the importance scores, the budget, the ranks kept.
-    pub fn ada(&self) -> Option<&crate::adalora::AdaLora> {
+    pub fn ada(&self) -> Option<&crate::adapters::adalora::AdaLora> {
         self.ada.as_ref()
     }
 
@@ -259,7 +259,7 @@ impl TtmHooks for ScaleHooks<'_> {
         }
     }
 
-    fn delta_dropout(&self) -> Option<&crate::dropout::Dropout> {
+    fn delta_dropout(&self) -> Option<&crate::layers::dropout::Dropout> {
         (self.m.lora_dropout.inner.prob > 0.0).then_some(&self.m.lora_dropout)
     }
 

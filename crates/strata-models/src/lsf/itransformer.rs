@@ -8,10 +8,10 @@ use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use crate::attention::SelfAttention;
-use crate::dropout::Dropout;
-use crate::gelu::gelu;
-use crate::{Capabilities, Shape};
+use crate::layers::attention::SelfAttention;
+use crate::layers::dropout::Dropout;
+use crate::kernels::gelu::gelu;
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape, values};
 
 /// iTransformer hyper-parameters (TSLib defaults; the ETTh1 script sets d_model = d_ff = 128).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -126,5 +126,27 @@ impl ITransformer {
             None => y,
         };
         (y, maps)
+    }
+}
+
+impl Architecture for ITransformerConfig {
+    type Module = ITransformer;
+    fn capabilities(&self) -> Capabilities {
+        Self::CAPABILITIES
+    }
+    fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<ITransformer, String> {
+        Ok(self.init(shape, device))
+    }
+    fn examples() -> Vec<Self> {
+        vec![Self::default()]
+    }
+}
+
+impl Forecast for ITransformer {
+    fn predict(&self, x: Tensor<4>, marks: Option<Marks>) -> Tensor<3> {
+        self.forward(values(x), marks.map(|m| m.x))
+    }
+    fn attention(&self, x: Tensor<4>, marks: Option<Marks>) -> Option<Vec<(String, Tensor<4>)>> {
+        Some(crate::api::layer_names(self.forward_with_attention(values(x), marks.map(|m| m.x)).1))
     }
 }

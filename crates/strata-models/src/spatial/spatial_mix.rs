@@ -7,7 +7,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
-use crate::graph_ops::{gcn_norm, tensor, transpose};
+use crate::spatial::graph_ops::{gcn_norm, tensor, transpose};
 
 #[derive(Module, Debug)]
 pub struct SpatialMix {

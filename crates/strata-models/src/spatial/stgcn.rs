@@ -10,9 +10,9 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
-use crate::dropout::Dropout;
-use crate::graph_ops::{scaled_laplacian, tensor, transpose};
-use crate::{Capabilities, Shape};
+use crate::layers::dropout::Dropout;
+use crate::spatial::graph_ops::{scaled_laplacian, tensor, transpose};
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
 
 /// STGCN hyper-parameters (BasicTS defaults: Ks 3, Kt 3, blocks [[F], [64, 16, 64], [64, 16, 64], [128, 128], [H]]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -209,5 +209,36 @@ impl STGCN {
         let h = h.reshape([b, c, n]).permute([0, 2, 1]);
         let y = self.fc2.forward(relu(self.fc1.forward(h))); // [b, n, pred_len]
         y.permute([0, 2, 1])
+    }
+}
+
+impl Architecture for STGCNConfig {
+    type Module = STGCN;
+    fn capabilities(&self) -> Capabilities {
+        Self::CAPABILITIES
+    }
+    fn needs_graph(&self) -> bool {
+        true
+    }
+    fn check(&self, shape: &Shape, has_graph: bool) -> Result<(), String> {
+        if self.remaining_steps(shape.seq_len) == 0 {
+            return Err(format!("stgcn: seq_len {} is too short for {} blocks of kernel {} (each removes {} steps)", shape.seq_len, self.blocks.len(), self.kt, 2 * (self.kt - 1)));
+        }
+        if !has_graph {
+            return Err("stgcn needs a graph: set data.graph or use a dataset that has one".into());
+        }
+        Ok(())
+    }
+    fn build(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> Result<STGCN, String> {
+        Ok(self.init(shape, adj, device))
+    }
+    fn examples() -> Vec<Self> {
+        vec![Self::default()]
+    }
+}
+
+impl Forecast for STGCN {
+    fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
+        self.forward(x)
     }
 }

@@ -8,12 +8,12 @@
 use burn::module::{Initializer, Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 
-use crate::dropout::Dropout;
+use crate::layers::dropout::Dropout;
 use burn::tensor::{Device, Tensor};
 
-use crate::attention::SelfAttention;
-use crate::revin::RevIN;
-use crate::{Capabilities, Forecaster, Shape};
+use crate::layers::attention::SelfAttention;
+use crate::layers::revin::RevIN;
+use crate::api::{Architecture, Capabilities, Forecast, Forecaster, Marks, Shape, values};
 
 /// PatchTST hyper-parameters. Defaults are the paper's ETTh1 script (PatchTST/42).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -122,7 +122,7 @@ impl EncoderLayer {
     fn forward(&self, x: Tensor<3>, prev: Option<Tensor<4>>) -> (Tensor<3>, Tensor<4>, Tensor<4>) {
         let att = self.attention.forward(x.clone(), prev);
         let x = batch_norm(&self.norm_attn, x + self.dropout_attn.forward(att.context));
-        let ff = self.ff_out.forward(self.ff_dropout.forward(crate::gelu::gelu(self.ff_in.forward(x.clone()))));
+        let ff = self.ff_out.forward(self.ff_dropout.forward(crate::kernels::gelu::gelu(self.ff_in.forward(x.clone()))));
         let x = batch_norm(&self.norm_ffn, x + self.dropout_ffn.forward(ff));
         (x, att.scores, att.weights)
     }
@@ -186,6 +186,31 @@ impl PatchTST {
 impl Forecaster for PatchTST {
     fn forecast(&self, x: Tensor<3>) -> Tensor<3> {
         self.forward_with_attention(x).0
+    }
+}
+
+impl Architecture for PatchTSTConfig {
+    type Module = PatchTST;
+    fn capabilities(&self) -> Capabilities {
+        Self::CAPABILITIES
+    }
+    fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<PatchTST, String> {
+        Ok(self.init(shape, device))
+    }
+    fn examples() -> Vec<Self> {
+        vec![Self::default()]
+    }
+}
+
+impl Forecast for PatchTST {
+    fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
+        self.forecast(values(x))
+    }
+    fn predict_channels(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forecast(x)
+    }
+    fn attention(&self, x: Tensor<4>, _marks: Option<Marks>) -> Option<Vec<(String, Tensor<4>)>> {
+        Some(crate::api::layer_names(self.forward_with_attention(values(x)).1))
     }
 }
 

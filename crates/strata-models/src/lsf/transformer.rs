@@ -3,7 +3,7 @@
 //! positions + a linear embedding of the calendar features; an encoder over the input window;
 //! a decoder fed the last `label_len` input steps followed by zeros for the horizon, with causal
 //! self-attention and cross-attention to the encoder. The head is a point projection, or a
-//! distribution head ([`crate::distribution`]) whose mean is the point forecast and whose NLL
+//! distribution head ([`crate::layers::distribution`]) whose mean is the point forecast and whose NLL
 //! is the training loss.
 
 use burn::module::Module;
@@ -11,10 +11,10 @@ use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig1d};
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
-use crate::distribution::{Distribution, DistributionHead, Family};
-use crate::dropout::Dropout;
-use crate::gelu::gelu;
-use crate::{Capabilities, Shape};
+use crate::layers::distribution::{Distribution, DistributionHead, Family};
+use crate::layers::dropout::Dropout;
+use crate::kernels::gelu::gelu;
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape, values};
 
 /// Transformer hyper-parameters (TSLib defaults).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -83,7 +83,7 @@ impl Attention {
             let mask: Vec<bool> = (0..tq).flat_map(|i| (0..tk).map(move |j| j > i)).collect();
             Tensor::<2, Bool>::from_data(TensorData::new(mask, [tq, tk]), &scores.device()).unsqueeze::<4>()
         });
-        let weights = crate::softmax::softmax_last(scores, mask);
+        let weights = crate::kernels::softmax::softmax_last(scores, mask);
         let w = self.dropout.forward(weights.clone());
         (self.o.forward(w.matmul(v).swap_dims(1, 2).reshape([b, tq, d])), weights)
     }
@@ -306,6 +306,35 @@ impl Transformer {
         let h = self.features(x, x_mark, y_mark);
         let d = h.dims()[2];
         Some(head.forward(h.reshape([b * self.pred_len, d])))
+    }
+}
+
+impl Architecture for TransformerConfig {
+    type Module = Transformer;
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { probabilistic: self.distribution.is_some(), ..Self::CAPABILITIES }
+    }
+    fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<Transformer, String> {
+        Ok(self.init(shape, device))
+    }
+    /// The point head and the Gaussian head.
+    fn examples() -> Vec<Self> {
+        vec![Self::default(), TransformerConfig { distribution: Some(Family::Normal), ..Default::default() }]
+    }
+}
+
+impl Forecast for Transformer {
+    fn predict(&self, x: Tensor<4>, marks: Option<Marks>) -> Tensor<3> {
+        let (xm, ym) = marks.map_or((None, None), |m| (Some(m.x), Some(m.y)));
+        self.forward(values(x), xm, ym)
+    }
+    fn distribution(&self, x: Tensor<4>, marks: Option<Marks>) -> Option<Distribution> {
+        let (xm, ym) = marks.map_or((None, None), |m| (Some(m.x), Some(m.y)));
+        Transformer::distribution(self, values(x), xm, ym)
+    }
+    fn attention(&self, x: Tensor<4>, marks: Option<Marks>) -> Option<Vec<(String, Tensor<4>)>> {
+        let (xm, ym) = marks.map_or((None, None), |m| (Some(m.x), Some(m.y)));
+        Some(Transformer::attention(self, values(x), xm, ym))
     }
 }
 

@@ -435,7 +435,7 @@ impl Moirai {
     pub fn load(dir: &Path, device: &Device) -> Result<Moirai, String> {
         let cfg = MoiraiConfig::from_file(&dir.join("config.json"))?;
         let mut m = cfg.init(device);
-        crate::weights::load_safetensors(&mut m, &dir.join("model.safetensors"))?;
+        crate::foundation::weights::load_safetensors(&mut m, &dir.join("model.safetensors"))?;
         Ok(m)
     }
 
@@ -728,14 +728,14 @@ impl MoiraiAttention {
         let same = emb.narrow(0, 1, 1).reshape([1, h, 1, 1]);
         let bias = other.clone() + (same - other) * a.same_var.clone();
         let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / 8.0) + bias;
-        let out = crate::softmax::softmax_last(scores, Some(a.other_sample.clone())).matmul(v).swap_dims(1, 2).reshape([b, l, d]);
+        let out = crate::kernels::softmax::softmax_last(scores, Some(a.other_sample.clone())).matmul(v).swap_dims(1, 2).reshape([b, l, d]);
         self.out_proj.forward(out)
     }
 }
 
 fn lgamma3(x: Tensor<3>) -> Tensor<3> {
     let [b, l, p] = x.dims();
-    crate::distribution::lgamma(x.reshape([b * l, p])).reshape([b, l, p])
+    crate::layers::distribution::lgamma(x.reshape([b * l, p])).reshape([b, l, p])
 }
 
 fn log_sigmoid(x: Tensor<3>) -> Tensor<3> {

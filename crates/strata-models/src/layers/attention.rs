@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 
-use crate::dropout::Dropout;
+use crate::layers::dropout::Dropout;
 use burn::tensor::{Device, Tensor};
 
 #[derive(Module, Debug)]
@@ -55,7 +55,7 @@ impl SelfAttention {
         if let Some(prev) = prev_scores {
             scores = scores + prev;
         }
-        let weights = crate::softmax::softmax_last(scores.clone(), None);
+        let weights = crate::kernels::softmax::softmax_last(scores.clone(), None);
         let context = self.attn_dropout.forward(weights.clone()).matmul(v).swap_dims(1, 2).reshape([b, t, d]);
         let context = self.proj_dropout.forward(self.output.forward(context));
         AttentionOut { context, scores, weights }

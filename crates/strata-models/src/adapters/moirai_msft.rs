@@ -9,15 +9,15 @@
 //!
 //! A batch is univariate windows (one row per window and channel) of the same context length
 //! L and horizon H; scale i is variate i of the row's one sample, its time ids counting its own
-//! patches (see [`crate::msft`]).
+//! patches (see [`crate::adapters::msft`]).
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Bool, Device, Distribution, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::moirai::{EncoderHooks, Moirai, Packed, Part};
-use crate::msft::{ScaleLayout, scales};
+use crate::foundation::moirai::{EncoderHooks, Moirai, Packed, Part};
+use crate::adapters::msft::{ScaleLayout, scales};
 
 /// The MSFT parts and their settings (the reference: 3 new scales, LoRA r 16, alpha 16): the
 /// `[msft]` table of a fine-tuning config. MSFT's per-scale LoRA has its own `lora_*` settings
@@ -49,7 +49,7 @@ pub struct MsftConfig {
     /// AdaLoRA on q/k/v (the `adalora` method, from the top-level `[adalora]`; `None`: off).
     /// Never a `[msft]` key.
     #[serde(skip)]
-    pub adalora: Option<crate::adalora::AdaLoraConfig>,
+    pub adalora: Option<crate::adapters::adalora::AdaLoraConfig>,
 }
 
 impl Default for MsftConfig {
@@ -84,9 +84,9 @@ pub struct MsftMoirai {
     /// `[prompt tokens, d]`, replacing the prefix tokens' embeddings (N(0, 0.02^2) init).
     prompts: Option<Param<Tensor<2>>>,
     /// AdaLoRA on q/k/v, matrix `layer * 3 + (0 q, 1 k, 2 v)` (`None` when off).
-    ada: Option<crate::adalora::AdaLora>,
+    ada: Option<crate::adapters::adalora::AdaLora>,
     lora_scale: f64,
-    lora_dropout: crate::dropout::Dropout,
+    lora_dropout: crate::layers::dropout::Dropout,
     use_adapters: bool,
     use_lora: bool,
     within_scale: bool,
@@ -100,15 +100,15 @@ impl MsftMoirai {
         let (d, s, layers, r) = (backbone.d_model(), cfg.scales + 1, backbone.num_layers(), cfg.lora_rank.max(1));
         let on = |b: bool, n: usize| if b { n } else { 0 };
         MsftMoirai {
-            adapters: (0..on(cfg.adapters, s)).map(|_| crate::msft::identity_linear(d, device)).collect(),
+            adapters: (0..on(cfg.adapters, s)).map(|_| crate::adapters::msft::identity_linear(d, device)).collect(),
             lora_a: (0..on(cfg.lora, layers)).map(|_| Param::from_tensor(Tensor::random([3, s, d, r], Distribution::Normal(0.0, 0.01), device))).collect(),
             lora_b: (0..on(cfg.lora, layers)).map(|_| Param::from_tensor(Tensor::zeros([3, s, r, d], device))).collect(),
             aggregator: (0..on(cfg.aggregator && cfg.scales > 0, layers)).map(|_| Param::from_tensor(Tensor::zeros([4, cfg.scales, d], device))).collect(),
             scale_weights: Param::from_tensor(Tensor::ones([s], device)).set_require_grad(cfg.weighted),
-            ada: cfg.adalora.as_ref().map(|a| crate::adalora::AdaLora::new(&vec![(d, d); layers * 3], a, device)),
+            ada: cfg.adalora.as_ref().map(|a| crate::adapters::adalora::AdaLora::new(&vec![(d, d); layers * 3], a, device)),
             prompts: (cfg.prompt_tokens > 0).then(|| Param::from_tensor(Tensor::random([cfg.prompt_tokens, d], Distribution::Normal(0.0, 0.02), device))),
             lora_scale: cfg.lora_alpha / r as f64,
-            lora_dropout: crate::dropout::Dropout::new(cfg.lora_dropout),
+            lora_dropout: crate::layers::dropout::Dropout::new(cfg.lora_dropout),
             use_adapters: cfg.adapters,
             use_lora: cfg.lora,
             within_scale: cfg.within_scale,
@@ -133,12 +133,12 @@ impl MsftMoirai {
 
     /// Softmax of the scale weights (equal weights when weighting is off).
     pub fn mix_weights(&self) -> Tensor<1> {
-        burn::tensor::activation::softmax(crate::msft::mix_logits(&self.scale_weights, self.weighted), 0)
+        burn::tensor::activation::softmax(crate::adapters::msft::mix_logits(&self.scale_weights, self.weighted), 0)
     }
 
     /// The host copy of [`Self::mix_weights`]'s logits.
     pub fn mix_logits(&self) -> Vec<f32> {
-        crate::msft::mix_logits(&self.scale_weights, self.weighted).into_data().try_to_vec::<f32>().expect("f32")
+        crate::adapters::msft::mix_logits(&self.scale_weights, self.weighted).into_data().try_to_vec::<f32>().expect("f32")
     }
 
     /// Loss for a batch of `[rows, L]` contexts and `[rows, H]` targets: sum over scales of the
@@ -148,7 +148,7 @@ impl MsftMoirai {
         let (l, h) = (context.len() / rows, target.len() / rows);
         let layout = self.layout(l, h, patch);
         let p = self.pack(context, target, rows, &layout);
-        let counts = crate::moirai::prediction_counts(&p);
+        let counts = crate::foundation::moirai::prediction_counts(&p);
         let scale_of = layout.scale_of_tokens();
         let t = layout.total();
         let hooks = self.hooks(&layout, rows, device);
@@ -166,7 +166,7 @@ impl MsftMoirai {
     }
 
     /// AdaLoRA itself (`None` when off).
-    pub fn ada(&self) -> Option<&crate::adalora::AdaLora> {
+    pub fn ada(&self) -> Option<&crate::adapters::adalora::AdaLora> {
         self.ada.as_ref()
     }
 
@@ -261,7 +261,7 @@ impl MsftMoirai {
                     ((0..paths).flat_map(|s| draws[s * points + off..s * points + off + hi].iter().copied()).collect(), hi)
                 })
                 .collect();
-            let rows_out = crate::msft::upsample_mix(&per_scale, paths, h, &w);
+            let rows_out = crate::adapters::msft::upsample_mix(&per_scale, paths, h, &w);
             mixed[r * paths * h..(r + 1) * paths * h].copy_from_slice(&rows_out);
         }
         mixed

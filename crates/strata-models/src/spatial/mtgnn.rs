@@ -11,8 +11,8 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::dropout::Dropout;
-use crate::{Capabilities, Shape};
+use crate::layers::dropout::Dropout;
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
 
 /// MTGNN hyper-parameters (the paper's / BasicTS defaults for METR-LA).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -86,7 +86,7 @@ impl LocationEncoder {
         let h = relu(self.input.forward(loc));
         let d = h.dims()[1] as f64;
         let scores = self.query.forward(h.clone()).matmul(self.key.forward(h.clone()).transpose()) / d.sqrt();
-        let att = crate::softmax::softmax(scores, 1).matmul(self.value.forward(h.clone()));
+        let att = crate::kernels::softmax::softmax(scores, 1).matmul(self.value.forward(h.clone()));
         self.output.forward(self.norm.forward(h + att))
     }
 }
@@ -326,5 +326,33 @@ impl MTGNN {
         }
         let skip = self.skip_end.forward(h) + skip;
         relu(self.end1.forward(relu(skip)))
+    }
+}
+
+impl Architecture for MTGNNConfig {
+    type Module = MTGNN;
+    fn capabilities(&self) -> Capabilities {
+        Self::CAPABILITIES
+    }
+    fn check(&self, _shape: &Shape, _has_graph: bool) -> Result<(), String> {
+        if self.location_encoder {
+            return Err("mtgnn with location_encoder = true is STemDist's backbone: it forecasts from each location's mean window and trains through `strata distill`".into());
+        }
+        Ok(())
+    }
+    fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<MTGNN, String> {
+        Ok(self.init(shape, device))
+    }
+    fn examples() -> Vec<Self> {
+        vec![Self::default()]
+    }
+}
+
+impl Forecast for MTGNN {
+    fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
+        self.forward(x)
+    }
+    fn learned_adjacency(&self) -> Option<Tensor<2>> {
+        Some(self.learned_graph())
     }
 }

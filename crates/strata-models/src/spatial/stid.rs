@@ -11,8 +11,8 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor};
 
-use crate::dropout::Dropout;
-use crate::{Capabilities, Shape};
+use crate::layers::dropout::Dropout;
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
 
 /// STID hyper-parameters (BasicTS defaults for METR-LA).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -116,5 +116,24 @@ impl STID {
             hidden = layer.forward(hidden);
         }
         self.regression.forward(hidden).permute([0, 2, 1])
+    }
+}
+
+impl Architecture for STIDConfig {
+    type Module = STID;
+    fn capabilities(&self) -> Capabilities {
+        Self::CAPABILITIES
+    }
+    fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<STID, String> {
+        Ok(self.init(shape, device))
+    }
+    fn examples() -> Vec<Self> {
+        vec![Self::default()]
+    }
+}
+
+impl Forecast for STID {
+    fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
+        self.forward(x)
     }
 }

@@ -1,0 +1,3 @@
+//! Generative models of series windows: the [`vae`].
+
+pub mod vae;
