@@ -46,7 +46,7 @@ models! {
         convlstm: "convlstm" Convlstm(ConvLSTMConfig) => ConvLSTM(ConvLSTM) | "ConvLSTM" | "strnn";
     }
     /// Pretrained foundation models (MOIRAI, TinyTimeMixer) and their checkpoint weights.
-    pub mod foundation(moirai, weights) {
+    pub mod foundation(moirai, moirai_mixture, moirai_packed, weights) {
         ttm: "ttm" Ttm(TTMRunConfig) => TTM(TinyTimeMixer) | "TTM" | "tinytimemixer";
     }
 }

@@ -2,6 +2,7 @@
 //! ([`prob_metrics`], [`probabilistic`]), the spatio-temporal protocol ([`spatial`]), and a
 //! forecasting run's results ([`run`]).
 
+pub mod fidelity;
 pub mod metrics;
 pub mod point;
 pub mod prob_metrics;
