@@ -5,7 +5,7 @@
 #   scripts/engine_repro.sh target/release/strata runs/repro_new
 #   diff runs/repro_old/summary.txt runs/repro_new/summary.txt
 # One thread (RAYON_NUM_THREADS=1), so that no reduction order depends on scheduling.
-# About 45 minutes on 2 cores; each run's results land in OUT/<name>/.
+# About 15 minutes on 2 cores; each run's results land in OUT/<name>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 strata=$(realpath "$1")
@@ -24,6 +24,7 @@ run dlinear train --config configs/etth1_dlinear_336_96.toml --out "$out/dlinear
 run vae train --config configs/etth1_vae.toml --set train.epochs=1 --out "$out/vae" --fresh
 run pretrain pretrain --config configs/moirai_small_pretrain.toml --set train.steps=20 --set train.checkpoint_every=10 --set train.warmup_steps=5 --out "$out/pretrain" --fresh
 run lora finetune --method lora --model "$data/ttm-r2" --dataset etth1 "${budget[@]}" --out "$out/lora" --fresh
+run adalora finetune --method adalora --model "$data/ttm-r2" --dataset etth1 "${budget[@]}" --out "$out/adalora" --fresh
 run msft finetune --method msft --model "$data/ttm-r2" --dataset etth1 "${budget[@]}" --out "$out/msft" --fresh
 run distill_eval distill-eval --full los-loop --epochs 1 --out "$out/distill_eval.json"
 # The numbers: training histories (loss per epoch), validation and test metrics, no timings.
@@ -39,7 +40,7 @@ r = json.load(open(f"{out}/vae/results.json"))
 print("vae history", hist(r["training"]["history"]), "val", r["val"], "test", r["test"], "fidelity", r["fidelity"]["mean_diff"], r["fidelity"]["std_ratio"])
 r = json.load(open(f"{out}/pretrain/results.json"))
 print("pretrain history", hist(r["history"]), "best", r["best_val_nll"], r["best_step"], "steps", r["steps"])
-for name in ["lora", "msft"]:
+for name in ["lora", "adalora", "msft"]:
     r = json.load(open(f"{out}/{name}/results.json"))
     print(name, "history", hist(r["history"]), "val", r["val_loss"], "test", r["test_mse"], r["test_mae"], "scales", r["scale_weights"], r["notes"])
 r = json.load(open(f"{out}/distill_eval.json"))

@@ -43,6 +43,10 @@ impl DistilledTraining<'_> {
 impl Job for DistilledTraining<'_> {
     type Model = MTGNN;
 
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
     fn plan(&self) -> Plan {
         let steps = self.d.m.div_ceil(self.cfg.batch.max(1)) * self.subsets();
         Plan {
@@ -50,7 +54,6 @@ impl Job for DistilledTraining<'_> {
             steps_per_round: steps,
             total_steps: steps * self.epochs,
             patience: usize::MAX,
-            seed: self.seed,
             batches: Batches::Drawn,
             unit: "epoch",
             activity: "training on the distilled set",

@@ -180,6 +180,10 @@ impl<M: Tunable, B: Fn(&Device) -> Result<M>> Finetuning<'_, M, B> {
 impl<M: Tunable, B: Fn(&Device) -> Result<M>> Job for Finetuning<'_, M, B> {
     type Model = M;
 
+    fn seed(&self) -> u64 {
+        self.cfg.train.seed
+    }
+
     fn plan(&self) -> Plan {
         let t = &self.cfg.train;
         Plan { activity: "fine-tuning", ..Plan::epochs(t.epochs, self.data().train.len(), t.batch_size, t.max_steps_per_epoch, t.patience, t.seed) }

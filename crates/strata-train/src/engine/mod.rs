@@ -50,8 +50,6 @@ pub struct Plan {
     pub total_steps: usize,
     /// Stop after this many rounds without a better validation loss (`usize::MAX`: never).
     pub patience: usize,
-    /// The device's random seed before the model is built.
-    pub seed: u64,
     pub batches: Batches,
     /// What a round is called in progress lines (`epoch`, `round`).
     pub unit: &'static str,
@@ -68,7 +66,6 @@ impl Plan {
             steps_per_round: steps,
             total_steps: steps * epochs,
             patience,
-            seed,
             batches: Batches::Windows { n, batch_size, seed },
             unit: "epoch",
             activity: "training",
@@ -112,8 +109,11 @@ impl StepLoss {
 pub trait Job {
     type Model: Module;
 
+    /// The device's random seed before the model is built.
+    fn seed(&self) -> u64;
+    /// The shape of the run (asked once the model is built).
     fn plan(&self) -> Plan;
-    /// Build the model on `device` (its random seed already set from [`Plan::seed`]).
+    /// Build the model on `device` (its random seed already set from [`Job::seed`]).
     fn build(&mut self, device: &Device) -> Result<Self::Model>;
     /// The parameter groups; the first takes every parameter that [`Job::split_grads`] does
     /// not give to a later one.
@@ -188,9 +188,9 @@ pub const AUX_STATE: &str = "aux_state.json";
 /// Train `job` on `device` (an autodiff device) until `until` rounds are done (or the plan's
 /// rounds, early stopping, or a finished run), resuming from the run folder's checkpoint.
 pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize) -> Result<Fitted<J::Model>> {
-    let plan = job.plan();
-    device.seed(plan.seed);
+    device.seed(job.seed());
     let mut model = job.build(device)?;
+    let plan = job.plan();
     let mut groups = job.groups();
     if let Store::Folder(run) = &store
         && run.state.epochs_done > 0
@@ -308,3 +308,6 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
     }
     Ok(Fitted { model, best, seconds_per_step: step_seconds / steps_timed.max(1) as f64 })
 }
+
+#[cfg(test)]
+mod tests;

@@ -96,6 +96,10 @@ impl<'a> Forecasting<'a> {
 impl Job for Forecasting<'_> {
     type Model = Model;
 
+    fn seed(&self) -> u64 {
+        self.cfg.train.seed
+    }
+
     fn plan(&self) -> Plan {
         let t = &self.cfg.train;
         Plan::epochs(t.epochs, self.task.splits()[0].len(), t.batch_size, t.max_steps_per_epoch, t.patience, t.seed)

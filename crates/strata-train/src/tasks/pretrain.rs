@@ -368,6 +368,10 @@ struct Pretraining<'a> {
 impl Job for Pretraining<'_> {
     type Model = Moirai;
 
+    fn seed(&self) -> u64 {
+        self.cfg.train.seed
+    }
+
     fn plan(&self) -> Plan {
         let t = &self.cfg.train;
         Plan {
@@ -375,7 +379,6 @@ impl Job for Pretraining<'_> {
             steps_per_round: t.checkpoint_every,
             total_steps: t.steps,
             patience: usize::MAX,
-            seed: t.seed,
             batches: Batches::Drawn,
             unit: "round",
             activity: "pretraining",

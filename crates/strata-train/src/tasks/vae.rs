@@ -221,6 +221,10 @@ struct VaeTraining<'a> {
 impl Job for VaeTraining<'_> {
     type Model = VAE;
 
+    fn seed(&self) -> u64 {
+        self.cfg.train.seed
+    }
+
     fn plan(&self) -> Plan {
         let t = &self.cfg.train;
         Plan::epochs(t.epochs, self.data.train.len(), t.batch_size, t.max_steps_per_epoch, t.patience, t.seed)
