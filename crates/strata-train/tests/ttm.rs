@@ -95,8 +95,10 @@ fn a_wrong_checkpoint_is_rejected_naming_the_key() {
 #[test]
 fn linear_probe_trains_only_the_head() {
     use burn::module::Module;
-    use burn::optim::{AdamConfig, GradientsParams};
     use strata_models::{Model, ModelConfig, Shape};
+    use strata_train::engine::checkpoint::TrainState;
+    use strata_train::engine::schedule::Rate;
+    use strata_train::engine::{Batches, Group, Job, OptimizerSpec, Plan, Step, StepLoss, Store, fit};
     let device = Device::flex().autodiff();
     let ckpt = data_root().join("ttm-r2");
     let cfg = |method: &str| -> ModelConfig { toml::from_str(&format!("name = \"ttm\"\ncheckpoint = \"{}\"\nmethod = \"{method}\"", ckpt.display())).unwrap() };
@@ -110,15 +112,48 @@ fn linear_probe_trains_only_the_head() {
         let (a, b) = t.patcher_and_head_weights();
         (a.into_data().try_to_vec::<f32>().unwrap(), b.into_data().try_to_vec::<f32>().unwrap())
     };
+    /// One Adam step (lr 1e-2) of the training engine on the MSE of one batch.
+    struct OneStep {
+        cfg: ModelConfig,
+        shape: Shape,
+        x: Tensor<3>,
+        y: Tensor<3>,
+        built: Option<Model>,
+    }
+    impl Job for OneStep {
+        type Model = Model;
+        fn seed(&self) -> u64 {
+            0
+        }
+        fn plan(&self) -> Plan {
+            Plan { rounds: 1, steps_per_round: 1, total_steps: 1, patience: 1, batches: Batches::Drawn, unit: "epoch", activity: "training" }
+        }
+        fn build(&mut self, device: &Device) -> anyhow::Result<Model> {
+            let m = self.cfg.try_init(self.shape, None, device).map_err(anyhow::Error::msg)?;
+            self.built = Some(m.clone());
+            Ok(m)
+        }
+        fn groups(&self) -> Vec<Group> {
+            vec![Group::new(&OptimizerSpec::adam(), Rate::Constant(1e-2), "optimizer.bpk")]
+        }
+        fn describe(&self, _m: &Model, _d: &Device) -> String {
+            String::new()
+        }
+        fn loss(&mut self, model: &Model, _step: &Step, _device: &Device) -> anyhow::Result<StepLoss> {
+            Ok(StepLoss::of((model.forward(self.x.clone().unsqueeze_dim(3)) - self.y.clone()).powf_scalar(2.0).mean()))
+        }
+        fn validate(&mut self, _m: &Model, _round: usize, _d: &Device) -> Option<f64> {
+            Some(0.0)
+        }
+    }
     for (method, backbone_moves) in [("linear_probe", false), ("full", true)] {
-        let model = cfg(method).try_init(shape, None, &device).unwrap();
-        let trainable = ModelConfig::trainable_params(&model);
-        assert_eq!(trainable < model.num_params(), !backbone_moves, "{method}: {trainable} of {}", model.num_params());
-        let before = weights(&model);
-        let loss = (model.forward(x.clone().unsqueeze_dim(3)) - y.clone()).powf_scalar(2.0).mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let mut optim = AdamConfig::new().init();
-        let model = optim.step(1e-2, model, grads);
+        let mut job = OneStep { cfg: cfg(method), shape, x: x.clone(), y: y.clone(), built: None };
+        let mut state = TrainState::default();
+        let model = fit(&mut job, Store::Memory(&mut state), &device, 1).unwrap().model;
+        let built = job.built.unwrap();
+        let trainable = ModelConfig::trainable_params(&built);
+        assert_eq!(trainable < built.num_params(), !backbone_moves, "{method}: {trainable} of {}", built.num_params());
+        let before = weights(&built);
         let after = weights(&model);
         assert_eq!(before.0 != after.0, backbone_moves, "{method}: backbone");
         assert!(before.1 != after.1, "{method}: the head must train");

@@ -9,6 +9,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
+use crate::spatial::graph_ops::graph_or_grid;
 use crate::spatial::spatial_mix::SpatialMix;
 use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
 
@@ -97,10 +98,7 @@ impl Architecture for ConvLSTMConfig {
         true
     }
     fn check(&self, shape: &Shape, has_graph: bool) -> Result<(), String> {
-        if !has_graph && shape.grid.is_none() {
-            return Err("convlstm needs a graph (data.graph) or a grid (data.grid)".into());
-        }
-        Ok(())
+        graph_or_grid("convlstm", shape, has_graph)
     }
     fn build(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> Result<ConvLSTM, String> {
         Ok(self.init(shape, adj, device))

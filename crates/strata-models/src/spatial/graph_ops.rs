@@ -3,6 +3,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::api::Shape;
+
 /// Kipf & Welling's renormalised adjacency `D^-1/2 (A + I) D^-1/2` of the symmetrised graph
 /// `max(A, A^T)`.
 pub fn gcn_norm(adj: &[f32], n: usize) -> Vec<f32> {
@@ -103,6 +105,14 @@ fn largest_eigenvalue(m: &[f64], n: usize) -> f64 {
 /// `x @ op^T` over the node axis: `x` is `[rows, n]`, the result `out[r, i] = sum_j op[i, j] x[r, j]`.
 pub fn propagate(x: Tensor<2>, op_t: &Tensor<2>) -> Tensor<2> {
     x.matmul(op_t.clone())
+}
+
+/// The seed models (ST-CNN, ConvLSTM) convolve over a sensor graph or a grid: one must be given.
+pub fn graph_or_grid(model: &str, shape: &Shape, has_graph: bool) -> Result<(), String> {
+    if !has_graph && shape.grid.is_none() {
+        return Err(format!("{model} needs a graph (data.graph) or a grid (data.grid)"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

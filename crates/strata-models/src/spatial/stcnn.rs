@@ -8,6 +8,7 @@ use burn::nn::{Linear, LinearConfig, Lstm, LstmConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::spatial::graph_ops::graph_or_grid;
 use crate::spatial::spatial_mix::SpatialMix;
 use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
 
@@ -71,10 +72,7 @@ impl Architecture for STCNNConfig {
         true
     }
     fn check(&self, shape: &Shape, has_graph: bool) -> Result<(), String> {
-        if !has_graph && shape.grid.is_none() {
-            return Err("stcnn needs a graph (data.graph) or a grid (data.grid)".into());
-        }
-        Ok(())
+        graph_or_grid("stcnn", shape, has_graph)
     }
     fn build(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> Result<STCNN, String> {
         Ok(self.init(shape, adj, device))
