@@ -298,9 +298,36 @@ enum Command {
 
 fn main() {
     keep_freed_memory();
+    // Under mpirun/srun (with the `mpi` feature): join the ranks; finalised when `_mpi` drops.
+    let _mpi = strata_train::engine::parallel::init();
+    let world = strata_train::engine::parallel::world();
+    if !world.is_root() {
+        quiet_stdout();
+    }
     if let Err(e) = run(Cli::parse()) {
+        if world.size() > 1 {
+            // The other ranks may wait in a collective for this one: end them all.
+            // One write, so that the ranks' lines do not interleave.
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(format!("error (rank {} of {}): {e:#}\n", world.rank(), world.size()).as_bytes());
+            world.abort(1);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+unsafe extern "C" {
+    fn dup2(old: std::ffi::c_int, new: std::ffi::c_int) -> std::ffi::c_int;
+}
+
+/// Ranks other than 0 of a data-parallel run print nothing on stdout (rank 0 prints the
+/// results); their errors still reach stderr.
+fn quiet_stdout() {
+    use std::os::fd::AsRawFd;
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        // SAFETY: replaces file descriptor 1 before anything is written to it.
+        unsafe { dup2(null.as_raw_fd(), 1) };
     }
 }
 

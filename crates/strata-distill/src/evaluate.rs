@@ -92,9 +92,18 @@ impl Job for DistilledTraining<'_> {
     fn loss(&mut self, model: &MTGNN, step: &Step, device: &Device) -> Result<StepLoss> {
         let (x, y, loc) = self.tensors.as_ref().expect("built");
         let (chunk, subset) = &self.steps[step.index];
-        let b = idx(chunk, device);
+        // Data parallelism: each rank takes its share of the step's windows (a mean over
+        // windows: it counts with their number; none: the whole chunk with weight 0).
+        let world = strata_train::engine::parallel::world();
+        let own = world.shard(chunk);
+        let (windows, weight) = match (world.size(), own.is_empty()) {
+            (1, _) => (chunk.clone(), None),
+            (_, true) => (chunk.clone(), Some(0.0)),
+            (_, false) => (own.clone(), Some(own.len() as f64)),
+        };
+        let b = idx(&windows, device);
         let (xb, yb) = (x.clone().select(0, b.clone()), y.clone().select(0, b));
-        Ok(StepLoss::of(subset_loss(model, xb, yb, loc.clone(), subset, &self.d.sizes)))
+        Ok(StepLoss { weight, ..StepLoss::of(subset_loss(model, xb, yb, loc.clone(), subset, &self.d.sizes)) })
     }
 
     fn split_grads(&self, model: &MTGNN, grads: Gradients) -> Vec<GradientsParams> {

@@ -17,7 +17,7 @@ use strata_data::window::{Batch, Windows};
 use strata_train::config::Optimizer;
 use strata_train::device::{device_name, training_device};
 use strata_train::engine::checkpoint::{EpochLog, load_module};
-use strata_train::engine::record::{git_revision, write_json};
+use strata_train::engine::record::{ParallelRecord, git_revision, write_json};
 use strata_train::engine::schedule::Rate;
 use strata_train::engine::{Group, Job, OptimizerSpec, Plan, Run, RunPaths, Step, StepLoss, Store, fit};
 use strata_train::tasks::data::{DataRecord, data_record_lsf};
@@ -52,6 +52,9 @@ pub struct FinetuneResults {
     pub git_revision: String,
     pub train_seconds: f64,
     pub wall_seconds: f64,
+    /// The processes it trained on.
+    #[serde(default)]
+    pub parallel: Option<ParallelRecord>,
 }
 
 /// A model `strata finetune` trains: univariate rows in, a loss and point forecasts out.
@@ -229,7 +232,7 @@ impl<M: Tunable, B: Fn(&Device) -> Result<M>> Job for Finetuning<'_, M, B> {
             Some(p) => loss + p,
             None => loss,
         };
-        Ok(StepLoss { loss, value })
+        Ok(StepLoss { loss, value, weight: None })
     }
 
     fn split_grads(&self, model: &M, mut grads: Gradients) -> Vec<GradientsParams> {
@@ -316,8 +319,11 @@ pub fn finetune<M: Tunable>(cfg: &FinetuneConfig, run_dir: &Path, fresh: bool, b
         git_revision: git_revision(),
         train_seconds: state.train_seconds,
         wall_seconds: wall.elapsed().as_secs_f64(),
+        parallel: Some(ParallelRecord::now()),
     };
-    write_json(&paths.results_json, &results)?;
+    if strata_train::engine::parallel::world().is_root() {
+        write_json(&paths.results_json, &results)?;
+    }
     Ok(results)
 }
 

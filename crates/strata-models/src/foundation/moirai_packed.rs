@@ -16,6 +16,25 @@ pub struct Packed {
 }
 
 impl Packed {
+    /// The packed rows `rows` (in that order) as a batch of their own: a data-parallel rank's
+    /// share of a packed batch.
+    pub fn rows(&self, rows: &[usize]) -> Packed {
+        let (l, m) = (self.tokens, self.max_patch);
+        let per_token = |v: &[i64]| rows.iter().flat_map(|&r| v[r * l..(r + 1) * l].to_vec()).collect::<Vec<_>>();
+        Packed {
+            batch: rows.len(),
+            tokens: l,
+            max_patch: m,
+            target: rows.iter().flat_map(|&r| self.target[r * l * m..(r + 1) * l * m].to_vec()).collect(),
+            observed: rows.iter().flat_map(|&r| self.observed[r * l * m..(r + 1) * l * m].to_vec()).collect(),
+            sample_id: per_token(&self.sample_id),
+            time_id: per_token(&self.time_id),
+            variate_id: per_token(&self.variate_id),
+            prediction: rows.iter().flat_map(|&r| self.prediction[r * l..(r + 1) * l].to_vec()).collect(),
+            patch_size: rows.iter().flat_map(|&r| self.patch_size[r * l..(r + 1) * l].to_vec()).collect(),
+        }
+    }
+
     /// One forecasting window packed as uni2ts's `MoiraiForecast._convert` packs it: `context`
     /// is `[steps, channels]` row-major with its observed mask; each channel becomes a variate of
     /// sample 1; the context is left-padded (unobserved) to whole patches of `patch`, the horizon

@@ -57,6 +57,13 @@ pub struct EpochLog {
     pub lr: f64,
     pub seconds: f64,
     pub steps: usize,
+    /// Mean wall time of a training step (absent in logs written before it was recorded).
+    #[serde(default)]
+    pub step_seconds: f64,
+    /// Of which, in the collectives of data-parallel training (all-reduce of the loss and
+    /// gradients), per step.
+    #[serde(default)]
+    pub comm_seconds: f64,
 }
 
 /// Where training stands; written after every epoch, read to resume.

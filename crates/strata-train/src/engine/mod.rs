@@ -11,6 +11,7 @@
 
 pub mod checkpoint;
 pub mod optim;
+pub mod parallel;
 pub mod progress;
 pub mod record;
 pub mod run_folder;
@@ -91,17 +92,20 @@ pub struct Step<'a> {
 }
 
 /// A step's loss: `loss` is differentiated; `value` is logged and guarded (it may leave out
-/// terms that only shape training, such as a penalty).
+/// terms that only shape training, such as a penalty). Under data parallelism each rank's loss
+/// is a mean over its share of the batch and counts with `weight` (default: its windows; a
+/// masked mean gives the points it kept), so the ranks' weighted mean is the global batch's.
 pub struct StepLoss {
     pub loss: Tensor<1>,
     pub value: f32,
+    pub weight: Option<f64>,
 }
 
 impl StepLoss {
     /// A loss that is also its own logged value.
     pub fn of(loss: Tensor<1>) -> Self {
         let value = loss.clone().into_scalar();
-        StepLoss { loss, value }
+        StepLoss { loss, value, weight: None }
     }
 }
 
@@ -152,7 +156,8 @@ pub trait Job {
     /// The line printed after each round (`None`: none, for trainings inside an algorithm).
     fn report(&self, plan: &Plan, log: &EpochLog, improved: bool) -> Option<String> {
         let lr = log.lr;
-        Some(format!("{} {:>3}/{} train {:.5} val {:.5} lr {lr:.3e} {:.1}s{}", plan.unit, log.epoch, plan.rounds, log.train_loss, log.val_loss, log.seconds, if improved { " *" } else { "" }))
+        let comm = if log.comm_seconds > 0.0 { format!(" (all-reduce {:.0}% of a step)", 100.0 * log.comm_seconds / log.step_seconds) } else { String::new() };
+        Some(format!("{} {:>3}/{} train {:.5} val {:.5} lr {lr:.3e} {:.1}s{comm}{}", plan.unit, log.epoch, plan.rounds, log.train_loss, log.val_loss, log.seconds, if improved { " *" } else { "" }))
     }
 }
 
@@ -188,6 +193,8 @@ pub const AUX_STATE: &str = "aux_state.json";
 /// Train `job` on `device` (an autodiff device) until `until` rounds are done (or the plan's
 /// rounds, early stopping, or a finished run), resuming from the run folder's checkpoint.
 pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize) -> Result<Fitted<J::Model>> {
+    let world = parallel::world();
+    let root = world.is_root();
     device.seed(job.seed());
     let mut model = job.build(device)?;
     let plan = job.plan();
@@ -207,11 +214,16 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
         if let Ok(json) = std::fs::read_to_string(&aux) {
             job.restore_aux_state(&model, &json).map_err(|e| anyhow::anyhow!("{}: {e}", aux.display()))?;
         }
-        eprintln!("resuming {} at {} {}/{} (step {}/{})", paths.dir.display(), plan.unit, run.state.epochs_done + 1, plan.rounds, run.state.global_step, plan.total_steps);
+        if root {
+            eprintln!("resuming {} at {} {}/{} (step {}/{})", paths.dir.display(), plan.unit, run.state.epochs_done + 1, plan.rounds, run.state.global_step, plan.total_steps);
+        }
     }
     let line = job.describe(&model, device);
-    if !line.is_empty() {
+    if root && !line.is_empty() {
         eprintln!("{line}");
+        if world.size() > 1 {
+            eprintln!("data-parallel over {} ranks ({}), {} compute threads each", world.size(), world.launcher().unwrap_or("?"), std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into()));
+        }
     }
 
     let eval_device = device.clone().without_autodiff();
@@ -234,8 +246,9 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
             Batches::Drawn => 0,
         };
         let steps = plan.steps_in(round);
-        let mut bar = Progress::new(steps as u64, format!("{} {}/{}", plan.unit, round + 1, plan.rounds));
+        let mut bar = root.then(|| Progress::new(steps as u64, format!("{} {}/{}", plan.unit, round + 1, plan.rounds)));
         let (mut loss_sum, mut lr) = (0.0, vec![0.0; groups.len()]);
+        let (mut round_step_s, mut comm) = (0f64, std::time::Duration::ZERO);
         for i in 0..steps {
             let s = Instant::now();
             let global = store.state().global_step;
@@ -243,11 +256,40 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
                 lr[g] = group.rate.at(round, global, plan.total_steps);
             }
             let batch = if batch_size > 0 { &order[(i * batch_size).min(order.len())..((i + 1) * batch_size).min(order.len())] } else { &[][..] };
-            let StepLoss { loss, value } = job.loss(&model, &Step { round, index: i, global, batch }, device)?;
+            let (batch, share) = match world.size() {
+                1 => (std::borrow::Cow::Borrowed(batch), None),
+                _ => {
+                    // This rank's share; a rank whose share is empty (a short last batch) runs the
+                    // whole batch with weight 0, to take part in the same collectives.
+                    let own = world.shard(batch);
+                    let empty = own.is_empty() && !batch.is_empty();
+                    (if empty { std::borrow::Cow::Borrowed(batch) } else { std::borrow::Cow::Owned(own) }, Some(empty))
+                }
+            };
+            let StepLoss { loss, value, weight } = job.loss(&model, &Step { round, index: i, global, batch: &batch }, device)?;
+            let (value, scale) = match share {
+                None => (value, 1.0),
+                Some(empty) => {
+                    // The global loss: the ranks' losses weighted by their shares.
+                    let w = if empty { 0.0 } else { weight.unwrap_or(if batch_size > 0 { batch.len() as f64 } else { 1.0 }) };
+                    let mut h = [if w > 0.0 { w * value as f64 } else { 0.0 }, w];
+                    let c = Instant::now();
+                    world.sum_f64(&mut h);
+                    comm += c.elapsed();
+                    ((h[0] / h[1]) as f32, (w / h[1]) as f32)
+                }
+            };
             if !value.is_finite() {
                 bail!("{} diverged at {} {} step {} (global step {}): loss is {value}; {}", plan.activity, plan.unit, round + 1, i + 1, global + 1, job.divergence_hint());
             }
-            let grads = job.split_grads(&model, loss.backward());
+            let mut grads = job.split_grads(&model, loss.backward());
+            if share.is_some() {
+                let c = Instant::now();
+                for g in grads.iter_mut() {
+                    parallel::reduce_grads(&model, g, scale, world).map_err(anyhow::Error::msg)?;
+                }
+                comm += c.elapsed();
+            }
             job.observe(&model, &grads);
             for (g, (group, grads)) in groups.iter_mut().zip(grads).enumerate() {
                 if g == 0 || !grads.is_empty() {
@@ -259,11 +301,24 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
             state.global_step += 1;
             model = job.after_step(model, state.global_step, plan.total_steps);
             step_seconds += s.elapsed().as_secs_f64();
+            round_step_s += s.elapsed().as_secs_f64();
             steps_timed += 1;
-            bar.step(loss_sum / (i + 1) as f64);
+            if let Some(bar) = bar.as_mut() {
+                bar.step(loss_sum / (i + 1) as f64);
+            }
         }
-        bar.finish();
+        if let Some(bar) = bar {
+            bar.finish();
+        }
+        // Every rank took the same steps from the same start (same seed, same averaged
+        // gradients): the same model everywhere, BatchNorm statistics averaged.
+        model = parallel::sync_module(model, world);
         let val = job.validate(&model.valid(), round, &eval_device);
+        // Every rank validates the same model; rank 0's value decides for all.
+        let val = match world.size() {
+            1 => val,
+            _ => Some(world.broadcast_f64(val.unwrap_or(f64::NAN))).filter(|v| !v.is_nan()),
+        };
         let log = EpochLog {
             epoch: round + 1,
             train_loss: loss_sum / steps.max(1) as f64,
@@ -271,15 +326,17 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
             lr: lr.first().copied().unwrap_or(0.0),
             seconds: started.elapsed().as_secs_f64(),
             steps,
+            step_seconds: round_step_s / steps.max(1) as f64,
+            comm_seconds: comm.as_secs_f64() / steps.max(1) as f64,
         };
         let improved = match &mut store {
             Store::Folder(run) => {
                 // The state outside the parameters first: a kill between the two writes resumes
                 // from the previous checkpoint with newer scores, never the reverse.
-                if let Some(json) = job.aux_state(&model) {
+                if let Some(json) = job.aux_state(&model).filter(|_| root) {
                     write_atomic(&run.paths.dir.join(AUX_STATE), json.as_bytes())?;
                 }
-                run_folder::finish_epoch(&mut run.state, &run.paths, &model, &groups, log.clone(), plan.patience)?
+                run_folder::finish_epoch(&mut run.state, &run.paths, &model, &groups, log.clone(), plan.patience, root)?
             }
             Store::Memory(state) => {
                 let improved = val.is_some_and(|v| state.best_val.is_none_or(|b| v < b));
@@ -296,16 +353,20 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
                 improved
             }
         };
-        if let Some(line) = job.report(&plan, &log, improved) {
+        if let Some(line) = job.report(&plan, &log, improved).filter(|_| root) {
             eprintln!("{line}");
         }
-        if store.state().stopped_early {
+        if root && store.state().stopped_early {
             eprintln!("early stopping: no better validation loss for {} {}s", plan.patience, plan.unit);
         }
     }
-    if let Store::Folder(run) = &store {
+    if let Store::Folder(run) = &store
+        && root
+    {
         run.state.save(&run.paths.state)?;
     }
+    // The other ranks read the checkpoints rank 0 wrote only once they are complete.
+    world.barrier();
     Ok(Fitted { model, best, seconds_per_step: step_seconds / steps_timed.max(1) as f64 })
 }
 

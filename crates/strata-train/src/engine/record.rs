@@ -34,6 +34,21 @@ pub fn created_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// The processes a run trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParallelRecord {
+    pub world_size: usize,
+    /// What started the ranks (`mpirun (Open MPI, 2 ranks)`, `srun (Slurm)`); none for one process.
+    pub launcher: Option<String>,
+}
+
+impl ParallelRecord {
+    pub fn now() -> Self {
+        let w = super::parallel::world();
+        ParallelRecord { world_size: w.size(), launcher: w.launcher().map(str::to_string) }
+    }
+}
+
 /// How training went, as every task's record holds it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainingRecord {
@@ -43,6 +58,9 @@ pub struct TrainingRecord {
     pub train_seconds: f64,
     pub resumed_at_epoch: Option<usize>,
     pub history: Vec<EpochLog>,
+    /// The processes it trained on (absent in records written before data parallelism).
+    #[serde(default)]
+    pub parallel: Option<ParallelRecord>,
 }
 
 impl TrainingRecord {
@@ -54,6 +72,7 @@ impl TrainingRecord {
             train_seconds: state.train_seconds,
             resumed_at_epoch,
             history: state.history.clone(),
+            parallel: Some(ParallelRecord::now()),
         }
     }
 }

@@ -22,18 +22,39 @@ impl Run {
     /// Create (or open) the run folder `dir` for the configuration `cfg`: start over with
     /// `fresh`, else resume a run of the same configuration (`parse` reads its `config.toml`;
     /// another configuration is refused). Writes `config.toml` (`toml`).
+    /// In a data-parallel run rank 0 opens (and clears or checks) the folder; the other ranks
+    /// then read the state it left.
     pub fn open<C: PartialEq>(dir: &Path, fresh: bool, cfg: &C, toml: &str, parse: impl Fn(&str) -> Result<C>) -> Result<Run> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create run folder {}", dir.display()))?;
+        let world = super::parallel::world();
         let paths = RunPaths::new(dir);
-        let (state, resumed_at) = open_run(&paths, fresh, cfg, parse)?;
-        write_atomic(&paths.config, toml.as_bytes())?;
+        let opened = if world.is_root() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create run folder {}", dir.display()))?;
+            let (state, resumed_at) = open_run(&paths, fresh, cfg, parse)?;
+            write_atomic(&paths.config, toml.as_bytes())?;
+            Some((state, resumed_at))
+        } else {
+            None
+        };
+        world.barrier();
+        let (state, resumed_at) = match opened {
+            Some(o) => o,
+            None if paths.state.exists() => {
+                let state = TrainState::load(&paths.state)?;
+                let at = state.epochs_done;
+                (state, Some(at))
+            }
+            None => (TrainState::default(), None),
+        };
         Ok(Run { paths, state, resumed_at })
     }
 
-    /// Mark the run finished in `state.json`.
+    /// Mark the run finished in `state.json` (rank 0 writes it).
     pub fn finish(&mut self) -> Result<()> {
         self.state.finished = true;
-        self.state.save(&self.paths.state)
+        if super::parallel::world().is_root() {
+            self.state.save(&self.paths.state)?;
+        }
+        Ok(())
     }
 }
 
@@ -41,11 +62,14 @@ impl Run {
 /// best so far (it becomes `best.bpk` once `state.json` says so, see [`settle_best`]), count
 /// epochs without improvement for early stopping, append the log line, and write the resume
 /// point (`last.bpk`, every group's optimiser state, `state.json`) atomically. Returns whether it improved.
-pub(crate) fn finish_epoch<M: Module>(state: &mut TrainState, paths: &RunPaths, model: &M, groups: &[Group], log: EpochLog, patience: usize) -> Result<bool> {
+/// Without `write` (the ranks other than 0 of a data-parallel run) only the state advances.
+pub(crate) fn finish_epoch<M: Module>(state: &mut TrainState, paths: &RunPaths, model: &M, groups: &[Group], log: EpochLog, patience: usize, write: bool) -> Result<bool> {
     let improved = state.best_val.is_none_or(|b| log.val_loss < b);
     if improved {
         (state.best_val, state.best_epoch, state.bad_epochs) = (Some(log.val_loss), Some(log.epoch), 0);
-        save_module(model, &paths.staged_best(log.epoch))?;
+        if write {
+            save_module(model, &paths.staged_best(log.epoch))?;
+        }
     } else {
         state.bad_epochs += 1;
     }
@@ -53,6 +77,9 @@ pub(crate) fn finish_epoch<M: Module>(state: &mut TrainState, paths: &RunPaths, 
     state.history.push(log);
     state.epochs_done += 1;
     state.stopped_early = state.bad_epochs >= patience;
+    if !write {
+        return Ok(improved);
+    }
     save_module(model, &paths.last)?;
     for g in groups {
         save_optimizer(&g.optim, &paths.dir.join(g.file))?;

@@ -45,6 +45,17 @@ impl Accumulator {
         self.n += pred.len() as u64;
     }
 
+    /// The sums over every rank of a data-parallel run (each accumulated its share of the
+    /// windows): afterwards every rank holds the whole split's sums.
+    pub fn reduce(&mut self, world: &crate::engine::parallel::World) {
+        if world.size() == 1 {
+            return;
+        }
+        let mut v = [self.n as f64, self.sse, self.sae, self.sape, self.n_ape as f64, self.sum_y, self.sum_y2];
+        world.sum_f64(&mut v);
+        *self = Accumulator { n: v[0] as u64, sse: v[1], sae: v[2], sape: v[3], n_ape: v[4] as u64, sum_y: v[5], sum_y2: v[6] };
+    }
+
     pub fn finish(&self) -> Metrics {
         let n = self.n.max(1) as f64;
         let mse = self.sse / n;

@@ -40,7 +40,9 @@ pub fn evaluate(
     let mut batch = Batch::default();
     let order = epoch_order(windows.len(), None);
     let out_cols: Vec<usize> = out.clone().collect();
-    for idx in order.chunks(batch_size) {
+    // A data-parallel run splits the batches across its ranks and adds up their sums.
+    let world = crate::engine::parallel::world();
+    for (_, idx) in order.chunks(batch_size).enumerate().filter(|(k, _)| k % world.size() == world.rank()) {
         windows.fill(idx, &mut batch);
         let b = batch.size;
         let x = Tensor::<4>::from_data(TensorData::new(std::mem::take(&mut batch.x), [b, l, c, 1]), device);
@@ -64,6 +66,9 @@ pub fn evaluate(
             s.inverse_columns(&mut t, &out_cols);
             acc_orig.add(&p, &t);
         }
+    }
+    for a in [&mut acc, &mut acc_orig, &mut acc_drop] {
+        a.reduce(world);
     }
     Evaluation {
         scaled: acc.finish(),

@@ -48,6 +48,15 @@ impl MaskedAccumulator {
         self.sse += o.sse;
         self.sape += o.sape;
     }
+    /// The sums over every rank of a data-parallel run.
+    pub fn reduce(&mut self, world: &crate::engine::parallel::World) {
+        if world.size() == 1 {
+            return;
+        }
+        let mut v = [self.n as f64, self.sae, self.sse, self.sape];
+        world.sum_f64(&mut v);
+        *self = MaskedAccumulator { n: v[0] as u64, sae: v[1], sse: v[2], sape: v[3] };
+    }
     pub fn finish(&self, horizon: usize) -> MaskedMetrics {
         let n = self.n.max(1) as f64;
         MaskedMetrics { horizon, mae: self.sae / n, rmse: (self.sse / n).sqrt(), mape: self.sape / n, count: self.n }
@@ -73,7 +82,9 @@ pub fn evaluate_spatial(model: &Model, data: &SpatialPrepared, windows: &Windows
     let mut per_step = vec![MaskedAccumulator::default(); h];
     let mut unmasked = Accumulator::default();
     let mut batch = Batch::default();
-    for idx in epoch_order(windows.len(), None).chunks(batch_size) {
+    // A data-parallel run splits the batches across its ranks and adds up their sums.
+    let world = crate::engine::parallel::world();
+    for (_, idx) in epoch_order(windows.len(), None).chunks(batch_size).enumerate().filter(|(k, _)| k % world.size() == world.rank()) {
         windows.fill(idx, &mut batch);
         let b = batch.size;
         let x = burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(std::mem::take(&mut batch.x), [b, windows.seq_len, n, f]), device);
@@ -84,6 +95,8 @@ pub fn evaluate_spatial(model: &Model, data: &SpatialPrepared, windows: &Windows
         }
         unmasked.add(&pred, &batch.y);
     }
+    per_step.iter_mut().for_each(|a| a.reduce(world));
+    unmasked.reduce(world);
     report(&per_step, &unmasked, windows.len())
 }
 

@@ -352,6 +352,11 @@ pub struct Predictor {
 }
 
 impl Predictor {
+    /// The trained model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
     pub fn load(run_dir: &Path, device: &Device) -> Result<Predictor> {
         let schema = Schema::load(run_dir)?;
         let adj = match schema.spatial.as_ref().is_some_and(|s| s.graph) {

@@ -95,6 +95,14 @@ impl Task {
         Tensor::from_data(TensorData::new(std::mem::take(&mut batch.y), [batch.size, h, c]), device)
     }
 
+    /// The target points the masked spatio-temporal loss keeps (not the null value) among the
+    /// output channels of `truth`.
+    pub fn kept_points(&self, truth: &Tensor<3>) -> f64 {
+        let out = self.output();
+        let kept: f32 = truth.clone().narrow(2, out.start, out.len()).abs().greater_elem(NULL_EPS).float().sum().into_scalar();
+        kept as f64
+    }
+
     /// The training loss of a forecast `[b, pred_len, nodes]` against the batch targets.
     pub fn loss(&self, loss: Loss, pred: Tensor<3>, truth: Tensor<3>) -> Tensor<1> {
         let out = self.output();

@@ -15,7 +15,7 @@ use crate::config::{Loss, RunConfig, TrainConfig};
 use crate::device::{device_name, training_device};
 use crate::engine::checkpoint::{TrainState, load_module};
 use crate::engine::record::{TrainingRecord, created_unix, git_revision};
-use crate::engine::{Group, Job, OptimizerSpec, Plan, Run, Step, StepLoss, Store, fit};
+use crate::engine::{Group, Job, OptimizerSpec, Plan, Run, Step, StepLoss, Store, fit, parallel};
 use crate::evaluation::point::evaluate;
 use crate::evaluation::run::{Results, evaluate_splits, model_record, protocol_line, write_results, write_schema};
 use crate::evaluation::spatial::evaluate_spatial;
@@ -65,8 +65,10 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
         probabilistic: scores.probabilistic,
         wall_seconds: wall.elapsed().as_secs_f64(),
     };
-    write_results(&run.paths, &results)?;
-    write_schema(cfg, &task, run_dir)?;
+    if parallel::world().is_root() {
+        write_results(&run.paths, &results)?;
+        write_schema(cfg, &task, run_dir)?;
+    }
     Ok(results)
 }
 
@@ -157,6 +159,12 @@ impl Job for Forecasting<'_> {
         let x = task.input(&mut self.batch, device);
         let y = task.target(&mut self.batch, device);
         let marks = task.marks(&mut self.batch, device);
+        // A masked loss is a mean over the kept points: under data parallelism a rank's loss
+        // counts with the number it kept.
+        let weight = match task {
+            Task::Spatial(_) if parallel::world().size() > 1 => Some(task.kept_points(&y)),
+            _ => None,
+        };
         let loss = if self.cfg.model.capabilities().probabilistic {
             // Negative log-likelihood (beta-NLL) of every (window, step, channel) target.
             let n = y.dims().iter().product::<usize>();
@@ -164,7 +172,7 @@ impl Job for Forecasting<'_> {
         } else {
             task.loss(t.loss, model.forward_marked(x, marks), y)
         };
-        Ok(StepLoss::of(loss))
+        Ok(StepLoss { weight, ..StepLoss::of(loss) })
     }
 
     fn validate(&mut self, model: &Model, _round: usize, device: &Device) -> Option<f64> {

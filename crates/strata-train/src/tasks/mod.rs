@@ -8,4 +8,5 @@
 pub mod data;
 pub mod forecasting;
 pub mod pretrain;
+pub mod pretrain_config;
 pub mod vae;

@@ -20,142 +20,17 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use strata_data::prepare::{DataConfig, prepare};
-use strata_data::{data_root, registry, spatial};
+use strata_data::{data_root, spatial};
 use strata_models::foundation::moirai::Packed;
 use strata_models::{Moirai, MoiraiConfig};
 
+pub use super::pretrain_config::{CorpusConfig, PretrainConfig, PretrainSettings};
 use crate::config::Optimizer;
 use crate::device::{device_name, training_device};
 use crate::engine::checkpoint::{EpochLog, load_module, write_atomic};
 use crate::engine::record::{git_revision, write_json};
 use crate::engine::schedule::Rate;
 use crate::engine::{Batches, Group, Job, OptimizerSpec, Plan, Run, Step, StepLoss, Store, fit};
-
-/// A pretraining run: `[model]` is the `MoiraiModule` config, `[corpus]` what to train on,
-/// `[train]` how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PretrainConfig {
-    pub name: String,
-    pub model: MoiraiConfig,
-    #[serde(default)]
-    pub corpus: CorpusConfig,
-    #[serde(default)]
-    pub train: PretrainSettings,
-}
-
-/// The corpus: registry datasets (long-sequence and spatio-temporal), training rows only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CorpusConfig {
-    /// Datasets to train on (default: every registered one that is on disk).
-    pub datasets: Vec<String>,
-    /// Datasets never read (held out for zero-shot evaluation).
-    pub leave_out: Vec<String>,
-}
-
-impl Default for CorpusConfig {
-    fn default() -> Self {
-        CorpusConfig { datasets: all_datasets(), leave_out: vec![] }
-    }
-}
-
-/// uni2ts's pretraining settings (its `moirai_small` defaults where they fit a CPU run).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PretrainSettings {
-    pub steps: usize,
-    /// Packed rows per step.
-    pub batch_size: usize,
-    /// Tokens per packed row (at most the model's `max_seq_len`).
-    pub max_length: usize,
-    pub lr: f64,
-    pub weight_decay: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    /// Linear warm-up steps, then cosine decay to 0.
-    pub warmup_steps: usize,
-    pub grad_clip: f64,
-    /// Fewest patches per variate in a sample.
-    pub min_patches: usize,
-    pub min_mask_ratio: f64,
-    pub max_mask_ratio: f64,
-    /// Most variates per sample.
-    pub max_dim: usize,
-    pub seed: u64,
-    /// Steps between checkpoints (and validation).
-    pub checkpoint_every: usize,
-    /// Validation batches drawn (seeded, fixed) from the corpus's validation rows.
-    pub val_batches: usize,
-}
-
-impl Default for PretrainSettings {
-    fn default() -> Self {
-        PretrainSettings {
-            steps: 2000,
-            batch_size: 8,
-            max_length: 512,
-            lr: 1e-3,
-            weight_decay: 0.1,
-            beta1: 0.9,
-            beta2: 0.98,
-            warmup_steps: 200,
-            grad_clip: 1.0,
-            min_patches: 2,
-            min_mask_ratio: 0.15,
-            max_mask_ratio: 0.5,
-            max_dim: 128,
-            seed: 2024,
-            checkpoint_every: 100,
-            val_batches: 4,
-        }
-    }
-}
-
-fn all_datasets() -> Vec<String> {
-    registry::DATASETS.iter().map(|d| d.name.to_string()).chain(spatial::SPATIAL.iter().map(|s| s.name.to_string())).collect()
-}
-
-impl PretrainConfig {
-    pub fn from_table(table: toml::Table) -> Result<Self> {
-        let c: PretrainConfig = table.try_into().map_err(|e: toml::de::Error| anyhow!("{e}"))?;
-        c.validate()?;
-        Ok(c)
-    }
-
-    fn validate(&self) -> Result<()> {
-        let t = &self.train;
-        let known = all_datasets();
-        for name in self.corpus.datasets.iter().chain(&self.corpus.leave_out) {
-            if !known.iter().any(|k| k.eq_ignore_ascii_case(name)) {
-                bail!("key `corpus`: unknown dataset `{name}` (known: {})", known.join(", "));
-            }
-        }
-        if self.model.d_model % 64 != 0 {
-            bail!("key `model.d_model`: MOIRAI uses heads of 64, got {}", self.model.d_model);
-        }
-        if t.max_length == 0 || t.max_length > self.model.max_seq_len {
-            bail!("key `train.max_length`: {} must be in 1..={} (model.max_seq_len)", t.max_length, self.model.max_seq_len);
-        }
-        if t.steps == 0 || t.batch_size == 0 || t.checkpoint_every == 0 || !(t.lr > 0.0) || t.min_patches == 0 || t.max_dim == 0 {
-            bail!("key `train`: steps, batch_size, checkpoint_every, lr, min_patches and max_dim must be positive");
-        }
-        if !(0.0 < t.min_mask_ratio && t.min_mask_ratio <= t.max_mask_ratio && t.max_mask_ratio < 1.0) {
-            bail!("key `train`: need 0 < min_mask_ratio <= max_mask_ratio < 1, got {} and {}", t.min_mask_ratio, t.max_mask_ratio);
-        }
-        Ok(())
-    }
-
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("config serialises")
-    }
-
-    /// The datasets actually read: `datasets` minus `leave_out`.
-    pub fn corpus_names(&self) -> Vec<String> {
-        let out = |n: &String| self.corpus.leave_out.iter().any(|l| l.eq_ignore_ascii_case(n));
-        self.corpus.datasets.iter().filter(|n| !out(n)).map(|n| n.to_ascii_lowercase()).collect()
-    }
-}
 
 /// One corpus series: `[t, n]` row-major values of `n` variates.
 #[derive(Debug, Clone)]
@@ -355,6 +230,9 @@ pub struct PretrainResults {
     pub git_revision: String,
     pub train_seconds: f64,
     pub wall_seconds: f64,
+    /// The processes it trained on.
+    #[serde(default)]
+    pub parallel: Option<crate::engine::record::ParallelRecord>,
 }
 
 /// MOIRAI pretraining as an engine task: a round is `checkpoint_every` steps.
@@ -421,7 +299,23 @@ impl Job for Pretraining<'_> {
     fn loss(&mut self, model: &Moirai, step: &Step, device: &Device) -> Result<StepLoss> {
         let t = &self.cfg.train;
         let batch = draw_batch(self.train, &self.cfg.model.patch_sizes, t, t.seed.wrapping_mul(1_000_003).wrapping_add(step.global as u64));
-        Ok(StepLoss::of(model.masked_nll(&batch, device)))
+        let world = crate::engine::parallel::world();
+        if world.size() == 1 {
+            return Ok(StepLoss::of(model.masked_nll(&batch, device)));
+        }
+        // Data parallelism: every rank draws the same packed batch and takes its rows. The loss
+        // is a mean over (row, sample, variate) groups, so a rank counts with its groups; a rank
+        // without rows runs the whole batch with weight 0.
+        let rows = world.shard(&(0..batch.batch).collect::<Vec<_>>());
+        let (own, weight) = match rows.is_empty() {
+            true => (batch, 0.0),
+            false => {
+                let own = batch.rows(&rows);
+                let groups = strata_models::foundation::moirai::prediction_counts(&own).len() as f64;
+                (own, groups)
+            }
+        };
+        Ok(StepLoss { weight: Some(weight), ..StepLoss::of(model.masked_nll(&own, device)) })
     }
 
     fn validate(&mut self, model: &Moirai, _round: usize, device: &Device) -> Option<f64> {
@@ -460,7 +354,10 @@ pub fn pretrain(cfg: &PretrainConfig, run_dir: &Path, fresh: bool) -> Result<Pre
     let eval_device = device.clone().without_autodiff();
     let best = load_module(cfg.model.init(&eval_device), &run.paths.best)?;
     let model_dir = run_dir.join("model");
-    export(&best, &cfg.model, &model_dir)?;
+    let root = crate::engine::parallel::world().is_root();
+    if root {
+        export(&best, &cfg.model, &model_dir)?;
+    }
     let state = &run.state;
     let results = PretrainResults {
         config: cfg.clone(),
@@ -475,8 +372,11 @@ pub fn pretrain(cfg: &PretrainConfig, run_dir: &Path, fresh: bool) -> Result<Pre
         git_revision: git_revision(),
         train_seconds: state.train_seconds,
         wall_seconds: wall.elapsed().as_secs_f64(),
+        parallel: Some(crate::engine::record::ParallelRecord::now()),
     };
-    write_json(&run.paths.results_json, &results)?;
+    if root {
+        write_json(&run.paths.results_json, &results)?;
+    }
     Ok(results)
 }
 
@@ -567,16 +467,5 @@ mod tests {
         assert!((pretrain_lr(&t, 10) - 1.0).abs() < 1e-12);
         assert!((pretrain_lr(&t, 60) - 0.5).abs() < 1e-12);
         assert!(pretrain_lr(&t, 109) < 1e-3);
-    }
-
-    #[test]
-    fn unknown_datasets_and_bad_settings_are_named() {
-        let mut table: toml::Table = toml::from_str("name = \"x\"\n[model]\nd_model = 64\nnum_layers = 1\npatch_sizes = [8]\nmax_seq_len = 512\n").unwrap();
-        assert!(PretrainConfig::from_table(table.clone()).is_ok());
-        table.insert("corpus".into(), toml::from_str::<toml::Value>("leave_out = [\"ettx9\"]").unwrap());
-        let e = PretrainConfig::from_table(table).unwrap_err().to_string();
-        assert!(e.contains("unknown dataset `ettx9`"), "{e}");
-        let e = PretrainConfig::from_table(toml::from_str("name = \"x\"\n[model]\nd_model = 64\nnum_layers = 1\npatch_sizes = [8]\nmax_seq_len = 512\n[train]\nmax_length = 513\n").unwrap()).unwrap_err().to_string();
-        assert!(e.contains("train.max_length"), "{e}");
     }
 }

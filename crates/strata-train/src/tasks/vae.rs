@@ -322,7 +322,9 @@ pub fn train_vae(cfg: &VaeRunConfig, run_dir: &Path, opts: TrainOptions) -> Resu
         fidelity: Fidelity::new(real, generated),
         wall_seconds: wall.elapsed().as_secs_f64(),
     };
-    write_json(&paths.results_json, &results)?;
+    if crate::engine::parallel::world().is_root() {
+        write_json(&paths.results_json, &results)?;
+    }
     Ok(results)
 }
 
