@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{data_root, strata, tmp};
+use common::{data_root, strata, tmp, two_series_csv};
 use std::time::{Duration, Instant};
 
 const SMALL: &str = r#"
@@ -300,13 +300,7 @@ fn pretrain_then_zero_shot_on_a_held_out_dataset() {
 fn finetune_moirai_methods_on_a_small_csv() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/moirai/tiny");
     let dir = tmp("finetune");
-    let csv = dir.join("two.csv");
-    let mut text = String::from("date,a,OT\n");
-    for i in 0..600 {
-        let t = i as f64;
-        text += &format!("2020-01-{:02} {:02}:00:00,{:.4},{:.4}\n", 1 + i / 24, i % 24, (t * 0.26).sin() * 3.0 + 10.0, (t * 0.13).cos() + 0.01 * t);
-    }
-    std::fs::write(&csv, text).unwrap();
+    let csv = two_series_csv(&dir);
     let run_with = |method: &str, extra: &[&str]| {
         let out = dir.join(method);
         let o = strata()

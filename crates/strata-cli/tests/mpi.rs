@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use common::{data_root, strata, tmp};
+use common::{data_root, strata, tmp, two_series_csv};
 
 /// `mpirun -np 2` of the strata binary (root allowed, more ranks than cores allowed: CI).
 fn mpirun() -> Command {
@@ -94,13 +94,7 @@ fn two_ranks_take_the_steps_of_one_process() {
 #[test]
 fn fine_tuning_on_two_ranks_matches_one_process() {
     let dir = tmp("mpi-finetune");
-    let csv = dir.join("two.csv");
-    let mut text = String::from("date,a,OT\n");
-    for i in 0..600 {
-        let t = i as f64;
-        text += &format!("2020-01-{:02} {:02}:00:00,{:.4},{:.4}\n", 1 + i / 24, i % 24, (t * 0.26).sin() * 3.0 + 10.0, (t * 0.13).cos() + 0.01 * t);
-    }
-    std::fs::write(&csv, text).unwrap();
+    let csv = two_series_csv(&dir);
     let path = format!("data.path={:?}", csv.display().to_string());
     let args = [
         "finetune", "--method", "full", "--model", "../../fixtures/moirai/tiny", "--dataset", "custom", "--set", &path, "--set", "data.seq_len=64", "--set", "data.pred_len=16",

@@ -33,3 +33,16 @@ pub fn train(dir: &Path, name: &str, config: &str) -> PathBuf {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     run
 }
+
+/// `<dir>/two.csv`: 600 hourly rows of a sine (`a`) and a trending cosine (`OT`), small enough
+/// for fine-tuning tests on the tiny MOIRAI fixture.
+pub fn two_series_csv(dir: &Path) -> PathBuf {
+    let csv = dir.join("two.csv");
+    let mut text = String::from("date,a,OT\n");
+    for i in 0..600 {
+        let t = i as f64;
+        text += &format!("2020-01-{:02} {:02}:00:00,{:.4},{:.4}\n", 1 + i / 24, i % 24, (t * 0.26).sin() * 3.0 + 10.0, (t * 0.13).cos() + 0.01 * t);
+    }
+    std::fs::write(&csv, text).unwrap();
+    csv
+}
