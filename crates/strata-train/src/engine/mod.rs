@@ -276,7 +276,9 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
                     let c = Instant::now();
                     world.sum_f64(&mut h);
                     comm += c.elapsed();
-                    ((h[0] / h[1]) as f32, (w / h[1]) as f32)
+                    // No rank kept anything (a masked batch of null targets only): a zero loss
+                    // and no step, as one process's masked mean gives.
+                    if h[1] > 0.0 { ((h[0] / h[1]) as f32, (w / h[1]) as f32) } else { (0.0, 0.0) }
                 }
             };
             if !value.is_finite() {
