@@ -19,7 +19,7 @@ use strata_train::device::{device_name, training_device};
 use strata_train::engine::checkpoint::{EpochLog, load_module};
 use strata_train::engine::record::{ParallelRecord, git_revision, write_json};
 use strata_train::engine::schedule::Rate;
-use strata_train::engine::{Group, Job, OptimizerSpec, Plan, Run, RunPaths, Step, StepLoss, Store, fit};
+use strata_train::engine::{Group, Job, OptimizerSpec, Plan, Run, RunPaths, Step, StepLoss, Store, fit, parallel};
 use strata_train::tasks::data::{DataRecord, data_record_lsf};
 
 use crate::FinetuneConfig;
@@ -134,14 +134,17 @@ fn val_loss<M: Tunable>(model: &M, w: &Windows, cfg: &FinetuneConfig, every: usi
     let idx: Vec<usize> = (0..w.len()).step_by(every.max(1)).collect();
     let (c, l, h) = (w.channels(), w.seq_len, w.pred_len);
     let mut batch = Batch::default();
-    let (mut sum, mut n) = (0f64, 0usize);
-    for chunk in idx.chunks(cfg.train.eval_batch_size.max(1)) {
+    // A data-parallel run splits the batches across its ranks and adds up their sums.
+    let world = parallel::world();
+    let mut sums = [0f64, 0f64];
+    for (_, chunk) in idx.chunks(cfg.train.eval_batch_size.max(1)).enumerate().filter(|(k, _)| k % world.size() == world.rank()) {
         w.fill(chunk, &mut batch);
         let loss: f32 = model.loss(&rows(&batch.x, chunk.len(), l, c), &rows(&batch.y, chunk.len(), h, c), chunk.len() * c, cfg, device).into_scalar();
-        sum += loss as f64 * chunk.len() as f64;
-        n += chunk.len();
+        sums[0] += loss as f64 * chunk.len() as f64;
+        sums[1] += chunk.len() as f64;
     }
-    sum / n.max(1) as f64
+    world.sum_f64(&mut sums);
+    sums[0] / sums[1].max(1.0)
 }
 
 /// Test MSE and MAE over every test window.
@@ -149,8 +152,10 @@ fn test_metrics<M: Tunable>(model: &M, w: &Windows, cfg: &FinetuneConfig, device
     let (c, l, h) = (w.channels(), w.seq_len, w.pred_len);
     let all: Vec<usize> = (0..w.len()).collect();
     let mut batch = Batch::default();
+    let world = parallel::world();
     let (mut sq, mut ab) = (0f64, 0f64);
-    for (k, chunk) in all.chunks(cfg.train.eval_batch_size.max(1)).enumerate() {
+    // Each chunk keeps its seed (its index) whichever rank forecasts it.
+    for (k, chunk) in all.chunks(cfg.train.eval_batch_size.max(1)).enumerate().filter(|(k, _)| k % world.size() == world.rank()) {
         w.fill(chunk, &mut batch);
         let r = chunk.len() * c;
         let (mean, median) = model.point(&rows(&batch.x, chunk.len(), l, c), r, h, cfg, cfg.train.seed.wrapping_add(k as u64 * 7919), device);
@@ -160,8 +165,10 @@ fn test_metrics<M: Tunable>(model: &M, w: &Windows, cfg: &FinetuneConfig, device
             ab += ((md - y) as f64).abs();
         }
     }
+    let mut sums = [sq, ab];
+    world.sum_f64(&mut sums);
     let count = (w.len() * h * c).max(1) as f64;
-    (sq / count, ab / count)
+    (sums[0] / count, sums[1] / count)
 }
 
 /// Fine-tuning as an engine task: two parameter groups, the model at `train.lr` and MSFT's
