@@ -288,7 +288,7 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
             if share.is_some() {
                 let c = Instant::now();
                 for g in grads.iter_mut() {
-                    parallel::reduce_grads(&model, g, scale, world).map_err(anyhow::Error::msg)?;
+                    parallel::reduce_grads(&model, g, scale, world, steps_timed == 0).map_err(anyhow::Error::msg)?;
                 }
                 comm += c.elapsed();
             }
@@ -335,7 +335,7 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
             Store::Folder(run) => {
                 // The state outside the parameters first: a kill between the two writes resumes
                 // from the previous checkpoint with newer scores, never the reverse.
-                if let Some(json) = job.aux_state(&model).filter(|_| root) {
+                if let Some(json) = root.then(|| job.aux_state(&model)).flatten() {
                     write_atomic(&run.paths.dir.join(AUX_STATE), json.as_bytes())?;
                 }
                 run_folder::finish_epoch(&mut run.state, &run.paths, &model, &groups, log.clone(), plan.patience, root)?

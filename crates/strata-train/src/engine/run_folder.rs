@@ -91,7 +91,7 @@ pub(crate) fn finish_epoch<M: Module>(state: &mut TrainState, paths: &RunPaths, 
 
 /// Open a run folder: start over (`fresh`), or resume the training state of a run of the same
 /// configuration (`parse` reads its `config.toml`); a run of another configuration is refused.
-pub fn open_run<C: PartialEq>(paths: &RunPaths, fresh: bool, cfg: &C, parse: impl Fn(&str) -> Result<C>) -> Result<(TrainState, Option<usize>)> {
+fn open_run<C: PartialEq>(paths: &RunPaths, fresh: bool, cfg: &C, parse: impl Fn(&str) -> Result<C>) -> Result<(TrainState, Option<usize>)> {
     if !paths.state.exists() {
         return Ok((TrainState::default(), None));
     }
