@@ -74,6 +74,11 @@ pub struct DataConfig {
     pub npz_key: String,
     /// Train/val/test shares of the windows, in time order (default: the registry's, 7:1:2).
     pub split: Option<[f64; 3]>,
+    /// Long-sequence data: the last `test_size` rows are the test split and the `val_size`
+    /// before them validation (both in time steps, as neuralforecast's `val_size` /
+    /// `test_size`), instead of the dataset's split rule. Give both or neither.
+    pub val_size: Option<usize>,
+    pub test_size: Option<usize>,
     /// Add the time of day as an input feature (default: yes where the step is under a day).
     pub time_of_day: Option<bool>,
     /// Add the day of week as an input feature (default: as `time_of_day`).
@@ -102,6 +107,8 @@ impl Default for DataConfig {
             nodes: None,
             npz_key: "data".into(),
             split: None,
+            val_size: None,
+            test_size: None,
             time_of_day: None,
             day_of_week: None,
             steps_per_day: None,
@@ -181,6 +188,11 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
     if !path.exists() {
         return Err(DataError::file(&path, "file not found (set STRATA_DATA or data.path)"));
     }
+    let split = match (cfg.val_size, cfg.test_size) {
+        (None, None) => split,
+        (Some(val), Some(test)) => SplitRule::Sizes { val, test },
+        _ => return Err(DataError::Config("data.val_size and data.test_size go together: give both (time steps) or neither (the dataset's split)".into())),
+    };
     let target = cfg.target.as_deref().unwrap_or(default_target);
     let mut table = read_table(&path, Some(target))?;
     let borders = split.borders(table.rows, cfg.seq_len)?;

@@ -12,6 +12,9 @@ pub enum SplitRule {
     EttMinute,
     /// `int(0.7 n)` train, `int(0.2 n)` test, the rest validation.
     Ratio712,
+    /// The last `test` rows test, the `val` rows before them validation, the rest training
+    /// (`data.val_size` / `data.test_size`, neuralforecast's sizes in time steps).
+    Sizes { val: usize, test: usize },
 }
 
 /// Row ranges `[start, end)` of the three splits. Validation and test start `seq_len` rows
@@ -34,6 +37,14 @@ impl SplitRule {
                 let n_train = (rows as f64 * 0.7) as usize;
                 let n_test = (rows as f64 * 0.2) as usize;
                 (n_train, rows - n_test, rows)
+            }
+            SplitRule::Sizes { val, test } => {
+                if val == 0 || test == 0 || val + test >= rows {
+                    return Err(DataError::Config(format!(
+                        "data.val_size = {val} and data.test_size = {test} must be positive and leave training rows in the {rows} rows of the file"
+                    )));
+                }
+                (rows - test - val, rows - test, rows)
             }
         };
         if test_end > rows {

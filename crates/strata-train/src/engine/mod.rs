@@ -10,6 +10,7 @@
 //! rate, and what it reports.
 
 pub mod checkpoint;
+pub mod interrupt;
 pub mod optim;
 pub mod parallel;
 pub mod progress;
@@ -250,6 +251,12 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
         let (mut loss_sum, mut lr) = (0.0, vec![0.0; groups.len()]);
         let (mut round_step_s, mut comm) = (0f64, std::time::Duration::ZERO);
         for i in 0..steps {
+            if interrupt::requested() {
+                if let Some(bar) = bar.take() {
+                    bar.finish();
+                }
+                return Err(interrupt::Interrupted { round: round + 1 }.into());
+            }
             let s = Instant::now();
             let global = store.state().global_step;
             for (g, group) in groups.iter().enumerate() {

@@ -160,3 +160,35 @@ fn plans_stop_the_last_round_at_the_total() {
     assert_eq!((p.steps_per_round, p.steps_in(0), p.steps_in(2), p.steps_in(3)), (10, 10, 5, 0));
     assert_eq!(Plan::epochs(2, 95, 10, Some(4), 3, 0).total_steps, 8);
 }
+
+/// A caller's stop request (Ctrl-C in Python) ends the run before the next step with
+/// `Interrupted`; the folder keeps the last finished epoch and resuming ends where an
+/// uninterrupted run ends.
+#[test]
+fn a_stop_request_ends_the_run_at_a_step_and_it_resumes_exactly() {
+    let config = "quadratic";
+    let parse = |s: &str| Ok(s.to_string());
+    let whole = tmp("stop-whole");
+    let mut run = Run::open(&whole, false, &config.to_string(), config, parse).unwrap();
+    let a = fit(&mut Quadratic::new(3, 4, vec![0.1]), Store::Folder(&mut run), &device(), 3).unwrap();
+    let parts = tmp("stop-parts");
+    let mut run = Run::open(&parts, false, &config.to_string(), config, parse).unwrap();
+    // Stop at the 7th step check: in epoch 2, after 2 of its 4 steps.
+    let asked = std::cell::Cell::new(0);
+    let e = interrupt::with_check(
+        move || {
+            asked.set(asked.get() + 1);
+            asked.get() == 7
+        },
+        || fit(&mut Quadratic::new(3, 4, vec![0.1]), Store::Folder(&mut run), &device(), 3).err().expect("stopped"),
+    );
+    assert_eq!(e.downcast_ref::<interrupt::Interrupted>(), Some(&interrupt::Interrupted { round: 2 }), "{e}");
+    let state = TrainState::load(&parts.join("state.json")).unwrap();
+    assert_eq!((state.epochs_done, state.global_step), (1, 4), "the checkpoint of epoch 1");
+    let mut run = Run::open(&parts, false, &config.to_string(), config, parse).unwrap();
+    let b = fit(&mut Quadratic::new(3, 4, vec![0.1]), Store::Folder(&mut run), &device(), 3).unwrap();
+    assert_eq!((value(&a.model.a), value(&a.model.b)), (value(&b.model.a), value(&b.model.b)));
+    for d in [whole, parts] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -1,5 +1,7 @@
 //! Using trained models: [`forecast`] (a run folder forecasts a new file: `strata forecast`,
-//! `strata serve`) and [`zero_shot`] (pretrained foundation models without training).
+//! `strata serve`), [`zero_shot`] (pretrained foundation models without training) and
+//! [`weights`] (a model's parameters as named arrays, and back).
 
 pub mod forecast;
+pub mod weights;
 pub mod zero_shot;
