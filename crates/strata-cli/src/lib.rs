@@ -46,6 +46,28 @@ where
     }
 }
 
+/// Run the command line `args` (the program name first) in this process and return its error
+/// instead of printing it (the Python package raises it). `--help` and `--version` print and
+/// succeed; a bad flag is an error with clap's first line.
+pub fn try_run<I, T>(args: I) -> anyhow::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match cli::Cli::try_parse_from(args) {
+        Ok(cli) => commands::run(cli),
+        Err(e) if e.exit_code() == 0 => {
+            let _ = e.print();
+            Ok(())
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            Err(anyhow::anyhow!("{line} (see strata --help)"))
+        }
+    }
+}
+
 unsafe extern "C" {
     fn dup2(old: std::ffi::c_int, new: std::ffi::c_int) -> std::ffi::c_int;
 }

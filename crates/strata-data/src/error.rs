@@ -17,6 +17,10 @@ pub enum DataError {
 }
 
 impl DataError {
+    /// A data file that is not there (an I/O "not found", so that callers can tell it apart).
+    pub fn not_found(path: &Path) -> Self {
+        DataError::Io { path: path.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "file not found (set STRATA_DATA or data.path)") }
+    }
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         DataError::Io { path: path.to_path_buf(), source }
     }

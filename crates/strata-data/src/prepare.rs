@@ -186,7 +186,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         return Err(DataError::Config("data.seq_len and data.pred_len must be positive".into()));
     }
     if !path.exists() {
-        return Err(DataError::file(&path, "file not found (set STRATA_DATA or data.path)"));
+        return Err(DataError::not_found(&path));
     }
     let split = match (cfg.val_size, cfg.test_size) {
         (None, None) => split,
@@ -258,7 +258,7 @@ pub fn prepare_gluon(cfg: &DataConfig, file: &str) -> Result<Prepared, DataError
     use crate::gluonts::{read_gluonts, timestamps};
     let path = cfg.path.clone().unwrap_or_else(|| data_root().join(file));
     if !path.exists() {
-        return Err(DataError::file(&path, "file not found (set STRATA_DATA or data.path)"));
+        return Err(DataError::not_found(&path));
     }
     let ds = read_gluonts(&path, None)?;
     let h = ds.prediction_length;

@@ -41,7 +41,7 @@ pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value, DataError> {
 /// Read a signal file (see the module docs for the formats). `key` picks the `.npz` array.
 pub fn read_signal(path: &Path, key: &str) -> Result<Signal, DataError> {
     if !path.exists() {
-        return Err(DataError::file(path, "file not found (set STRATA_DATA or data.path)"));
+        return Err(DataError::not_found(path));
     }
     let name = path.file_name().map(|s| s.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     let (shape, values, ids) = if name.ends_with(".npy") {

@@ -72,6 +72,26 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     Ok(results)
 }
 
+/// Train a finished (or stopped) run folder for `epochs` more epochs, from its last
+/// checkpoint and optimiser state, then evaluate the best checkpoint as `train` does. Early
+/// stopping starts counting again; the config's `train.epochs` grows by `epochs`.
+pub fn continue_training(run_dir: &Path, epochs: usize) -> Result<Results> {
+    let paths = crate::engine::RunPaths::new(run_dir);
+    if !paths.state.exists() {
+        bail!("{} is not a trained run folder (no state.json): train it first", run_dir.display());
+    }
+    let mut cfg = RunConfig::load(&paths.config, &[])?;
+    let mut state = TrainState::load(&paths.state)?;
+    cfg.train.epochs = state.epochs_done + epochs;
+    (state.finished, state.stopped_early, state.bad_epochs) = (false, false, 0);
+    if parallel::world().is_root() {
+        crate::engine::checkpoint::write_atomic(&paths.config, cfg.to_toml().as_bytes())?;
+        state.save(&paths.state)?;
+    }
+    parallel::world().barrier();
+    train(&cfg, run_dir, TrainOptions { fresh: false })
+}
+
 /// Train (or resume) until `until` epochs are done, training stops early or it finished before;
 /// returns the training state. `strata tune` pauses trials here.
 pub fn train_epochs(cfg: &RunConfig, run_dir: &Path, fresh: bool, until: usize) -> Result<TrainState> {
