@@ -85,9 +85,10 @@ class Run:
         self._results = json.loads(_native.fit_more(str(self.path), int(epochs)))
         return self
 
-    def get_weights(self) -> dict[str, np.ndarray]:
-        """The model's tensors by burn parameter path (BatchNorm statistics included), float32."""
-        return _native.get_weights(str(self.path))
+    def get_weights(self, checkpoint: str = "best") -> dict[str, np.ndarray]:
+        """The model's tensors by burn parameter path (BatchNorm statistics included), float32:
+        of the best checkpoint (what :meth:`predict` uses) or of the ``"last"`` epoch."""
+        return _native.get_weights(str(self.path), checkpoint)
 
     def set_weights(self, weights: Mapping[str, Any], strict: bool = True) -> None:
         """Make ``weights`` (name -> array) the run's model: its best checkpoint and the point

@@ -114,11 +114,21 @@ fn predict<'py>(py: Python<'py>, run_dir: String, values: PyReadonlyArray2<'py, 
     Ok(out)
 }
 
-/// The best checkpoint's tensors by burn parameter path (buffers such as BatchNorm's running
-/// statistics included), as float32 arrays of their shapes.
+/// A checkpoint's tensors (`best`: the best validation loss, what `predict` uses; `last`: the
+/// last epoch's) by burn parameter path (buffers such as BatchNorm's running statistics
+/// included), as float32 arrays of their shapes.
 #[pyfunction]
-fn get_weights<'py>(py: Python<'py>, run_dir: String) -> PyResult<Bound<'py, PyDict>> {
-    let arrays = long_call(py, move || weights_of(Predictor::load(Path::new(&run_dir), &strata_train::device::compute_device())?.model()))?;
+#[pyo3(signature = (run_dir, checkpoint="best"))]
+fn get_weights<'py>(py: Python<'py>, run_dir: String, checkpoint: &str) -> PyResult<Bound<'py, PyDict>> {
+    let file = match checkpoint {
+        "best" | "last" => format!("{checkpoint}.bpk"),
+        other => return Err(crate::StrataError::new_err(format!("checkpoint '{other}': expected 'best' or 'last'"))),
+    };
+    let arrays = long_call(py, move || {
+        let dir = Path::new(&run_dir);
+        let p = Predictor::load(dir, &strata_train::device::compute_device())?;
+        weights_of(&strata_train::engine::checkpoint::load_module(p.model().clone(), &dir.join(file))?)
+    })?;
     let out = PyDict::new(py);
     for a in arrays {
         out.set_item(&a.name, PyArray1::from_vec(py, a.values).reshape(a.shape)?)?;

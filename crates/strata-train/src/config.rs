@@ -31,6 +31,9 @@ pub enum Optimizer {
     Adam,
     /// AdamW; `weight_decay` is decoupled.
     Adamw,
+    /// Plain stochastic gradient descent (no momentum): `w -= lr * grad`; `weight_decay` is L2
+    /// on the gradient. The optimiser whose federated average is exactly a centralised step.
+    Sgd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,8 +139,8 @@ impl RunConfig {
 
     pub fn validate(&self) -> Result<()> {
         let t = &self.train;
-        let checks: [(&str, bool); 7] = [
-            ("train.epochs", t.epochs > 0),
+        // `train.epochs = 0` is allowed: the run folder then holds the seeded initial model.
+        let checks: [(&str, bool); 6] = [
             ("train.batch_size", t.batch_size > 0),
             ("train.eval_batch_size", t.eval_batch_size > 0),
             ("train.lr", t.lr > 0.0 && t.lr.is_finite()),

@@ -200,14 +200,16 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
     let mut model = job.build(device)?;
     let plan = job.plan();
     let mut groups = job.groups();
+    // Resume from `last.bpk`: after an epoch, or in a run folder made with no epoch trained
+    // (`train.epochs = 0`) whose model was then replaced (`set_weights`).
     if let Store::Folder(run) = &store
-        && run.state.epochs_done > 0
+        && (run.state.epochs_done > 0 || (run.resumed_at.is_some() && run.paths.last.exists()))
     {
         let paths = &run.paths;
         model = load_module(model, &paths.last)?;
         for (g, group) in groups.iter_mut().enumerate() {
             let path = paths.dir.join(group.file);
-            if g == 0 || path.exists() {
+            if (g == 0 && run.state.epochs_done > 0) || path.exists() {
                 group.optim = load_optimizer(std::mem::replace(&mut group.optim, OptimizerSpec::adam().build()), &path)?;
             }
         }

@@ -3,7 +3,7 @@
 
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 
 use super::schedule::Rate;
 use crate::config::{Optimizer, TrainConfig};
@@ -30,7 +30,7 @@ impl OptimizerSpec {
     /// epsilon 1e-8, clipping at `grad_clip`.
     pub fn of_train(t: &TrainConfig) -> Self {
         let weight_decay = match t.optimizer {
-            Optimizer::Adam => (t.weight_decay > 0.0).then_some(t.weight_decay as f32),
+            Optimizer::Adam | Optimizer::Sgd => (t.weight_decay > 0.0).then_some(t.weight_decay as f32),
             Optimizer::Adamw => Some(t.weight_decay as f32),
         };
         OptimizerSpec { kind: t.optimizer, betas: None, epsilon: Some(1e-8), weight_decay, grad_clip: t.grad_clip.map(|c| c as f32) }
@@ -62,6 +62,7 @@ impl OptimizerSpec {
                 }
                 c.init()
             }
+            Optimizer::Sgd => SgdConfig::new().with_gradient_clipping(clip).with_weight_decay(self.weight_decay.map(WeightDecayConfig::new)).init(),
         }
     }
 }
@@ -98,5 +99,24 @@ mod tests {
         let s = OptimizerSpec::of_train(&TrainConfig { optimizer: Optimizer::Adamw, ..t });
         // AdamW's default decay is 1e-4: a table's 0 must reach burn as 0, not as the default.
         assert_eq!(s.weight_decay, Some(0.0));
+    }
+
+    #[test]
+    fn sgd_is_a_plain_gradient_step() {
+        use burn::module::Module;
+        use burn::nn::{Linear, LinearConfig};
+        use burn::optim::GradientsParams;
+        use burn::tensor::{Tensor, TensorData};
+        let device = crate::device::training_device();
+        let lin: Linear = LinearConfig::new(2, 1).with_bias(false).init(&device);
+        let w0: Vec<f32> = lin.weight.val().into_data().convert::<f32>().to_vec().unwrap();
+        // loss = x . w with x = (1, 3): the gradient is x, so w1 = w0 - lr * x (lr 0.5).
+        let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 3.0], [1, 2]), &device);
+        let grads = GradientsParams::from_grads(lin.forward(x).sum().backward(), &lin);
+        let t = TrainConfig { optimizer: Optimizer::Sgd, weight_decay: 0.0, ..Default::default() };
+        let lin = build_optimizer(&t).step(0.5, lin, grads);
+        let w1: Vec<f32> = lin.weight.val().into_data().convert::<f32>().to_vec().unwrap();
+        assert!((w1[0] - (w0[0] - 0.5)).abs() < 1e-6 && (w1[1] - (w0[1] - 1.5)).abs() < 1e-6, "{w0:?} -> {w1:?}");
+        let _ = lin.num_params();
     }
 }

@@ -13,7 +13,7 @@ use strata_models::Model;
 
 use crate::config::{Loss, RunConfig, TrainConfig};
 use crate::device::{device_name, training_device};
-use crate::engine::checkpoint::{TrainState, load_module};
+use crate::engine::checkpoint::{TrainState, load_module, save_module};
 use crate::engine::record::{TrainingRecord, created_unix, git_revision};
 use crate::engine::{Group, Job, OptimizerSpec, Plan, Run, Step, StepLoss, Store, fit, parallel};
 use crate::evaluation::point::evaluate;
@@ -39,7 +39,13 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
     let wall = Instant::now();
     let task = Task::load(&cfg.data)?;
     let mut run = Run::open(run_dir, opts.fresh, cfg, &cfg.to_toml(), RunConfig::from_toml_str)?;
-    fit(&mut Forecasting::new(cfg, &task), Store::Folder(&mut run), &training_device(), cfg.train.epochs)?;
+    let fitted = fit(&mut Forecasting::new(cfg, &task), Store::Folder(&mut run), &training_device(), cfg.train.epochs)?;
+    if run.state.epochs_done == 0 && parallel::world().is_root() && !run.paths.best.exists() {
+        // `train.epochs = 0`: a run folder holding the seeded initial model (for `set_weights`,
+        // a federated client, or a baseline score), scored as any run.
+        save_module(&fitted.model, &run.paths.best)?;
+        save_module(&fitted.model, &run.paths.last)?;
+    }
     run.finish()?;
 
     let t = &cfg.train;
