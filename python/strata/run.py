@@ -80,9 +80,11 @@ class Run:
             raise ValueError(f"{self.path} has no '{split}' scores")
         return results[split]
 
-    def fit(self, epochs: int = 1) -> "Run":
-        """Train ``epochs`` more epochs from the last checkpoint (early stopping counts again)."""
-        self._results = json.loads(_native.fit_more(str(self.path), int(epochs)))
+    def fit(self, epochs: int = 1, proximal_mu: float | None = None) -> "Run":
+        """Train ``epochs`` more epochs from the last checkpoint (early stopping counts again).
+        ``proximal_mu`` (FedProx) adds ``mu/2 * ||w - w0||^2`` to the loss, ``w0`` the weights
+        this call starts from; it becomes the run's ``train.proximal_mu``."""
+        self._results = json.loads(_native.fit_more(str(self.path), int(epochs), proximal_mu))
         return self
 
     def get_weights(self, checkpoint: str = "best") -> dict[str, np.ndarray]:

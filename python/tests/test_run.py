@@ -82,3 +82,20 @@ def test_save_copies_the_run_and_train_accepts_a_toml_path_with_overrides(small_
 
     r = strata.train(REPO / "configs" / "etth1_dlinear_336_96.toml", out=tmp_path / "toml_run", overrides={"train.epochs": 1, "train.max_steps_per_epoch": 5, "data.seq_len": 48, "data.pred_len": 12})
     assert r.results["config"]["data"]["seq_len"] == 48 and r.results["test"]["count"] > 0
+
+
+def test_fedprox_term_holds_the_weights_to_where_the_fit_started(tmp_path):
+    """The proximal term mu/2 ||w - w0||^2 pulls toward w0: the larger mu, the less the same
+    20 SGD steps move the weights (mu = 0 is plain training)."""
+    cfg = {**SMALL, "train": {**SMALL["train"], "epochs": 0, "optimizer": "sgd", "lr": 0.005, "max_steps_per_epoch": 20}}
+    moved = []
+    for mu in (0.0, 10.0, 100.0):
+        r = strata.train(cfg, out=tmp_path / f"mu{mu}", fresh=True)
+        w0 = r.get_weights()
+        r.fit(1, proximal_mu=mu)
+        w1 = r.get_weights("last")
+        moved.append(sum(float(((w1[k] - w0[k]) ** 2).sum()) for k in w0) ** 0.5)
+        assert r.results["config"]["train"]["proximal_mu"] == mu
+    assert moved[0] > moved[1] > moved[2] > 0, moved
+    with pytest.raises(strata.StrataError, match="proximal_mu"):
+        r.fit(1, proximal_mu=-1.0)

@@ -62,10 +62,12 @@ fn train(py: Python<'_>, config_path: Option<String>, config_json: Option<String
     })
 }
 
-/// Train a run `epochs` more epochs from its last checkpoint; returns results.json's text.
+/// Train a run `epochs` more epochs from its last checkpoint (with FedProx's `proximal_mu` if
+/// given); returns results.json's text.
 #[pyfunction]
-fn fit_more(py: Python<'_>, run_dir: String, epochs: usize) -> PyResult<String> {
-    long_call(py, || Ok(serde_json::to_string(&continue_training(Path::new(&run_dir), epochs)?)?))
+#[pyo3(signature = (run_dir, epochs, proximal_mu=None))]
+fn fit_more(py: Python<'_>, run_dir: String, epochs: usize, proximal_mu: Option<f64>) -> PyResult<String> {
+    long_call(py, || Ok(serde_json::to_string(&continue_training(Path::new(&run_dir), epochs, proximal_mu)?)?))
 }
 
 /// Score a run's best checkpoint on its data again; returns the results as JSON text.

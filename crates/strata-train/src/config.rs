@@ -71,6 +71,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Stop each training epoch after this many steps (quick checks; not for results).
     pub max_steps_per_epoch: Option<usize>,
+    /// FedProx's `mu`: add `mu/2 * ||w - w0||^2` (w0: the weights this training session started
+    /// from, e.g. a federated round's global model) to every step's loss; 0 adds nothing.
+    pub proximal_mu: f64,
 }
 
 impl TrainConfig {
@@ -99,6 +102,7 @@ impl Default for TrainConfig {
             nll_beta: 0.0,
             seed: 2021,
             max_steps_per_epoch: None,
+            proximal_mu: 0.0,
         }
     }
 }
@@ -140,7 +144,8 @@ impl RunConfig {
     pub fn validate(&self) -> Result<()> {
         let t = &self.train;
         // `train.epochs = 0` is allowed: the run folder then holds the seeded initial model.
-        let checks: [(&str, bool); 6] = [
+        let checks: [(&str, bool); 7] = [
+            ("train.proximal_mu", t.proximal_mu >= 0.0 && t.proximal_mu.is_finite()),
             ("train.batch_size", t.batch_size > 0),
             ("train.eval_batch_size", t.eval_batch_size > 0),
             ("train.lr", t.lr > 0.0 && t.lr.is_finite()),

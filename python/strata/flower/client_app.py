@@ -43,11 +43,12 @@ def to_record(weights: dict[str, np.ndarray]) -> ArrayRecord:
     return ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in weights.items()})
 
 
-def train_site(run: Run, weights: dict[str, np.ndarray], epochs: int) -> tuple[dict[str, np.ndarray], dict]:
-    """Set the global ``weights``, train ``epochs`` local epochs, return the last epoch's weights
-    and the reply's metrics (``num-examples``: training windows, FedAvg's weighting)."""
+def train_site(run: Run, weights: dict[str, np.ndarray], epochs: int, proximal_mu: float = 0.0) -> tuple[dict[str, np.ndarray], dict]:
+    """Set the global ``weights``, train ``epochs`` local epochs (with FedProx's proximal term
+    to them when ``proximal_mu`` > 0), return the last epoch's weights and the reply's metrics
+    (``num-examples``: training windows, FedAvg's weighting)."""
     run.set_weights(weights)
-    run.fit(epochs)
+    run.fit(epochs, proximal_mu=proximal_mu)
     history = run.results["training"]["history"][-epochs:]
     metrics = {
         "num-examples": int(run.results["data"]["windows"][0]),
@@ -69,8 +70,10 @@ def evaluate_site(run: Run, weights: dict[str, np.ndarray]) -> dict:
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     run = site_run(context)
-    epochs = int(msg.content["config"].get("local-epochs", context.run_config.get("local-epochs", 1)))
-    weights, metrics = train_site(run, to_arrays(msg.content["arrays"]), epochs)
+    config = msg.content["config"]
+    epochs = int(config.get("local-epochs", context.run_config.get("local-epochs", 1)))
+    # Flower's FedProx sends its mu as "proximal-mu"; other strategies send none.
+    weights, metrics = train_site(run, to_arrays(msg.content["arrays"]), epochs, float(config.get("proximal-mu", 0.0)))
     return Message(RecordDict({"arrays": to_record(weights), "metrics": MetricRecord(metrics)}), reply_to=msg)
 
 

@@ -19,7 +19,7 @@ from .sites import initial_config
 
 app = ServerApp()
 
-STRATEGIES = {"fedavg": fl.FedAvg, "fedavgm": fl.FedAvgM, "fedadam": fl.FedAdam, "fedyogi": fl.FedYogi, "fedadagrad": fl.FedAdagrad}
+STRATEGIES = {"fedavg": fl.FedAvg, "fedprox": fl.FedProx, "fedavgm": fl.FedAvgM, "fedadam": fl.FedAdam, "fedyogi": fl.FedYogi, "fedadagrad": fl.FedAdagrad}
 
 
 def make_strategy(c) -> CheckedStrategy:
@@ -30,6 +30,8 @@ def make_strategy(c) -> CheckedStrategy:
     kw = {"fraction_train": float(c.get("fraction-train", 1.0)), "fraction_evaluate": float(c.get("fraction-evaluate", 1.0)), "min_available_nodes": int(c.get("min-nodes", 2)), "min_train_nodes": int(c.get("min-nodes", 2)), "min_evaluate_nodes": int(c.get("min-nodes", 2))}
     if name in ("fedadam", "fedyogi", "fedadagrad"):
         kw["eta"] = float(c.get("server-lr", 0.01))
+    if name == "fedprox":
+        kw["proximal_mu"] = float(c.get("proximal-mu", 0.01))
     if name == "fedavgm":
         kw["server_momentum"] = float(c.get("server-momentum", 0.9))
     s = STRATEGIES[name](**kw)

@@ -60,7 +60,7 @@ def _columns_file(dataset: str, pid: int, n: int, work: Path) -> tuple[Path, str
         raise ValueError(f"partition 'columns': {len(names)} columns of {src} cannot make {n} sites")
     bounds = [round(i * len(names) / n) for i in range(n + 1)]
     keep = list(range(1 + bounds[pid], 1 + bounds[pid + 1]))
-    out = work / f"site-{pid}-of-{n}.csv"
+    out = work / f"{src.name.split('.')[0]}-site-{pid}-of-{n}.csv"
     if not out.exists():
         work.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")

@@ -10,6 +10,7 @@
 //! rate, and what it reports.
 
 pub mod checkpoint;
+pub mod proximal;
 pub mod interrupt;
 pub mod optim;
 pub mod parallel;
@@ -139,6 +140,12 @@ pub trait Job {
     }
     /// See a step's gradients before the optimisers step (AdaLoRA's importance scores).
     fn observe(&self, _model: &Self::Model, _grads: &[GradientsParams]) {}
+
+    /// FedProx's `mu`: a proximal term `mu/2 * ||w - w0||^2` to the weights the fit started from
+    /// joins every step's loss (0: none).
+    fn proximal_mu(&self) -> f64 {
+        0.0
+    }
     /// After optimiser step `step` (1-based) of `total` (AdaLoRA's budget).
     fn after_step(&self, model: Self::Model, _step: usize, _total: usize) -> Self::Model {
         model
@@ -221,6 +228,7 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
             eprintln!("resuming {} at {} {}/{} (step {}/{})", paths.dir.display(), plan.unit, run.state.epochs_done + 1, plan.rounds, run.state.global_step, plan.total_steps);
         }
     }
+    let anchor = proximal::Anchor::of(&model, job.proximal_mu());
     let line = job.describe(&model, device);
     if root && !line.is_empty() {
         eprintln!("{line}");
@@ -275,7 +283,10 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
                     (if empty { std::borrow::Cow::Borrowed(batch) } else { std::borrow::Cow::Owned(own) }, Some(empty))
                 }
             };
-            let StepLoss { loss, value, weight } = job.loss(&model, &Step { round, index: i, global, batch: &batch }, device)?;
+            let StepLoss { mut loss, value, weight } = job.loss(&model, &Step { round, index: i, global, batch: &batch }, device)?;
+            if let Some(p) = anchor.as_ref().and_then(|a| a.penalty(&model)) {
+                loss = loss + p;
+            }
             let (value, scale) = match share {
                 None => (value, 1.0),
                 Some(empty) => {

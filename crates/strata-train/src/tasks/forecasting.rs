@@ -81,7 +81,8 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
 /// Train a finished (or stopped) run folder for `epochs` more epochs, from its last
 /// checkpoint and optimiser state, then evaluate the best checkpoint as `train` does. Early
 /// stopping starts counting again; the config's `train.epochs` grows by `epochs`.
-pub fn continue_training(run_dir: &Path, epochs: usize) -> Result<Results> {
+/// `proximal_mu` (FedProx) replaces `train.proximal_mu` from here on.
+pub fn continue_training(run_dir: &Path, epochs: usize, proximal_mu: Option<f64>) -> Result<Results> {
     let paths = crate::engine::RunPaths::new(run_dir);
     if !paths.state.exists() {
         bail!("{} is not a trained run folder (no state.json): train it first", run_dir.display());
@@ -89,6 +90,10 @@ pub fn continue_training(run_dir: &Path, epochs: usize) -> Result<Results> {
     let mut cfg = RunConfig::load(&paths.config, &[])?;
     let mut state = TrainState::load(&paths.state)?;
     cfg.train.epochs = state.epochs_done + epochs;
+    if let Some(mu) = proximal_mu {
+        cfg.train.proximal_mu = mu;
+        cfg.validate()?;
+    }
     (state.finished, state.stopped_early, state.bad_epochs) = (false, false, 0);
     if parallel::world().is_root() {
         crate::engine::checkpoint::write_atomic(&paths.config, cfg.to_toml().as_bytes())?;
@@ -126,6 +131,10 @@ impl Job for Forecasting<'_> {
 
     fn seed(&self) -> u64 {
         self.cfg.train.seed
+    }
+
+    fn proximal_mu(&self) -> f64 {
+        self.cfg.train.proximal_mu
     }
 
     fn plan(&self) -> Plan {
