@@ -29,6 +29,7 @@ from strata.flower.sites import data_root
 SITES = ["etth1", "etth2"]
 FILES = {"etth1": "ETTh1/ETTh1.csv", "etth2": "ETTh2/ETTh2.csv"}
 APP = Path(__file__).resolve().parent
+APP_SECAGG = APP.parent / "flower-secagg"
 
 
 def site_cfg(dataset: str, seed: int, epochs: int, args) -> dict:
@@ -74,13 +75,16 @@ def arm(name: str, seed: int, out: Path, fn) -> dict:
     return r
 
 
-def federated(seed: int, work: Path, args, extra: str = "") -> dict:
+def federated(seed: int, work: Path, args, extra: str = "", app: Path = APP) -> dict:
     cfg = f"num-server-rounds={args.rounds} seq-len={args.seq_len} pred-len={args.pred_len} seed={seed} local-epochs=1 lr=0.005 batch-size=32 work-dir='{work}' {extra}"
-    run_local(APP, sites=2, run_config=cfg, timeout=3600, logs=work / "logs")
+    run_local(app, sites=2, run_config=cfg, timeout=3600, logs=work / "logs")
     history = json.loads((work / "server" / "history.json").read_text())
     final = dict(np.load(work / "server" / "global.npz"))
-    val_by_round = [history["evaluate_metrics"][str(r)]["val-mse"] for r in range(1, args.rounds + 1)]
-    return {"sites": score_at_sites(final, seed, work, args), "val_by_round": val_by_round, "payload_bytes_per_round": 2 * len(SITES) * history["bytes_per_round"], "rejected": history["rejected"]}
+    if history.get("secagg"):
+        val_by_round = [history["val_loss_by_round"][str(r)] for r in range(1, args.rounds + 1)]
+    else:
+        val_by_round = [history["evaluate_metrics"][str(r)]["val-mse"] for r in range(1, args.rounds + 1)]
+    return {"sites": score_at_sites(final, seed, work, args), "val_by_round": val_by_round, "payload_bytes_per_round": 2 * len(SITES) * history["bytes_per_round"], "rejected": history.get("rejected", [])}
 
 
 def main() -> None:
@@ -91,6 +95,7 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=96)
     ap.add_argument("--pred-len", type=int, default=96)
     ap.add_argument("--dp", default="clipping-norm=0.5 noise-multiplier=0.1", help="the DP arm's settings (first seed)")
+    ap.add_argument("--secagg", action=argparse.BooleanOptionalAction, default=True, help="a SecAgg+ arm (first seed)")
     args = ap.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -119,12 +124,15 @@ def main() -> None:
         seed = args.seeds[0]
         extra = "dp='server-fixed' " + args.dp
         results["dp"] = arm("federated_dp", seed, out, lambda: federated(seed, out / f"seed{seed}" / "fed-dp", args, extra))
+    if args.secagg:
+        seed = args.seeds[0]
+        results["secagg"] = arm("federated_secagg", seed, out, lambda: federated(seed, out / f"seed{seed}" / "fed-secagg", args, app=APP_SECAGG))
     (out / "summary.json").write_text(json.dumps(results, indent=2))
     print_table(results, args)
 
 
 def print_table(results: dict, args) -> None:
-    seeds = [k for k in results if k != "dp"]
+    seeds = [k for k in results if k not in ("dp", "secagg")]
     print(f"| arm | ETTh1 test MSE | ETTh1 test MAE | ETTh2 test MSE | ETTh2 test MAE | overall MSE | overall MAE | wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for name in ("federated", "alone", "pooled"):
@@ -143,9 +151,10 @@ def print_table(results: dict, args) -> None:
         fed = results[k]["federated"]["val_by_round"]
         within = next((i + 1 for i, v in enumerate(fed) if v <= 1.05 * pooled_val), None)
         print(f"seed {k}: pooled val MSE {pooled_val:.4f}; federated val MSE by round {[round(v, 4) for v in fed]}; within 5% at round {within}; payload {results[k]['federated']['payload_bytes_per_round']} bytes/round")
-    if "dp" in results:
-        d = results["dp"]
-        print(f"DP ({args.dp}), seed {seeds[0]}: test MSE " + ", ".join(f"{s} {d['sites'][s]['test_mse']:.4f}" for s in SITES) + f"; wall {d['wall_seconds']:.0f}s")
+    for key, label in (("dp", f"central DP ({args.dp})"), ("secagg", "SecAgg+")):
+        if key in results:
+            d = results[key]
+            print(f"{label}, seed {seeds[0]}: test MSE " + ", ".join(f"{s} {d['sites'][s]['test_mse']:.4f}" for s in SITES) + f"; overall {np.mean([d['sites'][s]['test_mse'] for s in SITES]):.4f}; wall {d['wall_seconds']:.0f}s (plain federated: {results[seeds[0]]['federated']['wall_seconds']:.0f}s)")
 
 
 if __name__ == "__main__":

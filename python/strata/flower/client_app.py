@@ -14,7 +14,7 @@ from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordD
 from flwr.clientapp import ClientApp
 
 from ..run import Run, train as strata_train
-from .sites import site_config
+from .sites import local_params, site_config
 
 app = ClientApp()
 
@@ -43,11 +43,13 @@ def to_record(weights: dict[str, np.ndarray]) -> ArrayRecord:
     return ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in weights.items()})
 
 
-def train_site(run: Run, weights: dict[str, np.ndarray], epochs: int, proximal_mu: float = 0.0) -> tuple[dict[str, np.ndarray], dict]:
+def train_site(run: Run, weights: dict[str, np.ndarray], epochs: int, proximal_mu: float = 0.0, local: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Set the global ``weights``, train ``epochs`` local epochs (with FedProx's proximal term
     to them when ``proximal_mu`` > 0), return the last epoch's weights and the reply's metrics
-    (``num-examples``: training windows, FedAvg's weighting)."""
-    run.set_weights(weights)
+    (``num-examples``: training windows, FedAvg's weighting). Parameters whose path contains a
+    piece of ``local`` stay on the site: neither set from nor sent to the server."""
+    shared_only = bool(local)
+    run.set_weights(weights, strict=not shared_only)
     run.fit(epochs, proximal_mu=proximal_mu)
     history = run.results["training"]["history"][-epochs:]
     metrics = {
@@ -56,12 +58,14 @@ def train_site(run: Run, weights: dict[str, np.ndarray], epochs: int, proximal_m
         "val-loss": float(history[-1]["val_loss"]),
         "train-seconds": float(sum(h["seconds"] for h in history)),
     }
-    return run.get_weights("last"), metrics
+    last = run.get_weights("last")
+    return {k: v for k, v in last.items() if not any(p in k for p in local or [])}, metrics
 
 
-def evaluate_site(run: Run, weights: dict[str, np.ndarray]) -> dict:
-    """Score the global ``weights`` on this site's validation and test splits."""
-    run.set_weights(weights)
+def evaluate_site(run: Run, weights: dict[str, np.ndarray], local: list[str] | None = None) -> dict:
+    """Score the global ``weights`` (with the site's own ``local`` parameters) on this site's
+    validation and test splits."""
+    run.set_weights(weights, strict=not local)
     val, test = run.evaluate("val"), run.evaluate("test")
     clean = lambda v: float(v) if math.isfinite(v) else float("nan")  # noqa: E731
     return {"num-examples": int(run.results["data"]["windows"][2]), "val-mse": clean(val["mse"]), "test-mse": clean(test["mse"]), "test-mae": clean(test["mae"])}
@@ -73,11 +77,11 @@ def train(msg: Message, context: Context) -> Message:
     config = msg.content["config"]
     epochs = int(config.get("local-epochs", context.run_config.get("local-epochs", 1)))
     # Flower's FedProx sends its mu as "proximal-mu"; other strategies send none.
-    weights, metrics = train_site(run, to_arrays(msg.content["arrays"]), epochs, float(config.get("proximal-mu", 0.0)))
+    weights, metrics = train_site(run, to_arrays(msg.content["arrays"]), epochs, float(config.get("proximal-mu", 0.0)), local_params(context.run_config))
     return Message(RecordDict({"arrays": to_record(weights), "metrics": MetricRecord(metrics)}), reply_to=msg)
 
 
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
-    metrics = evaluate_site(site_run(context), to_arrays(msg.content["arrays"]))
+    metrics = evaluate_site(site_run(context), to_arrays(msg.content["arrays"]), local_params(context.run_config))
     return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)

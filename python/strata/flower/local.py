@@ -93,7 +93,8 @@ def run_local(app: str | os.PathLike, sites: int, run_config: str = "", timeout:
             except subprocess.TimeoutExpired:
                 raise TimeoutError(f"the federated run took over {timeout:.0f}s; logs in {logs}") from None
         out = (logs / "flwr-run.log").read_text()
-        if code != 0:
+        # `flwr run --stream` can exit 0 after the ServerApp failed: its log says so.
+        if code != 0 or "ServerApp raised an exception" in out:
             raise RuntimeError(f"flwr run failed ({code}); logs in {logs}:\n{out[-3000:]}")
         return subprocess.CompletedProcess(args, code, out, "")
     finally:

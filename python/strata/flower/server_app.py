@@ -15,7 +15,7 @@ from flwr.serverapp import strategy as fl
 from ..run import train as strata_train
 from .checks import CheckedStrategy
 from .client_app import to_record
-from .sites import initial_config
+from .sites import initial_config, is_local
 
 app = ServerApp()
 
@@ -44,8 +44,10 @@ def make_strategy(c) -> CheckedStrategy:
 
 
 def initial_weights(c, work: Path) -> dict[str, np.ndarray]:
-    """The seeded initial model of the sites' architecture, built without any site's data."""
-    return strata_train(initial_config(c, work / "server"), out=work / "server" / "initial", fresh=True).get_weights()
+    """The seeded initial model of the sites' architecture, built without any site's data; the
+    parameters that stay on the sites (``local-params``) are left out."""
+    weights = strata_train(initial_config(c, work / "server"), out=work / "server" / "initial", fresh=True).get_weights()
+    return {k: v for k, v in weights.items() if not is_local(k, c)}
 
 
 @app.main()
