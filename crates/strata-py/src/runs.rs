@@ -127,9 +127,7 @@ fn get_weights<'py>(py: Python<'py>, run_dir: String, checkpoint: &str) -> PyRes
         other => return Err(crate::StrataError::new_err(format!("checkpoint '{other}': expected 'best' or 'last'"))),
     };
     let arrays = long_call(py, move || {
-        let dir = Path::new(&run_dir);
-        let p = Predictor::load(dir, &strata_train::device::compute_device())?;
-        weights_of(&strata_train::engine::checkpoint::load_module(p.model().clone(), &dir.join(file))?)
+        weights_of(Predictor::load_checkpoint(Path::new(&run_dir), &file, &strata_train::device::compute_device())?.model())
     })?;
     let out = PyDict::new(py);
     for a in arrays {

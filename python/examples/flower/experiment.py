@@ -84,7 +84,7 @@ def federated(seed: int, work: Path, args, extra: str = "", app: Path = APP) -> 
         val_by_round = [history["val_loss_by_round"][str(r)] for r in range(1, args.rounds + 1)]
     else:
         val_by_round = [history["evaluate_metrics"][str(r)]["val-mse"] for r in range(1, args.rounds + 1)]
-    return {"sites": score_at_sites(final, seed, work, args), "val_by_round": val_by_round, "payload_bytes_per_round": 2 * len(SITES) * history["bytes_per_round"], "rejected": history.get("rejected", [])}
+    return {"sites": score_at_sites(final, seed, work, args), "val_by_round": val_by_round, "payload_bytes_per_round": 2 * len(SITES) * history["model_bytes"], "rejected": history.get("rejected", [])}
 
 
 def flower_only(seed: int, work: Path, args, extra: str, app: Path, sites: int = 3) -> dict:

@@ -48,8 +48,7 @@ def train_site(run: Run, weights: dict[str, np.ndarray], epochs: int, proximal_m
     to them when ``proximal_mu`` > 0), return the last epoch's weights and the reply's metrics
     (``num-examples``: training windows, FedAvg's weighting). Parameters whose path contains a
     piece of ``local`` stay on the site: neither set from nor sent to the server."""
-    shared_only = bool(local)
-    run.set_weights(weights, strict=not shared_only)
+    run.set_weights(weights, strict=not local)
     run.fit(epochs, proximal_mu=proximal_mu)
     history = run.results["training"]["history"][-epochs:]
     metrics = {

@@ -91,6 +91,6 @@ def main(grid: Grid, context: Context) -> None:
     for k, vals in legacy.history.metrics_distributed.items():
         for r, v in vals:
             by_round.setdefault(str(r), {})[k] = v
-    record = {"config": dict(c), "rounds": rounds, "secagg": True, "val_loss_by_round": losses, "evaluate_metrics": by_round, "bytes_per_round": int(sum(a.nbytes for a in final)), "wall_seconds": time.time() - start}
+    record = {"config": dict(c), "rounds": rounds, "secagg": True, "val_loss_by_round": losses, "evaluate_metrics": by_round, "model_bytes": int(sum(a.nbytes for a in final)), "wall_seconds": time.time() - start}
     (out / "history.tmp.json").write_text(json.dumps(record, indent=2, default=str))
     os.replace(out / "history.tmp.json", out / "history.json")

@@ -74,7 +74,7 @@ def main(grid: Grid, context: Context) -> None:
         "train_metrics": {str(r): dict(m) for r, m in result.train_metrics_clientapp.items()},
         "evaluate_metrics": {str(r): dict(m) for r, m in result.evaluate_metrics_clientapp.items()},
         "rejected": [{"round": r, "node": n, "why": w} for r, n, w in strategy.rejected],
-        "bytes_per_round": int(sum(v.nbytes for v in final.values())),
+        "model_bytes": int(sum(v.nbytes for v in final.values())),
         "wall_seconds": time.time() - start,
     }
     (out / "history.tmp.json").write_text(json.dumps(record, indent=2, default=str))

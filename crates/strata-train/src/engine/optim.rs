@@ -109,13 +109,13 @@ mod tests {
         use burn::tensor::{Tensor, TensorData};
         let device = crate::device::training_device();
         let lin: Linear = LinearConfig::new(2, 1).with_bias(false).init(&device);
-        let w0: Vec<f32> = lin.weight.val().into_data().convert::<f32>().to_vec().unwrap();
+        let w0: Vec<f32> = lin.weight.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
         // loss = x . w with x = (1, 3): the gradient is x, so w1 = w0 - lr * x (lr 0.5).
         let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 3.0], [1, 2]), &device);
         let grads = GradientsParams::from_grads(lin.forward(x).sum().backward(), &lin);
         let t = TrainConfig { optimizer: Optimizer::Sgd, weight_decay: 0.0, ..Default::default() };
         let lin = build_optimizer(&t).step(0.5, lin, grads);
-        let w1: Vec<f32> = lin.weight.val().into_data().convert::<f32>().to_vec().unwrap();
+        let w1: Vec<f32> = lin.weight.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
         assert!((w1[0] - (w0[0] - 0.5)).abs() < 1e-6 && (w1[1] - (w0[1] - 1.5)).abs() < 1e-6, "{w0:?} -> {w1:?}");
         let _ = lin.num_params();
     }

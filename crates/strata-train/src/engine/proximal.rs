@@ -20,7 +20,7 @@ impl ModuleVisitor for Collect {
             // A new leaf from the values (not `detach`, which keeps a tie to the step's graph).
             let n = t.shape().num_elements();
             let device = t.device();
-            let values = t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 weights");
+            let values = t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 weights");
             self.0.push(Tensor::<1>::from_data(burn::tensor::TensorData::new(values, [n]), &device));
         }
     }
@@ -78,18 +78,18 @@ mod tests {
         let device = crate::device::training_device();
         let lin: Linear = LinearConfig::new(2, 1).init(&device);
         let anchor = Anchor::of(&lin, 0.5).unwrap();
-        assert!(anchor.penalty(&lin).unwrap().into_data().convert::<f32>().to_vec::<f32>().unwrap()[0].abs() < 1e-12);
+        assert!(anchor.penalty(&lin).unwrap().into_data().convert::<f32>().try_into_vec::<f32>().unwrap()[0].abs() < 1e-12);
         // Move the weight by (1, -2) and the bias by 3: ||d||^2 = 14, the penalty 0.25 * 14 = 3.5.
-        let w = lin.weight.val().into_data().convert::<f32>().to_vec::<f32>().unwrap();
-        let b = lin.bias.as_ref().unwrap().val().into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        let w = lin.weight.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+        let b = lin.bias.as_ref().unwrap().val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
         let moved = Linear {
             weight: Param::from_tensor(Tensor::from_data(TensorData::new(vec![w[0] + 1.0, w[1] - 2.0], [2, 1]), &device)),
             bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(vec![b[0] + 3.0], [1]), &device))),
         };
         let p = anchor.penalty(&moved).unwrap();
-        assert!((p.clone().into_data().convert::<f32>().to_vec::<f32>().unwrap()[0] - 3.5).abs() < 1e-5);
+        assert!((p.clone().into_data().convert::<f32>().try_into_vec::<f32>().unwrap()[0] - 3.5).abs() < 1e-5);
         let grads = p.backward();
-        let g = moved.weight.grad(&grads).unwrap().into_data().convert::<f32>().to_vec::<f32>().unwrap();
+        let g = moved.weight.grad(&grads).unwrap().into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
         assert!((g[0] - 0.5).abs() < 1e-5 && (g[1] + 1.0).abs() < 1e-5, "mu * d = (0.5, -1): {g:?}");
         assert!(Anchor::of(&lin, 0.0).is_none());
     }

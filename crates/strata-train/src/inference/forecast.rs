@@ -358,13 +358,18 @@ impl Predictor {
     }
 
     pub fn load(run_dir: &Path, device: &Device) -> Result<Predictor> {
+        Self::load_checkpoint(run_dir, "best.bpk", device)
+    }
+
+    /// Load the run with the weights of `checkpoint` (`best.bpk`, `last.bpk`) of its folder.
+    pub fn load_checkpoint(run_dir: &Path, checkpoint: &str, device: &Device) -> Result<Predictor> {
         let schema = Schema::load(run_dir)?;
         let adj = match schema.spatial.as_ref().is_some_and(|s| s.graph) {
             true => Some(strata_data::npy::read_npy(&run_dir.join(GRAPH_FILE))?.1),
             false => None,
         };
         let model = schema.model.try_init(schema.shape, adj.as_deref(), device).map_err(anyhow::Error::msg)?;
-        let model = load_module(model, &run_dir.join("best.bpk"))?;
+        let model = load_module(model, &run_dir.join(checkpoint))?;
         Ok(Predictor { schema, dir: run_dir.to_path_buf(), model, device: device.clone() })
     }
 
