@@ -41,11 +41,13 @@ pub struct GraphOptions {
     pub threshold: f32,
     /// Also add the reverse of every listed edge.
     pub symmetric: bool,
+    /// A graph per time step (PyGT's dynamic graphs) is read as its time average.
+    pub dynamic_mean: bool,
 }
 
 impl Default for GraphOptions {
     fn default() -> Self {
-        GraphOptions { ids: None, nodes: None, weights: EdgeWeights::Gaussian, threshold: 0.1, symmetric: false }
+        GraphOptions { ids: None, nodes: None, weights: EdgeWeights::Gaussian, threshold: 0.1, symmetric: false, dynamic_mean: false }
     }
 }
 
@@ -262,33 +264,31 @@ fn read_pygt_graph(path: &Path, opts: &GraphOptions) -> Result<Graph, DataError>
         let o = GraphOptions { ids: Some(ids), ..opts.clone() };
         return from_edges(path, edges, &o);
     }
-    if let Some(list) = v.get("edges").and_then(|e| e.as_array()) {
-        let n = match v.get("node_ids").and_then(|m| m.as_object()) {
-            Some(m) => m.len(),
-            None => opts.nodes.ok_or_else(|| DataError::file(path, "key `node_ids`: missing; set data.nodes"))?,
-        };
-        let mut adj = vec![0f32; n * n];
-        for (k, e) in list.iter().enumerate() {
-            let pair = e.as_array().filter(|p| p.len() == 2).and_then(|p| Some((p[0].as_u64()? as usize, p[1].as_u64()? as usize)));
-            let Some((i, j)) = pair.filter(|&(i, j)| i < n && j < n) else {
-                return Err(DataError::file(path, format!("key `edges[{k}]`: expected a pair of node indices below {n}, found {e}")));
-            };
-            adj[i * n + j] = 1.0;
-            if opts.symmetric {
-                adj[j * n + i] = 1.0;
-            }
+    let d = crate::pygt::read_pygt(path)?;
+    let n = d.n;
+    let edges = match (d.edges, d.dynamic) {
+        (Some(e), _) => e,
+        (None, Some(dy)) if opts.dynamic_mean => {
+            let adj = crate::pygt::mean_graph(&dy, n);
+            return Ok(Graph { n, adj, ids: d.ids, path: path.to_path_buf(), skipped_edges: 0 });
         }
-        let mut ids = vec![String::new(); n];
-        if let Some(m) = v.get("node_ids").and_then(|m| m.as_object()) {
-            for (name, i) in m {
-                if let Some(i) = i.as_u64().filter(|&i| (i as usize) < n) {
-                    ids[i as usize] = name.clone();
-                }
-            }
+        (None, Some(dy)) => {
+            return Err(DataError::file(
+                path,
+                format!("has a graph per time step ({} steps, PyGT layout `{}`); strata's graph models take one static graph: set data.dynamic_graph = \"mean\" to give them the time-averaged graph", dy.len(), d.layout),
+            ));
         }
-        return Ok(Graph { n, adj, ids: Some(ids), path: path.to_path_buf(), skipped_edges: 0 });
+        (None, None) => return Err(DataError::file(path, format!("no graph in this JSON (PyGT layout `{}` without `edges`); give data.graph or data.coordinates", d.layout))),
+    };
+    let mut adj = vec![0f32; n * n];
+    for (i, j, w) in edges {
+        let w = if opts.weights == EdgeWeights::Binary { 1.0 } else { w };
+        adj[i * n + j] = w;
+        if opts.symmetric {
+            adj[j * n + i] = w;
+        }
     }
-    Err(DataError::file(path, "no graph in this JSON: expected `links` (node-link) or `edges`"))
+    Ok(Graph { n, adj, ids: d.ids, path: path.to_path_buf(), skipped_edges: 0 })
 }
 
 fn json_text(v: &serde_json::Value) -> String {

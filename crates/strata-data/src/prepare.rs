@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use crate::graph::EdgeWeights;
+use crate::source::coords::GraphFrom;
+use crate::source::{Align, Duplicates, Encoding, Layout, ReadReport, ReadSpec, TimeSpec};
 use crate::impute::{Impute, ImputeReport, impute};
 use crate::registry::{Borders, SplitRule, lookup};
 use crate::scaler::StandardScaler;
@@ -87,6 +89,48 @@ pub struct DataConfig {
     pub steps_per_day: Option<usize>,
     /// The nodes form a `[height, width]` grid (row-major), for grid models such as ConvLSTM.
     pub grid: Option<[usize; 2]>,
+    // --- files from the wild (docs/data.md, "Bring your own data") ---
+    /// `wide`, `long` or `folder` (default: `folder` for a folder, `long` when the file has
+    /// `unique_id` and `ds` columns or `data.id_column` is set, else `wide`).
+    pub layout: Option<Layout>,
+    /// The time column, or the columns of its parts (`["year", "month", "day", "hour"]`).
+    /// Default: a column named date / datetime / timestamp / time / ds, or year/month/day[/hour].
+    pub time: Option<TimeSpec>,
+    /// chrono strftime layout of the time column (`"%d.%m.%Y %H:%M"`).
+    pub time_format: Option<String>,
+    /// Keep only these value columns (the target is always kept).
+    pub columns: Option<Vec<String>>,
+    /// Leave these columns out.
+    pub drop: Vec<String>,
+    /// Encode text columns as inputs: `onehot` or `codes` (default: refuse them).
+    pub categorical: Option<Encoding>,
+    /// Long tables: the series id column (default `unique_id`; its target default is `y`).
+    pub id_column: Option<String>,
+    /// Keep only these series / locations, in this order.
+    pub ids: Option<Vec<String>>,
+    /// Rows repeating a time: `first`, `last` or `mean` (default: refuse).
+    pub duplicates: Option<Duplicates>,
+    /// Series of different spans: `union` (missing cells imputed) or `intersection`.
+    pub align: Align,
+    /// Folders: the column naming each file's location (default: station / location / site / sensor).
+    pub location_column: Option<String>,
+    /// A node coordinates file (id, latitude/longitude or x/y) to build the graph from.
+    pub coordinates: Option<PathBuf>,
+    /// How coordinates become a graph: `gaussian` (DCRNN's kernel, default) or `knn`.
+    pub graph_from: Option<GraphFrom>,
+    /// Neighbours per node for `graph_from = "knn"`.
+    pub graph_k: usize,
+    /// A graph per time step (PyGT's England COVID, Twitter tennis): `mean` gives the models
+    /// its time average (default: refused, saying so).
+    pub dynamic_graph: Option<DynamicGraph>,
+}
+
+/// What to do with a graph per time step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicGraph {
+    /// The time-averaged adjacency.
+    Mean,
 }
 
 impl Default for DataConfig {
@@ -113,6 +157,21 @@ impl Default for DataConfig {
             day_of_week: None,
             steps_per_day: None,
             grid: None,
+            layout: None,
+            time: None,
+            time_format: None,
+            columns: None,
+            drop: Vec::new(),
+            categorical: None,
+            id_column: None,
+            ids: None,
+            duplicates: None,
+            align: Align::Union,
+            location_column: None,
+            coordinates: None,
+            graph_from: None,
+            graph_k: 8,
+            dynamic_graph: None,
         }
     }
 }
@@ -137,6 +196,9 @@ pub struct Prepared {
     /// GluonTS protocol: the test windows are the dataset's rolling windows, scored on the
     /// original scale with the whole history as the seasonal-error reference.
     pub rolling: bool,
+    /// How a file from the wild was read (its settings, category values included, and what
+    /// reading did); `None` for the TSLib table reader.
+    pub source: Option<(ReadSpec, ReadReport)>,
 }
 
 impl Prepared {
@@ -151,6 +213,25 @@ impl Prepared {
 }
 
 impl DataConfig {
+    /// The reading settings (`data.layout`, `data.time`, ...) of this config.
+    pub fn read_spec(&self) -> ReadSpec {
+        ReadSpec {
+            layout: self.layout,
+            time: self.time.clone(),
+            time_format: self.time_format.clone(),
+            columns: self.columns.clone(),
+            drop: self.drop.clone(),
+            categorical: self.categorical,
+            id_column: self.id_column.clone(),
+            ids: self.ids.clone(),
+            duplicates: self.duplicates,
+            align: self.align,
+            location_column: self.location_column.clone(),
+            target: self.target.clone(),
+            categories: Default::default(),
+        }
+    }
+
     /// Whether this names a spatio-temporal dataset (a registered one, or `spatial` for your own).
     pub fn is_spatial(&self) -> bool {
         self.dataset.eq_ignore_ascii_case("spatial") || crate::spatial::spatial_lookup(&self.dataset).is_some()
@@ -167,6 +248,9 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         ("day_of_week", cfg.day_of_week.is_some()),
         ("steps_per_day", cfg.steps_per_day.is_some()),
         ("grid", cfg.grid.is_some()),
+        ("coordinates", cfg.coordinates.is_some()),
+        ("graph_from", cfg.graph_from.is_some()),
+        ("dynamic_graph", cfg.dynamic_graph.is_some()),
     ];
     if let Some(file) = crate::gluonts::gluon_lookup(&cfg.dataset) {
         return prepare_gluon(cfg, file);
@@ -194,10 +278,20 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         _ => return Err(DataError::Config("data.val_size and data.test_size go together: give both (time steps) or neither (the dataset's split)".into())),
     };
     let target = cfg.target.as_deref().unwrap_or(default_target);
-    let mut table = read_table(&path, Some(target))?;
+    let spec = cfg.read_spec();
+    let mut source = None;
+    let custom = cfg.dataset.eq_ignore_ascii_case("custom");
+    let mut table = if custom || crate::source::needs_source(&path, &spec) {
+        let frame = crate::source::read_frame(&path, &spec)?;
+        source = Some((ReadSpec { categories: frame.categories.clone(), ..spec }, frame.report.clone()));
+        frame.into_table()
+    } else {
+        read_table(&path, Some(target))?
+    };
     let borders = split.borders(table.rows, cfg.seq_len)?;
     let impute_report = impute(&mut table, cfg.impute, borders.train.1)?;
-    let freq = if cfg.dataset.eq_ignore_ascii_case("custom") { custom_freq(&table.quality).unwrap_or(freq) } else { freq };
+    let months = source.as_ref().and_then(|(_, r): &(ReadSpec, ReadReport)| r.step_months).map(|_| "m".to_string());
+    let freq = if cfg.dataset.eq_ignore_ascii_case("custom") { months.or_else(|| custom_freq(&table.quality)).unwrap_or(freq) } else { freq };
     if cfg.features == Features::S {
         table = table.select(&[table.cols() - 1]);
     }
@@ -236,6 +330,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         val,
         test,
         rolling: false,
+        source,
     })
 }
 
@@ -327,5 +422,6 @@ pub fn prepare_gluon(cfg: &DataConfig, file: &str) -> Result<Prepared, DataError
         val: w(train_end - l, t_train, h),
         test: w(t_train - l, rows, h),
         rolling: true,
+        source: None,
     })
 }

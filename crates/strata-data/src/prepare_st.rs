@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::graph::{Graph, GraphOptions, read_graph, read_ids};
 use crate::prepare::DataConfig;
 use crate::scaler::StandardScaler;
-use crate::spatial::{read_signal, spatial_lookup, split_windows};
+use crate::spatial::{Signal, read_signal, spatial_lookup, split_windows};
 use crate::window::{Series, Windows};
 use crate::{DataError, data_root, sha256_file};
 
@@ -39,6 +39,8 @@ pub struct SpatialPrepared {
     pub train: Windows,
     pub val: Windows,
     pub test: Windows,
+    /// How a file from the wild was read (see [`crate::prepare::Prepared::source`]).
+    pub source: Option<(crate::source::ReadSpec, crate::source::ReadReport)>,
 }
 
 pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
@@ -53,18 +55,43 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
     if cfg.seq_len == 0 || cfg.pred_len == 0 {
         return Err(DataError::Config("data.seq_len and data.pred_len must be positive".into()));
     }
-    let signal = read_signal(&path, &cfg.npz_key)?;
+    let read = cfg.read_spec();
+    let mut source = None;
+    let (signal, dates) = if crate::source::needs_source(&path, &read) {
+        let frame = crate::source::read_frame(&path, &read)?;
+        source = Some((crate::source::ReadSpec { categories: frame.categories.clone(), ..read }, frame.report.clone()));
+        // A wide table's columns are the nodes; long tables and folders name their nodes.
+        let wide = frame.nodes.len() == 1 && frame.nodes[0].is_empty();
+        let (n, c, ids) = if wide { (frame.features.len(), 1, frame.features.clone()) } else { (frame.nodes.len(), frame.features.len(), frame.nodes.clone()) };
+        let mut values = frame.values;
+        let missing = values.iter_mut().filter(|v| !v.is_finite()).map(|v| *v = 0.0).count();
+        (Signal { t: frame.rows, n, c, values, ids: Some(ids), missing }, frame.dates)
+    } else {
+        (read_signal(&path, &cfg.npz_key)?, None)
+    };
     let n = signal.n;
     if let Some(want) = cfg.nodes
         && want != n
     {
         return Err(DataError::file(&path, format!("the signal has {n} nodes, data.nodes says {want}")));
     }
-    let graph = match &graph_path {
-        None => None,
-        Some(gp) => {
+    if cfg.graph_from.is_some() && cfg.coordinates.is_none() {
+        return Err(DataError::Config("data.graph_from builds the graph from coordinates: give data.coordinates (a file of id, latitude/longitude or x/y)".into()));
+    }
+    let graph = match (&graph_path, &cfg.coordinates) {
+        (Some(gp), Some(_)) => return Err(DataError::Config(format!("give data.graph ({}) or data.coordinates, not both", gp.display()))),
+        (None, Some(cp)) => {
+            let (points, geo) = crate::source::coords::read_coordinates(cp, signal.ids.as_deref())?;
+            if points.len() != n {
+                return Err(DataError::file(cp, format!("{} rows of coordinates for the {n} nodes of the signal", points.len())));
+            }
+            let how = cfg.graph_from.unwrap_or(crate::source::coords::GraphFrom::Gaussian);
+            Some(crate::source::coords::graph_from_points(cp, &points, geo, how, cfg.graph_k, signal.ids.clone())?)
+        }
+        (None, None) => None,
+        (Some(gp), None) => {
             let ids = cfg.graph_ids.as_deref().map(read_ids).transpose()?;
-            let opts = GraphOptions { ids, nodes: None, weights: cfg.graph_weights, threshold: 0.1, symmetric: cfg.graph_symmetric };
+            let opts = GraphOptions { ids, nodes: None, weights: cfg.graph_weights, threshold: 0.1, symmetric: cfg.graph_symmetric, dynamic_mean: cfg.dynamic_graph.is_some() };
             let mut g = read_graph(gp, &opts)?;
             if g.n != n {
                 return Err(DataError::Config(format!(
@@ -102,7 +129,10 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
     let train_rows = counts[0] - 1 + l;
     let scaler = StandardScaler::fit(&target[..train_rows * n], 1, train_rows * n);
 
-    let steps_per_day = cfg.steps_per_day.or(spec.and_then(|s| s.steps_per_day));
+    // Files with timestamps: the daily cycle from their step, time features from their times.
+    let step = source.as_ref().and_then(|(_, r): &(crate::source::ReadSpec, crate::source::ReadReport)| r.step_seconds);
+    let from_step = step.filter(|&s| s > 0 && s < 86400 && 86400 % s == 0).map(|s| (86400 / s) as usize);
+    let steps_per_day = cfg.steps_per_day.or(spec.and_then(|s| s.steps_per_day)).or(from_step);
     let tod = cfg.time_of_day.unwrap_or(steps_per_day.is_some());
     let dow = cfg.day_of_week.unwrap_or(tod);
     if (tod || dow) && steps_per_day.is_none() {
@@ -113,8 +143,13 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
     let f = 1 + tod as usize + dow as usize;
     let mut x = Vec::with_capacity(t * n * f);
     for (r, row) in target.chunks_exact(n).enumerate() {
-        let tod_v = (r % spd) as f32 / spd as f32;
-        let dow_v = ((r / spd + start_weekday) % 7) as f32 / 7.0;
+        let (tod_v, dow_v) = match &dates {
+            Some(d) => {
+                let secs = chrono::Timelike::num_seconds_from_midnight(&d[r].time()) as usize;
+                ((secs * spd / 86400) as f32 / spd as f32, chrono::Datelike::weekday(&d[r]).num_days_from_monday() as f32 / 7.0)
+            }
+            None => ((r % spd) as f32 / spd as f32, ((r / spd + start_weekday) % 7) as f32 / 7.0),
+        };
         for &v in row {
             x.push((v - scaler.mean[0]) / scaler.std[0]);
             if tod {
@@ -137,7 +172,7 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
         path,
         graph_sha256: graph_path.as_deref().map(sha256_file).transpose()?,
         graph,
-        freq: spec.map_or("?".into(), |s| s.freq.into()),
+        freq: spec.map_or_else(|| step.map_or("?".into(), crate::source::align::freq_name), |s| s.freq.into()),
         rows: t,
         nodes: n,
         in_features: f,
@@ -154,6 +189,7 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
         train,
         val,
         test,
+        source,
     })
 }
 

@@ -108,17 +108,14 @@ fn read_csv_signal(path: &Path) -> Result<Read3, DataError> {
 }
 
 fn read_pygt_signal(path: &Path) -> Result<Read3, DataError> {
-    let v = read_json(path)?;
-    if let Some(fx) = v.get("FX").and_then(|f| f.as_array()) {
-        let n = fx.first().and_then(|r| r.as_array()).map_or(0, |r| r.len());
-        let mut values = Vec::with_capacity(fx.len() * n);
-        for (t, row) in fx.iter().enumerate() {
-            let row = row.as_array().filter(|r| r.len() == n).ok_or_else(|| DataError::file(path, format!("key `FX[{t}]`: expected {n} numbers")))?;
-            values.extend(row.iter().map(|x| x.as_f64().map_or(f32::NAN, |x| x as f32)));
-        }
-        return Ok((vec![fx.len(), n], values, None));
-    }
-    let nodes = v.get("nodes").and_then(|n| n.as_array()).ok_or_else(|| DataError::file(path, "no signal in this JSON: expected `nodes[*].y` or `FX`"))?;
+    let d = crate::pygt::read_pygt(path)?;
+    let shape = if d.c == 1 { vec![d.t, d.n] } else { vec![d.t, d.n, d.c] };
+    Ok((shape, d.values, d.ids))
+}
+
+/// The node-link layout's signal: `nodes[i].y`, node ids from `nodes[i].id`.
+pub(crate) fn read_node_link_signal(path: &Path, v: &serde_json::Value) -> Result<Read3, DataError> {
+    let nodes = v.get("nodes").and_then(|n| n.as_array()).ok_or_else(|| DataError::file(path, "key `nodes`: expected a list"))?;
     let series: Vec<&Vec<serde_json::Value>> = nodes
         .iter()
         .enumerate()

@@ -77,7 +77,7 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 /// Header bytes as text: UTF-8 when valid, else Latin-1 (every byte is one code point).
-fn decode_header(bytes: &[u8]) -> String {
+pub(crate) fn decode_header(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(s) => s.trim().to_string(),
         Err(_) => bytes.iter().map(|&b| b as char).collect::<String>().trim().to_string(),
@@ -110,7 +110,7 @@ pub fn parse_date(s: &str) -> Option<NaiveDateTime> {
     None
 }
 
-fn is_missing(cell: &str) -> bool {
+pub(crate) fn is_missing(cell: &str) -> bool {
     matches!(cell, "" | "NaN" | "nan" | "NAN" | "NA" | "N/A" | "null" | "NULL" | "None")
 }
 
@@ -225,13 +225,13 @@ pub fn parse_table(path: &Path, bytes: &[u8], target: Option<&str>) -> Result<Ta
 
 /// Line numbers (1-based) of byte offsets visited in increasing order.
 #[derive(Default)]
-struct LineCounter {
+pub(crate) struct LineCounter {
     offset: usize,
     newlines: u64,
 }
 
 impl LineCounter {
-    fn line_at(&mut self, bytes: &[u8], offset: u64) -> u64 {
+    pub(crate) fn line_at(&mut self, bytes: &[u8], offset: u64) -> u64 {
         let mut offset = (offset as usize).min(bytes.len());
         // After a CRLF, csv reports the record as starting at the '\n': skip line ends.
         while offset < bytes.len() && matches!(bytes[offset], b'\r' | b'\n') {

@@ -1,0 +1,229 @@
+//! Every JSON layout of PyTorch Geometric Temporal's dataset loaders
+//! (`torch_geometric_temporal/dataset/*.py`), read as a signal `[time, nodes, features]` and a
+//! graph: static (`edges` [+ `weights`], or node-link `links`) or one per time step (dynamic).
+//!
+//! | layout | loaders | signal | graph |
+//! |---|---|---|---|
+//! | `node-link` | Montevideo bus | `nodes[i].y` | `links` (static) |
+//! | `FX` | chickenpox | `FX[t][i]` | `edges` (static, weight 1) |
+//! | `X` | PedalMe | `X[t][i]` | `edges` + `weights` |
+//! | `block` | windmill (large, medium, small) | `block[t][i]` | `edges` + `weights` |
+//! | `snapshots` | Wikipedia maths | `"t": {"y": [i]}` for t < `time_periods` | `edges` + `weights` |
+//! | `edge_mapping` | England COVID | `y[t][i]` | `edge_mapping.edge_index/edge_weight["t"]` (dynamic) |
+//! | `dynamic snapshots` | Twitter tennis | `"t": {"y": [i], "X": [i][f]}` | `"t": {"edges", "weights"}` (dynamic) |
+//! | `joints` | MTM-1 hand motions | `"j": {"frame": "(x, y, z)"}` for the 21 joints: `[t, 21, 3]` | `edges` |
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::DataError;
+
+/// The layouts this reader knows, for the message that refuses an unknown one.
+pub const LAYOUTS: &str = "node-link (`nodes[*].y` + `links`), `FX`, `X`, `block`, `y` + `edge_mapping`, `time_periods` + per-step `\"t\": {\"y\"}` snapshots (with or without per-step `edges`), MTM joints (`\"0\"`..`\"20\"` + `LABEL`)";
+
+/// Edges of one graph: `(from, to, weight)` by node index.
+pub type Edges = Vec<(usize, usize, f32)>;
+
+/// A PyGT dataset.
+#[derive(Debug, Clone)]
+pub struct Pygt {
+    pub layout: &'static str,
+    pub t: usize,
+    pub n: usize,
+    pub c: usize,
+    /// `[t, n, c]`, row-major; missing numbers are NaN.
+    pub values: Vec<f32>,
+    pub ids: Option<Vec<String>>,
+    /// The static graph's edges, where the file has one.
+    pub edges: Option<Edges>,
+    /// One edge set per time step (dynamic graphs).
+    pub dynamic: Option<Vec<Edges>>,
+}
+
+fn num(v: &Value) -> f32 {
+    v.as_f64().map_or(f32::NAN, |x| x as f32)
+}
+
+fn arr<'a>(path: &Path, v: &'a Value, key: &str) -> Result<&'a Vec<Value>, DataError> {
+    v.as_array().ok_or_else(|| DataError::file(path, format!("key `{key}`: expected a list")))
+}
+
+/// `[t][n]` numbers.
+fn matrix(path: &Path, v: &Value, key: &str) -> Result<(usize, usize, Vec<f32>), DataError> {
+    let rows = arr(path, v, key)?;
+    let n = rows.first().and_then(|r| r.as_array()).map_or(0, |r| r.len());
+    let mut out = Vec::with_capacity(rows.len() * n);
+    for (t, r) in rows.iter().enumerate() {
+        let r = r.as_array().filter(|r| r.len() == n).ok_or_else(|| DataError::file(path, format!("key `{key}[{t}]`: expected {n} numbers (as `{key}[0]` has)")))?;
+        out.extend(r.iter().map(num));
+    }
+    Ok((rows.len(), n, out))
+}
+
+/// `edges` (pairs) with an optional parallel `weights` list.
+fn edge_list(path: &Path, edges: &Value, weights: Option<&Value>, key: &str) -> Result<Edges, DataError> {
+    let list = arr(path, edges, key)?;
+    let w = weights.map(|w| arr(path, w, &format!("{key} weights"))).transpose()?;
+    if let Some(w) = w
+        && w.len() != list.len()
+    {
+        return Err(DataError::file(path, format!("key `{key}`: {} edges but {} weights", list.len(), w.len())));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (k, e) in list.iter().enumerate() {
+        let pair = e.as_array().filter(|p| p.len() == 2).and_then(|p| Some((p[0].as_u64()? as usize, p[1].as_u64()? as usize)));
+        let Some((i, j)) = pair else { return Err(DataError::file(path, format!("key `{key}[{k}]`: expected a pair of node indices, found {e}"))) };
+        out.push((i, j, w.map_or(1.0, |w| num(&w[k]))));
+    }
+    Ok(out)
+}
+
+fn check_edges(path: &Path, edges: &Edges, n: usize, key: &str) -> Result<(), DataError> {
+    if let Some((k, e)) = edges.iter().enumerate().find(|(_, e)| e.0 >= n || e.1 >= n) {
+        return Err(DataError::file(path, format!("key `{key}[{k}]`: edge ({}, {}) names a node beyond the {n} nodes of the signal", e.0, e.1)));
+    }
+    Ok(())
+}
+
+/// Read a PyGT JSON file in any of its loaders' layouts.
+pub fn read_pygt(path: &Path) -> Result<Pygt, DataError> {
+    let v = crate::spatial::read_json(path)?;
+    let obj = v.as_object().ok_or_else(|| DataError::file(path, "expected a JSON object at the top"))?;
+    let has = |k: &str| obj.contains_key(k);
+    let static_edges = |n: usize| -> Result<Option<Edges>, DataError> {
+        match obj.get("edges") {
+            Some(e) => {
+                let edges = edge_list(path, e, obj.get("weights"), "edges")?;
+                check_edges(path, &edges, n, "edges")?;
+                Ok(Some(edges))
+            }
+            None => Ok(None),
+        }
+    };
+    let flat = |layout: &'static str, key: &str| -> Result<Pygt, DataError> {
+        let (t, n, values) = matrix(path, &obj[key], key)?;
+        let ids = obj.get("node_ids").and_then(|m| m.as_object()).map(|m| {
+            let mut ids = vec![String::new(); n];
+            for (name, i) in m {
+                if let Some(i) = i.as_u64().filter(|&i| (i as usize) < n) {
+                    ids[i as usize] = name.clone();
+                }
+            }
+            ids
+        });
+        Ok(Pygt { layout, t, n, c: 1, values, ids, edges: static_edges(n)?, dynamic: None })
+    };
+    if has("nodes") && has("links") {
+        let (shape, values, ids) = crate::spatial::read_node_link_signal(path, &v)?;
+        return Ok(Pygt { layout: "node-link", t: shape[0], n: shape[1], c: 1, values, ids, edges: None, dynamic: None });
+    }
+    if has("FX") {
+        return flat("FX", "FX");
+    }
+    if has("block") {
+        return flat("block", "block");
+    }
+    if has("X") && has("edges") {
+        return flat("X", "X");
+    }
+    if has("y") && has("edge_mapping") {
+        let mut d = flat("edge_mapping", "y")?;
+        let em = &obj["edge_mapping"];
+        let mut dynamic = Vec::new();
+        for t in 0..d.t {
+            let key = t.to_string();
+            let Some(e) = em.get("edge_index").and_then(|x| x.get(&key)) else { break };
+            let edges = edge_list(path, e, em.get("edge_weight").and_then(|x| x.get(&key)), &format!("edge_mapping.edge_index.{key}"))?;
+            check_edges(path, &edges, d.n, &format!("edge_mapping.edge_index.{key}"))?;
+            dynamic.push(edges);
+        }
+        if dynamic.is_empty() {
+            return Err(DataError::file(path, "key `edge_mapping.edge_index`: no graph for step \"0\""));
+        }
+        d.dynamic = Some(dynamic);
+        return Ok(d);
+    }
+    if let Some(tp) = obj.get("time_periods").and_then(|t| t.as_u64()) {
+        return snapshots(path, obj, tp as usize, static_edges);
+    }
+    if has("0") && has("20") && has("LABEL") {
+        return joints(path, obj, static_edges);
+    }
+    let keys: Vec<&String> = obj.keys().take(12).collect();
+    Err(DataError::file(path, format!("no signal in this JSON: its keys are {keys:?}{}; the PyTorch Geometric Temporal layouts strata reads are {LAYOUTS}", if obj.len() > 12 { " ..." } else { "" })))
+}
+
+/// `"t": {"y": [n], "X"?: [n][f], "edges"?, "weights"?}` for t < `time_periods` (Wikipedia
+/// maths: static edges at the top; Twitter tennis: a graph per step).
+fn snapshots(path: &Path, obj: &serde_json::Map<String, Value>, t: usize, static_edges: impl Fn(usize) -> Result<Option<Edges>, DataError>) -> Result<Pygt, DataError> {
+    let step = |k: usize| obj.get(&k.to_string()).ok_or_else(|| DataError::file(path, format!("key `{k}`: missing (time_periods is {t})")));
+    let y0 = arr(path, step(0)?.get("y").unwrap_or(&Value::Null), "0.y")?;
+    let n = y0.len();
+    let f = step(0)?.get("X").and_then(|x| x.as_array()).and_then(|x| x.first()).and_then(|r| r.as_array()).map_or(0, |r| r.len());
+    let c = 1 + f;
+    let mut values = Vec::with_capacity(t * n * c);
+    let mut dynamic = Vec::new();
+    for k in 0..t {
+        let s = step(k)?;
+        let y = arr(path, s.get("y").unwrap_or(&Value::Null), &format!("{k}.y"))?;
+        if y.len() != n {
+            return Err(DataError::file(path, format!("key `{k}.y`: {} nodes, step 0 has {n}", y.len())));
+        }
+        let x = s.get("X").and_then(|x| x.as_array());
+        for (i, yi) in y.iter().enumerate() {
+            values.push(num(yi));
+            for j in 0..f {
+                values.push(x.and_then(|x| x.get(i)).and_then(|r| r.get(j)).map_or(f32::NAN, num));
+            }
+        }
+        if let Some(e) = s.get("edges") {
+            let edges = edge_list(path, e, s.get("weights"), &format!("{k}.edges"))?;
+            check_edges(path, &edges, n, &format!("{k}.edges"))?;
+            dynamic.push(edges);
+        }
+    }
+    let dynamic = (!dynamic.is_empty()).then_some(dynamic);
+    let layout = if dynamic.is_some() { "dynamic snapshots" } else { "snapshots" };
+    Ok(Pygt { layout, t, n, c, values, ids: None, edges: static_edges(n)?, dynamic })
+}
+
+/// MTM-1: 21 joints, each `{"frame": "(x, y, z)"}`; frames in the order of joint 0's keys.
+fn joints(path: &Path, obj: &serde_json::Map<String, Value>, static_edges: impl Fn(usize) -> Result<Option<Edges>, DataError>) -> Result<Pygt, DataError> {
+    let n = 21;
+    let frames: Vec<&String> = obj["0"].as_object().ok_or_else(|| DataError::file(path, "key `0`: expected frames"))?.keys().collect();
+    let t = frames.len();
+    let mut values = vec![f32::NAN; t * n * 3];
+    for j in 0..n {
+        let joint = obj.get(&j.to_string()).and_then(|x| x.as_object()).ok_or_else(|| DataError::file(path, format!("key `{j}`: missing joint")))?;
+        for (k, frame) in frames.iter().enumerate() {
+            let cell = joint.get(*frame).and_then(|x| x.as_str()).ok_or_else(|| DataError::file(path, format!("key `{j}.{frame}`: missing")))?;
+            let xyz: Vec<f32> = cell.trim_matches(|c| c == '(' || c == ')').split(',').filter_map(|s| s.trim().parse().ok()).collect();
+            if xyz.len() != 3 {
+                return Err(DataError::file(path, format!("key `{j}.{frame}`: expected \"(x, y, z)\", found {cell:?}")));
+            }
+            values[(k * n + j) * 3..(k * n + j) * 3 + 3].copy_from_slice(&xyz);
+        }
+    }
+    Ok(Pygt { layout: "joints", t, n, c: 3, values, ids: None, edges: static_edges(n)?, dynamic: None })
+}
+
+/// Edges -> a dense `[n, n]` adjacency (the last weight of a repeated edge).
+pub fn dense(edges: &Edges, n: usize) -> Vec<f32> {
+    let mut adj = vec![0f32; n * n];
+    for &(i, j, w) in edges {
+        adj[i * n + j] = w;
+    }
+    adj
+}
+
+/// The time-averaged adjacency of a dynamic graph.
+pub fn mean_graph(dynamic: &[Edges], n: usize) -> Vec<f32> {
+    let mut adj = vec![0f32; n * n];
+    for e in dynamic {
+        for (a, d) in adj.iter_mut().zip(dense(e, n)) {
+            *a += d / dynamic.len() as f32;
+        }
+    }
+    adj
+}
