@@ -262,6 +262,21 @@ pub enum Command {
     },
     /// List the dataset registry and what was found on disk.
     Datasets,
+    /// Show what strata would read from a data file or folder with the given settings (columns
+    /// and their types, the time axis, gaps, duplicates, text values, nodes, the graph) and the
+    /// first problem it would refuse, without training anything.
+    Inspect {
+        /// A data file (CSV/TSV/.gz, Parquet, Arrow IPC, PyGT JSON, .npy/.npz) or a folder of
+        /// per-location files.
+        path: PathBuf,
+        /// Take the `[data]` settings of a run config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A data setting, `key=value` in TOML (`time=["year","month","day","hour"]`,
+        /// `categorical="onehot"`); the `data.` prefix is optional.
+        #[arg(long = "set")]
+        set: Vec<String>,
+    },
     /// Train DLinear on ETTh1 (96 -> 96) and print the test metrics.
     Quickstart {
         #[arg(long, default_value = "runs/quickstart")]

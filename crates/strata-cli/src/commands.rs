@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result, anyhow};
 use strata_train::RunConfig;
 use strata_train::evaluation::run::evaluate_run;
 use strata_train::tasks::forecasting::{TrainOptions, default_run_dir, train};
@@ -54,7 +54,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Forecast { model, input, at, out } => {
             let device = strata_train::device::compute_device();
             let p = strata_train::inference::forecast::Predictor::load(&model, &device)?;
-            let q = p.schema.query(&strata_train::inference::forecast::InputTable::read(&input)?, at.as_deref())?;
+            let q = p.schema.query(&p.schema.read_input(&input)?, at.as_deref())?;
             let f = p.predict(std::slice::from_ref(&q)).remove(0);
             strata_train::inference::forecast::write_csv(&f, &out)?;
             let origin = f.origin.as_deref().map_or(String::new(), |o| format!(" after {o}"));
@@ -197,6 +197,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Finetune { method, model, dataset, config, opts } => finetune(method, model, dataset, config, opts)?,
         Command::Datasets => datasets(),
+        Command::Inspect { path, config, set } => print!("{}", inspect(&path, config.as_deref(), &set)?),
         Command::Quickstart { out } => {
             let cfg = RunConfig::from_toml_str(QUICKSTART)?;
             let r = train(&cfg, &out, TrainOptions { fresh: true })?;
@@ -204,6 +205,25 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `strata inspect`: the `[data]` settings of `config` (if any) with `set` applied.
+pub fn inspect(path: &std::path::Path, config: Option<&std::path::Path>, set: &[String]) -> Result<String> {
+    let mut table: toml::Table = match config {
+        Some(c) => toml::from_str(&std::fs::read_to_string(c).with_context(|| format!("cannot read {}", c.display()))?).map_err(|e| anyhow!("{}: {e}", c.display()))?,
+        None => toml::Table::new(),
+    };
+    let mut data = match table.remove("data") {
+        Some(toml::Value::Table(t)) => t,
+        _ => toml::Table::new(),
+    };
+    for s in set {
+        let s = s.strip_prefix("data.").unwrap_or(s);
+        strata_train::config::apply_override(&mut data, s)?;
+    }
+    data.entry("dataset").or_insert_with(|| toml::Value::String("custom".into()));
+    let cfg: strata_data::DataConfig = serde_path_to_error::deserialize(toml::Value::Table(data)).map_err(|e| anyhow!("key `data.{}`: {}", e.path(), e.inner()))?;
+    Ok(strata_data::source::inspect::inspect(path, &cfg)?)
 }
 
 fn finetune(method: Option<String>, model: Option<PathBuf>, dataset: Option<String>, config: Option<PathBuf>, opts: RunOpts) -> Result<()> {

@@ -9,7 +9,7 @@ use anyhow::{Result, anyhow, bail};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use strata_train::engine::checkpoint::TrainState;
-use strata_train::inference::forecast::{Forecast, InputTable, Predictor, Query};
+use strata_train::inference::forecast::{Forecast, Predictor, Query};
 
 const FONT: &str = "sans-serif";
 
@@ -161,7 +161,7 @@ pub fn plot(a: &PlotArgs) -> Result<Vec<PathBuf>> {
     let mut written = vec![curves(a.run, &a.out.join(format!("curves.{}", a.format)))?];
     let Some(input) = a.input else { return Ok(written) };
     let p = Predictor::load(a.run, &strata_train::device::compute_device())?;
-    let table = InputTable::read(input)?;
+    let table = p.schema.read_input(input)?;
     let origins: Vec<Option<&str>> = if a.at.is_empty() { vec![None] } else { a.at.iter().map(|s| Some(s.as_str())).collect() };
     let names: Vec<String> = if a.series.is_empty() { vec![p.schema.target.clone()] } else { a.series.to_vec() };
     for (k, at) in origins.iter().enumerate() {
@@ -198,7 +198,7 @@ pub fn explain(run: &Path, input: Option<&Path>, at: Option<&str>, series: Optio
     let Some(input) = input else { return adjacency(run, out, format) };
     std::fs::create_dir_all(out)?;
     let p = Predictor::load(run, &strata_train::device::compute_device())?;
-    let q = p.schema.query(&InputTable::read(input)?, at)?;
+    let q = p.schema.query(&p.schema.read_input(input)?, at)?;
     let maps = p.attention(&q).ok_or_else(|| anyhow!("{} is a {} model, which has no attention to show (attention models: patchtst, itransformer, transformer)", run.display(), p.schema.model.name()))?;
     let columns = &p.schema.columns;
     let name = series.unwrap_or(&p.schema.target);

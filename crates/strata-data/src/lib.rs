@@ -40,6 +40,20 @@ pub fn data_root() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from("../shared/data"))
 }
 
+/// SHA-256 of a file's bytes, or of a folder's data files (each file's name and SHA-256, in
+/// name order), as lowercase hex.
+pub fn sha256_path(path: &std::path::Path) -> Result<String, DataError> {
+    use sha2::{Digest, Sha256};
+    if !path.is_dir() {
+        return sha256_file(path);
+    }
+    let mut h = Sha256::new();
+    for f in source::folder::data_files(path)? {
+        h.update(format!("{}\0{}\n", f.file_name().unwrap_or_default().to_string_lossy(), sha256_file(&f)?).as_bytes());
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// SHA-256 of a file's bytes, as lowercase hex.
 pub fn sha256_file(path: &std::path::Path) -> Result<String, DataError> {
     use sha2::{Digest, Sha256};

@@ -10,7 +10,7 @@ use crate::registry::{Borders, SplitRule, lookup};
 use crate::scaler::StandardScaler;
 use crate::table::{Quality, read_table};
 use crate::window::{Series, Windows};
-use crate::{DataError, data_root, sha256_file};
+use crate::{DataError, data_root};
 
 /// Which variables go in and come out (TSLib's `--features`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -316,7 +316,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
     }
     Ok(Prepared {
         dataset: cfg.dataset.to_ascii_lowercase(),
-        sha256: sha256_file(&path)?,
+        sha256: crate::sha256_path(&path)?,
         path,
         freq,
         columns: table.columns,
@@ -408,7 +408,7 @@ pub fn prepare_gluon(cfg: &DataConfig, file: &str) -> Result<Prepared, DataError
     let borders = Borders { train: (0, train_end), val: (train_end - l, t_train), test: (t_train - l, rows) };
     Ok(Prepared {
         dataset: cfg.dataset.to_ascii_lowercase(),
-        sha256: sha256_file(&path)?,
+        sha256: crate::sha256_path(&path)?,
         path,
         freq: ds.freq.clone(),
         columns: table.columns,

@@ -168,7 +168,7 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
     let borders = [(train.start, train.end), (val.start, val.end), (test.start, test.end)];
     Ok(SpatialPrepared {
         dataset: cfg.dataset.to_ascii_lowercase(),
-        sha256: sha256_file(&path)?,
+        sha256: crate::sha256_path(&path)?,
         path,
         graph_sha256: graph_path.as_deref().map(sha256_file).transpose()?,
         graph,

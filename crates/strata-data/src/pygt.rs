@@ -227,3 +227,114 @@ pub fn mean_graph(dynamic: &[Edges], n: usize) -> Vec<f32> {
     }
     adj
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, v: serde_json::Value) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("strata-pygt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p
+    }
+
+    #[test]
+    fn pedalme_x_with_weights() {
+        let p = write("pedalme.json", serde_json::json!({"edges": [[0, 1], [1, 0]], "weights": [2.5, 0.5], "X": [[1, 2], [3, 4], [5, 6]]}));
+        let d = read_pygt(&p).unwrap();
+        assert_eq!((d.layout, d.t, d.n, d.c), ("X", 3, 2, 1));
+        assert_eq!(d.values, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(dense(d.edges.as_ref().unwrap(), 2), [0.0, 2.5, 0.5, 0.0]);
+    }
+
+    #[test]
+    fn windmill_block() {
+        let p = write("windmill.json", serde_json::json!({"edges": [[0, 1]], "weights": [0.9], "block": [[0.1, 0.2], [0.3, 0.4]]}));
+        let d = read_pygt(&p).unwrap();
+        assert_eq!((d.layout, d.t, d.n), ("block", 2, 2));
+        assert_eq!(d.edges.unwrap(), [(0, 1, 0.9)]);
+    }
+
+    #[test]
+    fn chickenpox_fx_with_node_ids() {
+        let p = write("pox.json", serde_json::json!({"edges": [[0, 1]], "node_ids": {"BUDAPEST": 0, "PEST": 1}, "FX": [[1, 2], [3, 4]]}));
+        let d = read_pygt(&p).unwrap();
+        assert_eq!(d.layout, "FX");
+        assert_eq!(d.ids.unwrap(), ["BUDAPEST", "PEST"]);
+        assert_eq!(d.edges.unwrap(), [(0, 1, 1.0)]);
+    }
+
+    #[test]
+    fn wikimath_snapshots() {
+        let p = write("wiki.json", serde_json::json!({"edges": [[0, 1], [1, 2]], "weights": [1, 3], "time_periods": 2, "0": {"y": [10, 20, 30]}, "1": {"y": [11, 21, 31]}}));
+        let d = read_pygt(&p).unwrap();
+        assert_eq!((d.layout, d.t, d.n, d.c), ("snapshots", 2, 3, 1));
+        assert_eq!(d.values, [10.0, 20.0, 30.0, 11.0, 21.0, 31.0]);
+        assert!(d.dynamic.is_none());
+        assert_eq!(d.edges.unwrap()[1], (1, 2, 3.0));
+    }
+
+    #[test]
+    fn england_covid_dynamic_graph() {
+        let p = write(
+            "covid.json",
+            serde_json::json!({"time_periods": 2, "y": [[1, 2], [3, 4]],
+                "edge_mapping": {"edge_index": {"0": [[0, 1]], "1": [[1, 0], [0, 0]]}, "edge_weight": {"0": [4.0], "1": [2.0, 1.0]}}}),
+        );
+        let d = read_pygt(&p).unwrap();
+        assert_eq!((d.layout, d.t, d.n), ("edge_mapping", 2, 2));
+        let dy = d.dynamic.unwrap();
+        assert_eq!(dy.len(), 2);
+        // Time average: (0,1) = 4/2, (1,0) = 2/2, (0,0) = 1/2.
+        assert_eq!(mean_graph(&dy, 2), [0.5, 2.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn twitter_tennis_dynamic_snapshots_with_features() {
+        let p = write(
+            "tennis.json",
+            serde_json::json!({"time_periods": 2,
+                "0": {"y": [1, 0], "X": [[3, 0.5], [1, 0.0]], "edges": [[0, 1]], "weights": [1]},
+                "1": {"y": [2, 5], "X": [[4, 0.2], [2, 0.1]], "edges": [[1, 0]], "weights": [2]}}),
+        );
+        let d = read_pygt(&p).unwrap();
+        assert_eq!((d.layout, d.t, d.n, d.c), ("dynamic snapshots", 2, 2, 3));
+        assert_eq!(&d.values[..6], &[1.0, 3.0, 0.5, 0.0, 1.0, 0.0]);
+        assert_eq!(d.dynamic.unwrap()[1], [(1, 0, 2.0)]);
+    }
+
+    #[test]
+    fn mtm_joints() {
+        let mut m = serde_json::Map::new();
+        for j in 0..21 {
+            m.insert(j.to_string(), serde_json::json!({"0": format!("({j}, 0.5, -1)"), "1": format!("({}, 0.5, -1)", j + 100)}));
+        }
+        m.insert("LABEL".into(), serde_json::json!({"0": 1, "1": 2}));
+        m.insert("edges".into(), serde_json::json!([[0, 1], [1, 2]]));
+        let p = write("mtm.json", serde_json::Value::Object(m));
+        let d = read_pygt(&p).unwrap();
+        assert_eq!((d.layout, d.t, d.n, d.c), ("joints", 2, 21, 3));
+        assert_eq!(&d.values[3..6], &[1.0, 0.5, -1.0]);
+        assert_eq!(d.values[21 * 3], 100.0);
+    }
+
+    #[test]
+    fn montevideo_node_link() {
+        let p = write("bus.json", serde_json::json!({"nodes": [{"id": "a", "y": [1, 2]}, {"id": "b", "y": [3, 4]}], "links": [{"source": "a", "target": "b", "weight": 1.5}]}));
+        let d = read_pygt(&p).unwrap();
+        assert_eq!((d.layout, d.t, d.n), ("node-link", 2, 2));
+        assert_eq!(d.values, [1.0, 3.0, 2.0, 4.0]);
+    }
+
+    #[test]
+    fn unknown_layouts_and_bad_edges_are_refused() {
+        let p = write("odd.json", serde_json::json!({"series": [1, 2], "meta": {}}));
+        let e = read_pygt(&p).unwrap_err().to_string();
+        assert!(e.contains("no signal in this JSON: its keys are [\"meta\", \"series\"]; the PyTorch Geometric Temporal layouts strata reads are node-link"), "{e}");
+        let p = write("bad.json", serde_json::json!({"edges": [[0, 5]], "FX": [[1, 2]]}));
+        let e = read_pygt(&p).unwrap_err().to_string();
+        assert!(e.ends_with("key `edges[0]`: edge (0, 5) names a node beyond the 2 nodes of the signal"), "{e}");
+    }
+}

@@ -1,6 +1,9 @@
 //! `strata serve`: forecasts over HTTP from saved run folders.
 //!
-//! * `GET /health`, `GET /v1/models`, `POST /v1/models/{name}/forecast` (JSON in, JSON out).
+//! * `GET /health`, `GET /v1/models`, `POST /v1/models/{name}/forecast` (JSON in, JSON out;
+//!   or a file of the training data's layout as the body: `Content-Type: text/csv`,
+//!   `application/vnd.apache.parquet` or `application/vnd.apache.arrow.file`, read with the
+//!   run's saved reading settings, the origin as `?at=...`).
 //! * Each model is owned by one worker thread; requests that arrive while it is busy are
 //!   forecast together in the next batch (up to `max_batch`).
 //! * Bounded: request bodies over `max_body` bytes get 413, more than `max_concurrency`
@@ -220,30 +223,63 @@ async fn list(State(state): State<Arc<AppState>>) -> axum::Json<Vec<ModelInfo>> 
     axum::Json(state.models.values().map(|m| m.info.clone()).collect())
 }
 
-async fn forecast(State(state): State<Arc<AppState>>, Path(name): Path<String>, body: std::result::Result<Bytes, BytesRejection>) -> Response {
+async fn forecast(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    axum::extract::Query(params): axum::extract::Query<BTreeMap<String, String>>,
+    headers: axum::http::HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Response {
+    let kind = file_kind(&headers);
     let body = match body {
         Ok(b) => b,
         Err(e) => return Reply(e.status(), format!("request body: {} (limit {} bytes)", e.body_text(), state.max_body)).into_response(),
     };
-    match forecast_inner(&state, &name, &body).await {
+    match forecast_inner(&state, &name, &body, kind, params.get("at").cloned()).await {
         Ok(r) => axum::Json(r).into_response(),
         Err(reply) => reply.into_response(),
     }
 }
 
-async fn forecast_inner(state: &AppState, name: &str, body: &[u8]) -> std::result::Result<ForecastResponse, Reply> {
+/// The file type a request body declares (`None`: JSON).
+fn file_kind(headers: &axum::http::HeaderMap) -> Option<strata_data::source::raw::FileKind> {
+    use strata_data::source::raw::FileKind;
+    let ct = headers.get(axum::http::header::CONTENT_TYPE)?.to_str().ok()?.to_ascii_lowercase();
+    let ct = ct.split(';').next().unwrap_or("").trim().to_string();
+    match ct.as_str() {
+        "text/csv" | "text/tab-separated-values" => Some(FileKind::Csv),
+        "application/vnd.apache.parquet" | "application/x-parquet" => Some(FileKind::Parquet),
+        "application/vnd.apache.arrow.file" | "application/x-feather" => Some(FileKind::Arrow),
+        _ => None,
+    }
+}
+
+/// A file body read as the model's training file was.
+fn file_table(schema: &Schema, body: &[u8], kind: strata_data::source::raw::FileKind) -> std::result::Result<InputTable, String> {
+    let name = std::path::Path::new("request body");
+    let spec = schema.read.clone().unwrap_or_default();
+    let frame = strata_data::source::read_frame_bytes(name, body, kind, &spec).map_err(|e| e.to_string())?;
+    Ok(InputTable::from_frame("request body".into(), frame, schema.spatial.is_some()))
+}
+
+async fn forecast_inner(state: &AppState, name: &str, body: &[u8], kind: Option<strata_data::source::raw::FileKind>, at: Option<String>) -> std::result::Result<ForecastResponse, Reply> {
     let Ok(_slot) = state.slots.try_acquire() else {
         return Err(Reply(StatusCode::SERVICE_UNAVAILABLE, format!("busy: {} requests in flight (the limit); retry later", state.max_concurrency)));
     };
     let served = state.models.get(name).ok_or_else(|| {
         Reply(StatusCode::NOT_FOUND, format!("no model named '{name}'; served: {:?}", state.models.keys().collect::<Vec<_>>()))
     })?;
-    let req: ForecastRequest = serde_json::from_slice(body).map_err(|e| {
-        let status = if e.is_data() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
-        Reply(status, format!("request body: {e}"))
-    })?;
-    let input = to_table(&req).map_err(|e| Reply(StatusCode::UNPROCESSABLE_ENTITY, e))?;
-    let query = served.schema.query(&input, req.at.as_deref()).map_err(|e| Reply(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
+    let (input, at) = match kind {
+        Some(kind) => (file_table(&served.schema, body, kind).map_err(|e| Reply(StatusCode::UNPROCESSABLE_ENTITY, e))?, at),
+        None => {
+            let req: ForecastRequest = serde_json::from_slice(body).map_err(|e| {
+                let status = if e.is_data() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
+                Reply(status, format!("request body: {e}"))
+            })?;
+            (to_table(&req).map_err(|e| Reply(StatusCode::UNPROCESSABLE_ENTITY, e))?, req.at.or(at))
+        }
+    };
+    let query = served.schema.query(&input, at.as_deref()).map_err(|e| Reply(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
     let (tx, rx) = oneshot::channel();
     served.jobs.try_send((query, tx)).map_err(|_| Reply(StatusCode::SERVICE_UNAVAILABLE, "busy: the model's queue is full; retry later".into()))?;
     let forecast = rx.await.map_err(|_| Reply(StatusCode::INTERNAL_SERVER_ERROR, "the model worker stopped".into()))?.map_err(|e| Reply(StatusCode::INTERNAL_SERVER_ERROR, e))?;

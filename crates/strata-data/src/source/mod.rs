@@ -13,6 +13,7 @@
 pub mod align;
 pub mod coords;
 pub mod folder;
+pub mod inspect;
 pub mod long;
 pub mod raw;
 pub mod wide;
@@ -192,6 +193,21 @@ fn is_long_header(path: &Path) -> bool {
     cells.contains(&"unique_id") && cells.contains(&"ds")
 }
 
+/// Read a table held in memory (a request body) as `spec` says: a wide or long table.
+pub fn read_frame_bytes(name: &Path, bytes: &[u8], kind: raw::FileKind, spec: &ReadSpec) -> Result<Frame, DataError> {
+    let raw = raw::parse_bytes(name, bytes, kind)?;
+    from_raw(raw, spec)
+}
+
+fn from_raw(raw: raw::RawTable, spec: &ReadSpec) -> Result<Frame, DataError> {
+    let long = match spec.layout {
+        Some(Layout::Long) => true,
+        Some(_) => false,
+        None => spec.id_column.is_some() || (raw.position("unique_id").is_some() && raw.position("ds").is_some()),
+    };
+    if long { long::read_long(raw, spec) } else { wide::read_wide(raw, spec) }
+}
+
 /// Read `path` (file or folder) as `spec` says.
 pub fn read_frame(path: &Path, spec: &ReadSpec) -> Result<Frame, DataError> {
     if !path.exists() {
@@ -200,11 +216,7 @@ pub fn read_frame(path: &Path, spec: &ReadSpec) -> Result<Frame, DataError> {
     let layout = match spec.layout {
         Some(l) => l,
         None if path.is_dir() => Layout::Folder,
-        None => {
-            let raw = raw::read_raw(path)?;
-            let long = spec.id_column.is_some() || (raw.position("unique_id").is_some() && raw.position("ds").is_some());
-            return if long { long::read_long(raw, spec) } else { wide::read_wide(raw, spec) };
-        }
+        None => return from_raw(raw::read_raw(path)?, spec),
     };
     match layout {
         Layout::Folder => folder::read_folder(path, spec),

@@ -189,8 +189,21 @@ pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
     Ok(RawTable { path: path.to_path_buf(), names, cells, rows: lines.len(), lines: Some(lines) })
 }
 
+/// Parse a table held in memory (a request body); `name` stands for the file in messages.
+pub fn parse_bytes(name: &Path, bytes: &[u8], kind: FileKind) -> Result<RawTable, DataError> {
+    match kind {
+        FileKind::Csv => parse_csv(name, bytes),
+        FileKind::Parquet => parquet_from(name, bytes::Bytes::copy_from_slice(bytes)),
+        FileKind::Arrow => arrow_from(name, std::io::Cursor::new(bytes)),
+    }
+}
+
 fn read_parquet(path: &Path) -> Result<RawTable, DataError> {
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    parquet_from(path, file)
+}
+
+fn parquet_from<R: parquet::file::reader::ChunkReader + 'static>(path: &Path, file: R) -> Result<RawTable, DataError> {
     let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| DataError::file(path, format!("not a readable Parquet file: {e}")))?;
     let reader = builder.build().map_err(|e| DataError::file(path, format!("cannot read the Parquet file: {e}")))?;
@@ -200,7 +213,11 @@ fn read_parquet(path: &Path) -> Result<RawTable, DataError> {
 
 fn read_arrow(path: &Path) -> Result<RawTable, DataError> {
     let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-    let reader = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(file), None)
+    arrow_from(path, std::io::BufReader::new(file))
+}
+
+fn arrow_from<R: std::io::Read + std::io::Seek>(path: &Path, file: R) -> Result<RawTable, DataError> {
+    let reader = arrow_ipc::reader::FileReader::try_new(file, None)
         .map_err(|e| DataError::file(path, format!("not a readable Arrow IPC (Feather v2) file: {e}")))?;
     let schema = reader.schema();
     let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| DataError::file(path, format!("cannot read the Arrow file: {e}")))?;

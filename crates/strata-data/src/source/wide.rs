@@ -99,10 +99,11 @@ fn parse_times(raw: &RawTable, cols: &[usize], parts: bool, format: Option<&str>
     Ok(out)
 }
 
-/// A numeric column counting rows (1, 2, 3, ... or 0, 1, 2, ...), named like an index.
+/// A numeric column counting rows (whole numbers rising from 0 or 1, with jumps where rows
+/// were removed), named like an index (`No`, `index`, `Unnamed: 0`, an empty name).
 fn is_index(raw: &RawTable, c: usize) -> bool {
     let Cells::Num(v) = &raw.cells[c] else { return false };
-    INDEX_NAMES.contains(&raw.names[c].to_ascii_lowercase().as_str()) && !v.is_empty() && (v[0] == 0.0 || v[0] == 1.0) && v.windows(2).all(|w| w[1] == w[0] + 1.0)
+    INDEX_NAMES.contains(&raw.names[c].to_ascii_lowercase().as_str()) && !v.is_empty() && (v[0] == 0.0 || v[0] == 1.0) && v.iter().all(|x| x.fract() == 0.0) && v.windows(2).all(|w| w[1] > w[0])
 }
 
 /// The columns of `raw` as numbers. `reserved` columns (a series id, a location) are read by

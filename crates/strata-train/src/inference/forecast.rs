@@ -16,6 +16,8 @@ use strata_data::scaler::StandardScaler;
 use strata_data::{Features, impute::Impute};
 use strata_models::{Marks, Model, ModelConfig, Shape};
 
+pub use super::input::InputTable;
+
 use crate::engine::checkpoint::{load_module, write_atomic};
 
 pub const SCHEMA_FILE: &str = "schema.json";
@@ -49,6 +51,10 @@ pub struct Schema {
     /// Spatio-temporal (graph) models: their extra inputs; `columns` are then the nodes.
     #[serde(default)]
     pub spatial: Option<SpatialInputs>,
+    /// How the training file was read (layout, time, columns, category values), so that new
+    /// files of the same layout are read the same way; absent for the benchmark readers.
+    #[serde(default)]
+    pub read: Option<strata_data::source::ReadSpec>,
 }
 
 /// What a spatio-temporal model reads beside the values: time of day and day of week (from the
@@ -83,6 +89,7 @@ impl Schema {
             impute,
             protocol,
             spatial: None,
+            read: data.source.as_ref().map(|(spec, _)| spec.clone()),
         }
     }
 
@@ -106,6 +113,7 @@ impl Schema {
             impute: Impute::None,
             protocol,
             spatial: Some(SpatialInputs { steps_per_day: d.steps_per_day, time_of_day: d.time_of_day, day_of_week: d.day_of_week, graph: d.graph.is_some() }),
+            read: d.source.as_ref().map(|(spec, _)| spec.clone()),
         }
     }
 
@@ -138,6 +146,14 @@ impl Schema {
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let de = &mut serde_json::Deserializer::from_str(&text);
         serde_path_to_error::deserialize(de).map_err(|e| anyhow!("{}: key `{}`: {}", path.display(), e.path(), e.inner()))
+    }
+
+    /// Read a file (or folder) to forecast from, as the training file was read.
+    pub fn read_input(&self, path: &Path) -> Result<InputTable> {
+        match &self.read {
+            Some(spec) => InputTable::read_as(path, spec, self.spatial.is_some()),
+            None => InputTable::read(path),
+        }
     }
 
     fn output_range(&self) -> std::ops::Range<usize> {
@@ -263,39 +279,6 @@ impl Schema {
             }
         }
         Ok(out)
-    }
-}
-
-/// A table to forecast from: values row-major `[rows, width]`, with column names and
-/// timestamps where the source has them.
-#[derive(Debug, Clone)]
-pub struct InputTable {
-    /// Where it came from, for messages (a file path, `request`).
-    pub source: String,
-    pub columns: Option<Vec<String>>,
-    pub dates: Option<Vec<NaiveDateTime>>,
-    pub values: Vec<f32>,
-    pub rows: usize,
-    pub width: usize,
-}
-
-impl InputTable {
-    /// Read a `.csv`, `.csv.gz` (a `date` column, then named variables) or `.npy` (`[rows,
-    /// columns]` in the model's column order, no timestamps).
-    pub fn read(path: &Path) -> Result<InputTable> {
-        let source = path.display().to_string();
-        let name = path.to_string_lossy().to_ascii_lowercase();
-        if name.ends_with(".npy") {
-            let (shape, values) = strata_data::npy::read_npy(path)?;
-            let (rows, width) = match shape[..] {
-                [r, w] => (r, w),
-                [r] => (r, 1),
-                _ => bail!("{source}: array of shape {shape:?}; expected [rows, columns]"),
-            };
-            return Ok(InputTable { source, columns: None, dates: None, values, rows, width });
-        }
-        let t = strata_data::table::read_table(path, None)?;
-        Ok(InputTable { source, width: t.cols(), columns: Some(t.columns), dates: t.dates, values: t.values, rows: t.rows })
     }
 }
 

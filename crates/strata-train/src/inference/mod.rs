@@ -3,5 +3,6 @@
 //! [`weights`] (a model's parameters as named arrays, and back).
 
 pub mod forecast;
+pub mod input;
 pub mod weights;
 pub mod zero_shot;

@@ -165,6 +165,10 @@ pub struct DataRecord {
     pub graph_sha256: Option<String>,
     #[serde(default)]
     pub nodes: Option<usize>,
+    /// What reading a file from the wild did (time source, step, gaps, duplicates, encoded
+    /// columns, index column, columns left out); absent for the benchmark readers.
+    #[serde(default)]
+    pub read: Option<strata_data::source::ReadReport>,
 }
 
 impl Task {
@@ -187,6 +191,7 @@ impl Task {
             graph: d.graph.as_ref().map(|g| g.path.clone()),
             graph_sha256: d.graph_sha256.clone(),
             nodes: Some(d.nodes),
+            read: d.source.as_ref().map(|(_, r)| r.clone()),
         },
     }
 }
@@ -209,6 +214,7 @@ pub fn data_record_lsf(d: &Prepared) -> DataRecord {
         cells_imputed: d.impute.total,
         duplicate_timestamps: d.quality.duplicate_timestamp_lines.len(),
         irregular_steps: d.quality.irregular_step_lines.len(),
+        read: d.source.as_ref().map(|(_, r)| r.clone()),
     }
 }
 
