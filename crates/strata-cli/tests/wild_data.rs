@@ -216,10 +216,14 @@ fn pygt_layouts_train_and_a_dynamic_graph_is_told_or_averaged() {
     let w: serde_json::Map<String, serde_json::Value> = (0..t).map(|k| (k.to_string(), serde_json::json!([2.0]))).collect();
     let p = dir.join("covid.json");
     std::fs::write(&p, serde_json::json!({"time_periods": t, "y": y, "edge_mapping": {"edge_index": idx, "edge_weight": w}}).to_string()).unwrap();
-    let cfg = dir.join("covid.toml");
-    std::fs::write(&cfg, format!("{}[model]\nname = \"stgcn\"\n[train]\nepochs = 1\n", base(&p))).unwrap();
-    let (ok, _, err) = run(&["train", "--config", cfg.to_str().unwrap(), "--out", dir.join("covid").to_str().unwrap()]);
+    // A model that takes each window's graph trains on it; a grid model is told, and trains on
+    // the time average when asked.
+    train(&dir, "covid", &format!("{}[model]\nname = \"stgcn\"\n[train]\nepochs = 1\n", base(&p)));
+    let cfg = dir.join("covid_grid.toml");
+    std::fs::write(&cfg, format!("{}grid = [1, 5]\n[model]\nname = \"stcnn\"\n[train]\nepochs = 1\n", base(&p))).unwrap();
+    let (ok, _, err) = run(&["train", "--config", cfg.to_str().unwrap(), "--out", dir.join("covid_grid").to_str().unwrap()]);
     assert!(!ok);
-    assert!(err.contains("has a graph per time step (120 steps, PyGT layout `edge_mapping`); strata's graph models take one static graph: set data.dynamic_graph = \"mean\""), "{err}");
-    train(&dir, "covid_mean", &format!("{}dynamic_graph = \"mean\"\n[model]\nname = \"stgcn\"\n[train]\nepochs = 1\n", base(&p)));
+    assert!(err.contains("stcnn does not take a graph per window, and"), "{err}");
+    assert!(err.contains("has a graph per time step (120 steps): set data.dynamic_graph = \"mean\" to give it the time-averaged graph, or use stgcn or gwnet"), "{err}");
+    train(&dir, "covid_mean", &format!("{}grid = [1, 5]\ndynamic_graph = \"mean\"\n[model]\nname = \"stcnn\"\n[train]\nepochs = 1\n", base(&p)));
 }

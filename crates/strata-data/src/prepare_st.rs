@@ -41,6 +41,9 @@ pub struct SpatialPrepared {
     pub test: Windows,
     /// How a file from the wild was read (see [`crate::prepare::Prepared::source`]).
     pub source: Option<(crate::source::ReadSpec, crate::source::ReadReport)>,
+    /// A graph per time step (PyGT's dynamic graphs), for the models that take a graph per
+    /// window; `graph` then holds its time average. `None` with `data.dynamic_graph = "mean"`.
+    pub dynamic: Option<std::sync::Arc<crate::pygt::DynamicGraph>>,
 }
 
 pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
@@ -75,6 +78,7 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
     {
         return Err(DataError::file(&path, format!("the signal has {n} nodes, data.nodes says {want}")));
     }
+    let mut dynamic = None;
     if cfg.graph_from.is_some() && cfg.coordinates.is_none() {
         return Err(DataError::Config("data.graph_from builds the graph from coordinates: give data.coordinates (a file of id, latitude/longitude or x/y)".into()));
     }
@@ -89,6 +93,16 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
             Some(crate::source::coords::graph_from_points(cp, &points, geo, how, cfg.graph_k, signal.ids.clone())?)
         }
         (None, None) => None,
+        (Some(gp), None) if cfg.dynamic_graph.is_none() && is_dynamic_pygt(gp)? => {
+            let d = crate::pygt::read_pygt(gp)?;
+            let steps = d.dynamic.expect("checked");
+            if d.n != n {
+                return Err(DataError::Config(format!("node count mismatch: the signal {} has {n} nodes, the graph {} has {}", path.display(), gp.display(), d.n)));
+            }
+            let adj = crate::pygt::mean_graph(&steps, n);
+            dynamic = Some(std::sync::Arc::new(crate::pygt::DynamicGraph { n, steps }));
+            Some(Graph { n, adj, ids: d.ids, path: gp.clone(), skipped_edges: 0 })
+        }
         (Some(gp), None) => {
             let ids = cfg.graph_ids.as_deref().map(read_ids).transpose()?;
             let opts = GraphOptions { ids, nodes: None, weights: cfg.graph_weights, threshold: 0.1, symmetric: cfg.graph_symmetric, dynamic_mean: cfg.dynamic_graph.is_some() };
@@ -190,7 +204,18 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
         val,
         test,
         source,
+        dynamic,
     })
+}
+
+/// Whether a graph file is a PyGT JSON with a graph per time step.
+fn is_dynamic_pygt(path: &std::path::Path) -> Result<bool, DataError> {
+    if !path.to_string_lossy().to_ascii_lowercase().ends_with(".json") {
+        return Ok(false);
+    }
+    let v = crate::spatial::read_json(path)?;
+    let per_step = v.get("time_periods").is_some() && v.get("0").and_then(|s| s.get("edges")).is_some();
+    Ok(v.get("edge_mapping").is_some() || per_step)
 }
 
 /// Put the graph's nodes in the signal's order when both name their nodes by the same ids.

@@ -208,6 +208,30 @@ fn joints(path: &Path, obj: &serde_json::Map<String, Value>, static_edges: impl 
     Ok(Pygt { layout: "joints", t, n, c: 3, values, ids: None, edges: static_edges(n)?, dynamic: None })
 }
 
+/// A graph per time step (PyGT's dynamic graphs), kept sparse.
+#[derive(Debug, Clone)]
+pub struct DynamicGraph {
+    pub n: usize,
+    pub steps: Vec<Edges>,
+}
+
+impl DynamicGraph {
+    /// The graph a window sees: the mean adjacency `[n, n]` over its input steps
+    /// `[first, first + len)` (steps past the last graph take the last one, as PyGT's loaders
+    /// have fewer graphs than signal steps).
+    pub fn window(&self, first: usize, len: usize) -> Vec<f32> {
+        let n = self.n;
+        let mut adj = vec![0f32; n * n];
+        let w = 1.0 / len as f32;
+        for t in first..first + len {
+            for &(i, j, v) in &self.steps[t.min(self.steps.len() - 1)] {
+                adj[i * n + j] += v * w;
+            }
+        }
+        adj
+    }
+}
+
 /// Edges -> a dense `[n, n]` adjacency (the last weight of a repeated edge).
 pub fn dense(edges: &Edges, n: usize) -> Vec<f32> {
     let mut adj = vec![0f32; n * n];

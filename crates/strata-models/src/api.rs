@@ -74,6 +74,12 @@ pub trait Forecast: Module {
     fn predict_channels(&self, x: Tensor<3>) -> Tensor<3> {
         self.predict(x.unsqueeze_dim(3), None)
     }
+    /// [`Forecast::predict`] with a graph per sample (`[batch, nodes, nodes]`: each window's
+    /// adjacency, from a dynamic graph) in place of the static one. Only models whose
+    /// [`Architecture::dynamic_graph`] is true override it; the training task refuses the others.
+    fn predict_graph(&self, x: Tensor<4>, marks: Option<Marks>, _graph: Tensor<3>) -> Tensor<3> {
+        self.predict(x, marks)
+    }
     /// The forecast distribution of every `(batch, step, node)` point (distribution heads).
     fn distribution(&self, _x: Tensor<4>, _marks: Option<Marks>) -> Option<Distribution> {
         None
@@ -103,6 +109,10 @@ pub trait Architecture: Sized {
     }
     /// A sensor graph (or, for the convolutional seed models, a grid) is required.
     fn needs_graph(&self) -> bool {
+        false
+    }
+    /// Takes a graph per window ([`Forecast::predict_graph`]) when the data has one per step.
+    fn dynamic_graph(&self) -> bool {
         false
     }
     /// Build the module; `adj` is the row-major `[nodes, nodes]` adjacency where the data has one.

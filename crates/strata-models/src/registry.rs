@@ -59,6 +59,11 @@ macro_rules! models {
                 match self { $($( ModelConfig::$cv(c) => $crate::api::Architecture::needs_graph(c), )*)* }
             }
 
+            /// Whether this model takes a graph per window (dynamic graphs).
+            pub fn dynamic_graph(&self) -> bool {
+                match self { $($( ModelConfig::$cv(c) => $crate::api::Architecture::dynamic_graph(c), )*)* }
+            }
+
             /// Whether this model can be built for `shape` (with or without a graph); the error says why not.
             pub fn check(&self, shape: &$crate::api::Shape, has_graph: bool) -> Result<(), String> {
                 match self { $($( ModelConfig::$cv(c) => $crate::api::Architecture::check(c, shape, has_graph), )*)* }
@@ -75,6 +80,15 @@ macro_rules! models {
             /// models that use them; the others ignore them.
             pub fn forward_marked(&self, x: burn::tensor::Tensor<4>, marks: Option<$crate::api::Marks>) -> burn::tensor::Tensor<3> {
                 match self { $($( Model::$mv(m) => $crate::api::Forecast::predict(m, x, marks), )*)* }
+            }
+
+            /// [`Model::forward_marked`] with each window's graph (`[batch, nodes, nodes]`) when
+            /// the data has a graph per step.
+            pub fn forward_graph(&self, x: burn::tensor::Tensor<4>, marks: Option<$crate::api::Marks>, graph: Option<burn::tensor::Tensor<3>>) -> burn::tensor::Tensor<3> {
+                match graph {
+                    None => self.forward_marked(x, marks),
+                    Some(g) => match self { $($( Model::$mv(m) => $crate::api::Forecast::predict_graph(m, x, marks, g), )*)* },
+                }
             }
 
             /// The forecast distribution of every `(batch, step, node)` point, for probabilistic models.

@@ -137,3 +137,62 @@ mod tests {
         assert!((g[1] - 1.0 / 6f32.sqrt()).abs() < 1e-6 && (g[0] - 0.5).abs() < 1e-6);
     }
 }
+
+// --- Graphs per sample (dynamic graphs: one `[n, n]` adjacency per window), as tensors. ---
+
+/// Row-normalised transition matrices `D^-1 A` of `[b, n, n]` adjacencies (empty rows stay 0),
+/// as [`transition`] does for one.
+pub fn transition_batch(a: Tensor<3>) -> Tensor<3> {
+    let d = a.clone().sum_dim(2);
+    let inv = d.clone().clamp_min(1e-12).recip() * d.greater_elem(0.0).float();
+    a * inv
+}
+
+/// The scaled Laplacians `2 L / lambda_max - I` (`L = I - D^-1/2 W D^-1/2`, `W` the symmetrised
+/// adjacency) of `[b, n, n]` adjacencies, as [`scaled_laplacian`] does for one; `lambda_max` by
+/// 100 steps of batched power iteration.
+pub fn scaled_laplacian_batch(a: Tensor<3>) -> Tensor<3> {
+    let [b, n, _] = a.dims();
+    let device = a.device();
+    let w = a.clone().max_pair(a.swap_dims(1, 2));
+    let d = w.clone().sum_dim(2); // [b, n, 1]
+    let dinv = d.clone().clamp_min(1e-12).sqrt().recip() * d.greater_elem(0.0).float();
+    let norm = dinv.clone() * w * dinv.swap_dims(1, 2);
+    let eye = Tensor::<2>::eye(n, &device).unsqueeze_dim::<3>(0).repeat_dim(0, b);
+    let l = eye.clone() - norm;
+    let start: Vec<f32> = (0..b).flat_map(|_| (0..n).map(|i| 1.0 + (i % 7) as f32 * 0.1)).collect();
+    let mut v = Tensor::<3>::from_data(TensorData::new(start, [b, n, 1]), &device);
+    let mut lambda = Tensor::<3>::ones([b, 1, 1], &device);
+    for _ in 0..100 {
+        let wv = l.clone().matmul(v.clone());
+        let norm_wv = wv.clone().powi_scalar(2).sum_dim(1).sqrt(); // [b, 1, 1]
+        let norm_v = v.clone().powi_scalar(2).sum_dim(1).sqrt();
+        lambda = norm_wv.clone() / norm_v.clamp_min(1e-12);
+        v = wv / norm_wv.clamp_min(1e-12);
+    }
+    l * (lambda.clamp_min(1e-6).recip() * 2.0) - eye
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[test]
+    fn per_sample_operators_match_the_single_graph_ones() {
+        let device = Device::default();
+        let n = 4;
+        let a1 = [0.0, 2.0, 0.0, 1.0, 1.0, 0.0, 3.0, 0.0, 0.0, 1.0, 0.0, 0.5, 0.0, 0.0, 2.0, 0.0f32];
+        let a2 = [0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0f32];
+        let batch = Tensor::<3>::from_data(TensorData::new([a1, a2].concat(), [2, n, n]), &device);
+        let got_t: Vec<f32> = transition_batch(batch.clone()).into_data().try_into_vec().unwrap();
+        let got_l: Vec<f32> = scaled_laplacian_batch(batch).into_data().try_into_vec().unwrap();
+        let want_t = [transition(&a1, n), transition(&a2, n)].concat();
+        let want_l = [scaled_laplacian(&a1, n), scaled_laplacian(&a2, n)].concat();
+        for (g, w) in got_t.iter().zip(&want_t) {
+            assert!((g - w).abs() < 1e-6, "{got_t:?} vs {want_t:?}");
+        }
+        for (g, w) in got_l.iter().zip(&want_l) {
+            assert!((g - w).abs() < 1e-4, "{got_l:?} vs {want_l:?}");
+        }
+    }
+}

@@ -11,7 +11,7 @@ use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
 use crate::layers::dropout::Dropout;
-use crate::spatial::graph_ops::{tensor, transition, transpose};
+use crate::spatial::graph_ops::{tensor, transition, transition_batch, transpose};
 use crate::kernels::softmax::softmax;
 use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
 
@@ -126,10 +126,20 @@ impl GWNetConfig {
 }
 
 /// `einsum('ncvl,vw->ncwl', x, a)`: out[.., w, ..] = sum_v a[v, w] x[.., v, ..].
-fn nconv(x: Tensor<4>, a: &Tensor<2>) -> Tensor<4> {
+/// A support: one matrix for every sample, or one per sample (dynamic graphs).
+#[derive(Clone)]
+enum Support {
+    Shared(Tensor<2>),
+    PerSample(Tensor<3>),
+}
+
+fn nconv(x: Tensor<4>, a: &Support) -> Tensor<4> {
     let [b, c, v, l] = x.dims();
-    let w = a.dims()[1];
-    x.permute([0, 1, 3, 2]).reshape([b * c * l, v]).matmul(a.clone()).reshape([b, c, l, w]).permute([0, 1, 3, 2])
+    let rows = x.permute([0, 1, 3, 2]);
+    match a {
+        Support::Shared(a) => rows.reshape([b * c * l, v]).matmul(a.clone()).reshape([b, c, l, v]).permute([0, 1, 3, 2]),
+        Support::PerSample(a) => rows.reshape([b, c * l, v]).matmul(a.clone()).reshape([b, c, l, v]).permute([0, 1, 3, 2]),
+    }
 }
 
 impl GWNet {
@@ -141,6 +151,17 @@ impl GWNet {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
+        self.forward_with(x, None)
+    }
+
+    /// [`GWNet::forward`] with a graph per sample (`[batch, nodes, nodes]` adjacencies): its
+    /// forward and backward transition matrices replace the static supports.
+    pub fn forward_with(&self, x: Tensor<4>, graph: Option<Tensor<3>>) -> Tensor<3> {
+        let mut supports: Vec<Support> = match graph {
+            Some(g) => vec![Support::PerSample(transition_batch(g.clone())), Support::PerSample(transition_batch(g.swap_dims(1, 2)))],
+            None => self.supports.iter().cloned().map(Support::Shared).collect(),
+        };
+        supports.extend(self.adaptive_adjacency().map(Support::Shared));
         let mut x = x.permute([0, 3, 2, 1]); // [b, f, n, l]
         let [b, f, n, l] = x.dims();
         if l < self.receptive_field {
@@ -148,8 +169,6 @@ impl GWNet {
             x = Tensor::cat(vec![pad, x], 3);
         }
         let mut x = self.start.forward(x);
-        let mut supports = self.supports.clone();
-        supports.extend(self.adaptive_adjacency());
         let mut skip: Option<Tensor<4>> = None;
         for layer in &self.layers {
             let residual = x.clone();
@@ -188,6 +207,9 @@ impl Architecture for GWNetConfig {
     fn capabilities(&self) -> Capabilities {
         Self::CAPABILITIES
     }
+    fn dynamic_graph(&self) -> bool {
+        true
+    }
     fn check(&self, _shape: &Shape, has_graph: bool) -> Result<(), String> {
         if !has_graph && !self.adaptive {
             return Err("gwnet without a graph needs model.adaptive = true".into());
@@ -205,6 +227,9 @@ impl Architecture for GWNetConfig {
 impl Forecast for GWNet {
     fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
         self.forward(x)
+    }
+    fn predict_graph(&self, x: Tensor<4>, _marks: Option<Marks>, graph: Tensor<3>) -> Tensor<3> {
+        self.forward_with(x, Some(graph))
     }
     fn learned_adjacency(&self) -> Option<Tensor<2>> {
         self.adaptive_adjacency()

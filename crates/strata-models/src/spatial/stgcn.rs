@@ -11,7 +11,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
 use crate::layers::dropout::Dropout;
-use crate::spatial::graph_ops::{scaled_laplacian, tensor, transpose};
+use crate::spatial::graph_ops::{scaled_laplacian, scaled_laplacian_batch, tensor, transpose};
 use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
 
 /// STGCN hyper-parameters (BasicTS defaults: Ks 3, Kt 3, blocks [[F], [64, 16, 64], [64, 16, 64], [128, 128], [H]]).
@@ -110,18 +110,24 @@ impl ChebConv {
             gso_t: tensor(transpose(gso, n), n, device),
         }
     }
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    /// `gso_t`: each sample's transposed scaled Laplacian `[b, n, n]` (dynamic graphs), else
+    /// the static one.
+    fn forward(&self, x: Tensor<4>, gso_t: Option<&Tensor<3>>) -> Tensor<4> {
         let x = self.align.forward(x);
         let [b, c, t, n] = x.dims();
         let [ks, _, c_out] = self.weight.dims();
         // [b, c, t, n] -> rows of nodes [b*c*t, n]; T_k(L) x by the Chebyshev recurrence.
         let x0 = x.clone().reshape([b * c * t, n]);
+        let apply = |h: Tensor<2>| match gso_t {
+            Some(g) => h.reshape([b, c * t, n]).matmul(g.clone()).reshape([b * c * t, n]),
+            None => h.matmul(self.gso_t.clone()),
+        };
         let mut terms = vec![x0.clone()];
         if ks > 1 {
-            terms.push(x0.clone().matmul(self.gso_t.clone()));
+            terms.push(apply(x0.clone()));
         }
         for k in 2..ks {
-            let next = terms[k - 1].clone().matmul(self.gso_t.clone()) * 2.0 - terms[k - 2].clone();
+            let next = apply(terms[k - 1].clone()) * 2.0 - terms[k - 2].clone();
             terms.push(next);
         }
         // Mix channels: sum_k T_k x W_k, as [b, t, n, ks*c] @ [ks*c, c_out].
@@ -197,10 +203,17 @@ impl STGCNConfig {
 impl STGCN {
     /// `x`: `[batch, seq_len, nodes, features]` -> `[batch, pred_len, nodes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
+        self.forward_with(x, None)
+    }
+
+    /// [`STGCN::forward`] with a graph per sample (`[batch, nodes, nodes]` adjacencies).
+    pub fn forward_with(&self, x: Tensor<4>, graph: Option<Tensor<3>>) -> Tensor<3> {
+        // The scaled Laplacian is symmetric: its transpose is itself.
+        let gso_t = graph.map(scaled_laplacian_batch);
         let mut h = x.permute([0, 3, 1, 2]);
         for blk in &self.blocks {
             h = blk.temporal1.forward(h);
-            h = relu(blk.graph.forward(h));
+            h = relu(blk.graph.forward(h, gso_t.as_ref()));
             h = blk.temporal2.forward(h);
             h = blk.dropout.forward(node_channel_norm(&blk.norm, h));
         }
@@ -218,6 +231,9 @@ impl Architecture for STGCNConfig {
         Self::CAPABILITIES
     }
     fn needs_graph(&self) -> bool {
+        true
+    }
+    fn dynamic_graph(&self) -> bool {
         true
     }
     fn check(&self, shape: &Shape, has_graph: bool) -> Result<(), String> {
@@ -240,5 +256,8 @@ impl Architecture for STGCNConfig {
 impl Forecast for STGCN {
     fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
         self.forward(x)
+    }
+    fn predict_graph(&self, x: Tensor<4>, _marks: Option<Marks>, graph: Tensor<3>) -> Tensor<3> {
+        self.forward_with(x, Some(graph))
     }
 }

@@ -83,6 +83,14 @@ impl Task {
     }
 
     /// The calendar features of the batch's input and target rows, where the data has them.
+    /// Each window's graph `[b, nodes, nodes]` when the data has a graph per step (the mean
+    /// adjacency over the window's input steps); `None` otherwise. `windows` is the split the
+    /// batch was filled from.
+    pub fn graphs(&self, windows: &Windows, batch: &Batch, device: &Device) -> Option<Tensor<3>> {
+        let Task::Spatial(d) = self else { return None };
+        window_graphs(d, windows, batch, device)
+    }
+
     pub fn marks(&self, batch: &mut Batch, device: &Device) -> Option<Marks> {
         let w = self.splits()[0];
         marks_of(batch, w.seq_len, w.pred_len, device)
@@ -218,8 +226,31 @@ pub fn data_record_lsf(d: &Prepared) -> DataRecord {
     }
 }
 
+/// The graphs of a batch's windows (see [`Task::graphs`]).
+pub fn window_graphs(d: &strata_data::SpatialPrepared, windows: &Windows, batch: &Batch, device: &Device) -> Option<Tensor<3>> {
+    let g = d.dynamic.as_ref()?;
+    let n = g.n;
+    let mut out = Vec::with_capacity(batch.size * n * n);
+    for &i in &batch.index {
+        out.extend(g.window(windows.start + i * windows.stride, windows.seq_len));
+    }
+    Some(Tensor::from_data(TensorData::new(out, [batch.size, n, n]), device))
+}
+
 /// Build the model of `cfg` for the data of `task`, or say why it cannot be built.
 pub fn build_model(cfg: &RunConfig, task: &Task, device: &Device) -> Result<Model> {
+    if let Task::Spatial(d) = task
+        && let Some(g) = &d.dynamic
+        && cfg.model.needs_graph()
+        && !cfg.model.dynamic_graph()
+    {
+        anyhow::bail!(
+            "{} does not take a graph per window, and {} has a graph per time step ({} steps): set data.dynamic_graph = \"mean\" to give it the time-averaged graph, or use stgcn or gwnet, which take each window's graph",
+            cfg.model.name(),
+            d.graph.as_ref().map_or_else(|| d.path.display().to_string(), |gr| gr.path.display().to_string()),
+            g.steps.len()
+        );
+    }
     let shape = task.shape();
     cfg.model.check(&shape, task.adjacency().is_some()).map_err(anyhow::Error::msg)?;
     cfg.model.try_init(shape, task.adjacency(), device).map_err(anyhow::Error::msg)
