@@ -82,3 +82,38 @@ fn graph_models_expose_the_adjacency_they_learn() {
     }
     assert!(ModelConfig::Stid(STIDConfig::default()).init(shape, None, &device).learned_adjacency().is_none());
 }
+
+/// Dynamic graphs: a model given every sample the same graph as its static one forecasts the
+/// same; given different graphs per sample, each sample follows its own graph.
+#[test]
+fn a_graph_per_sample_equal_to_the_static_graph_forecasts_the_same() {
+    let device = Device::flex();
+    let n = 5;
+    let adj: Vec<f32> = (0..n * n).map(|k| if (k / n + 1) % n == k % n { 1.0 + (k % 3) as f32 } else { 0.0 }).collect();
+    let other: Vec<f32> = (0..n * n).map(|k| if (k % n + 1) % n == k / n { 1.0 } else { 0.0 }).collect();
+    let shape = Shape::lsf(12, 3, n);
+    let x = Tensor::<4>::random([2, 12, n, 1], Init::Normal(0.0, 1.0), &device);
+    let same = Tensor::<3>::from_data(burn::tensor::TensorData::new([adj.clone(), adj.clone()].concat(), [2, n, n]), &device);
+    let mixed = Tensor::<3>::from_data(burn::tensor::TensorData::new([adj.clone(), other.clone()].concat(), [2, n, n]), &device);
+    for cfg in [ModelConfig::Stgcn(STGCNConfig { dropout: 0.0, ..Default::default() }), ModelConfig::Gwnet(GWNetConfig::default())] {
+        assert!(cfg.dynamic_graph());
+        let m = cfg.init(shape, Some(&adj), &device).valid();
+        let stat: Vec<f32> = m.forward_marked(x.clone(), None).into_data().try_into_vec().unwrap();
+        let dynm: Vec<f32> = m.forward_graph(x.clone(), None, Some(same.clone())).into_data().try_into_vec().unwrap();
+        for (a, b) in stat.iter().zip(&dynm) {
+            assert!((a - b).abs() < 1e-4, "{}: {a} vs {b}", cfg.name());
+        }
+        // Sample 1 on the other graph: its forecast is the static model's on that graph.
+        let on_other = cfg.init(shape, Some(&other), &device).valid();
+        let on_other = on_other.load_record(m.clone().into_record());
+        let want: Vec<f32> = on_other.forward_marked(x.clone(), None).into_data().try_into_vec().unwrap();
+        let got: Vec<f32> = m.forward_graph(x.clone(), None, Some(mixed.clone())).into_data().try_into_vec().unwrap();
+        let half = got.len() / 2;
+        for (a, b) in got[half..].iter().zip(&want[half..]) {
+            assert!((a - b).abs() < 1e-4, "{}: {a} vs {b}", cfg.name());
+        }
+        for (a, b) in got[..half].iter().zip(&stat[..half]) {
+            assert!((a - b).abs() < 1e-4, "{}: {a} vs {b}", cfg.name());
+        }
+    }
+}
