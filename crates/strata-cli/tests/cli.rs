@@ -361,7 +361,8 @@ fn finetune_ttm_msft_on_a_small_csv() {
     let csv = dir.join("one.csv");
     let mut text = String::from("date,OT\n");
     for i in 0..2000 {
-        text += &format!("2020-01-{:02} {:02}:00:00,{:.4}\n", 1 + i / 24 % 28, i % 24, ((i as f64) * 0.26).sin() * 3.0 + 10.0);
+        let date = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap() + chrono::Duration::hours(i);
+        text += &format!("{},{:.4}\n", date.format("%Y-%m-%d %H:%M:%S"), ((i as f64) * 0.26).sin() * 3.0 + 10.0);
     }
     std::fs::write(&csv, text).unwrap();
     let out = dir.join("run");

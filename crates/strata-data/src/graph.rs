@@ -248,7 +248,7 @@ pub fn gaussian_kernel(dist: &[f32], threshold: f32) -> Vec<f32> {
 /// PyTorch-Geometric-Temporal JSON: `nodes` + `links` (networkx node-link, weights are
 /// distances) or `edges` + `node_ids` (unweighted).
 fn read_pygt_graph(path: &Path, opts: &GraphOptions) -> Result<Graph, DataError> {
-    let v = crate::spatial::read_json(path)?;
+    let v = crate::pygt::read_json(path)?;
     if let Some(links) = v.get("links").and_then(|l| l.as_array()) {
         let nodes = v.get("nodes").and_then(|n| n.as_array()).ok_or_else(|| DataError::file(path, "key `nodes`: missing"))?;
         let ids: Vec<String> = nodes.iter().enumerate().map(|(i, n)| n.get("id").map(json_text).unwrap_or_else(|| i.to_string())).collect();

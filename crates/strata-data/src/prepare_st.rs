@@ -213,7 +213,7 @@ fn is_dynamic_pygt(path: &std::path::Path) -> Result<bool, DataError> {
     if !path.to_string_lossy().to_ascii_lowercase().ends_with(".json") {
         return Ok(false);
     }
-    let v = crate::spatial::read_json(path)?;
+    let v = crate::pygt::read_json(path)?;
     let per_step = v.get("time_periods").is_some() && v.get("0").and_then(|s| s.get("edges")).is_some();
     Ok(v.get("edge_mapping").is_some() || per_step)
 }

@@ -22,6 +22,39 @@ use crate::DataError;
 /// The layouts this reader knows, for the message that refuses an unknown one.
 pub const LAYOUTS: &str = "node-link (`nodes[*].y` + `links`), `FX`, `X`, `block`, `y` + `edge_mapping`, `time_periods` + per-step `\"t\": {\"y\"}` snapshots (with or without per-step `edges`), MTM joints (`\"0\"`..`\"20\"` + `LABEL`)";
 
+pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value, DataError> {
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| DataError::At {
+        path: path.to_path_buf(),
+        line: e.line() as u64,
+        column: e.column().to_string(),
+        msg: format!("invalid JSON: {e}"),
+    })
+}
+
+/// The node-link layout's signal: `nodes[i].y`, node ids from `nodes[i].id`.
+pub(crate) fn read_node_link_signal(path: &Path, v: &serde_json::Value) -> Result<(Vec<usize>, Vec<f32>, Option<Vec<String>>), DataError> {
+    let nodes = v.get("nodes").and_then(|n| n.as_array()).ok_or_else(|| DataError::file(path, "key `nodes`: expected a list"))?;
+    let series: Vec<&Vec<serde_json::Value>> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| n.get("y").and_then(|y| y.as_array()).ok_or_else(|| DataError::file(path, format!("key `nodes[{i}].y`: missing"))))
+        .collect::<Result<_, _>>()?;
+    let t = series.first().map_or(0, |s| s.len());
+    if let Some(i) = series.iter().position(|s| s.len() != t) {
+        return Err(DataError::file(path, format!("key `nodes[{i}].y`: {} steps, node 0 has {t}", series[i].len())));
+    }
+    let n = series.len();
+    let mut values = vec![0f32; t * n];
+    for (j, s) in series.iter().enumerate() {
+        for (k, x) in s.iter().enumerate() {
+            values[k * n + j] = x.as_f64().map_or(f32::NAN, |x| x as f32);
+        }
+    }
+    let ids = nodes.iter().enumerate().map(|(i, n)| n.get("id").map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_else(|| i.to_string())).collect();
+    Ok((vec![t, n], values, Some(ids)))
+}
+
 /// Edges of one graph: `(from, to, weight)` by node index.
 pub type Edges = Vec<(usize, usize, f32)>;
 
@@ -88,7 +121,7 @@ fn check_edges(path: &Path, edges: &Edges, n: usize, key: &str) -> Result<(), Da
 
 /// Read a PyGT JSON file in any of its loaders' layouts.
 pub fn read_pygt(path: &Path) -> Result<Pygt, DataError> {
-    let v = crate::spatial::read_json(path)?;
+    let v = read_json(path)?;
     let obj = v.as_object().ok_or_else(|| DataError::file(path, "expected a JSON object at the top"))?;
     let has = |k: &str| obj.contains_key(k);
     let static_edges = |n: usize| -> Result<Option<Edges>, DataError> {
@@ -115,7 +148,7 @@ pub fn read_pygt(path: &Path) -> Result<Pygt, DataError> {
         Ok(Pygt { layout, t, n, c: 1, values, ids, edges: static_edges(n)?, dynamic: None })
     };
     if has("nodes") && has("links") {
-        let (shape, values, ids) = crate::spatial::read_node_link_signal(path, &v)?;
+        let (shape, values, ids) = read_node_link_signal(path, &v)?;
         return Ok(Pygt { layout: "node-link", t: shape[0], n: shape[1], c: 1, values, ids, edges: None, dynamic: None });
     }
     if has("FX") {

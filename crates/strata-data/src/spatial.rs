@@ -28,15 +28,6 @@ pub struct Signal {
     pub missing: usize,
 }
 
-pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value, DataError> {
-    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
-    serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| DataError::At {
-        path: path.to_path_buf(),
-        line: e.line() as u64,
-        column: e.column().to_string(),
-        msg: format!("invalid JSON: {e}"),
-    })
-}
 
 /// Read a signal file (see the module docs for the formats). `key` picks the `.npz` array.
 pub fn read_signal(path: &Path, key: &str) -> Result<Signal, DataError> {
@@ -113,28 +104,6 @@ fn read_pygt_signal(path: &Path) -> Result<Read3, DataError> {
     Ok((shape, d.values, d.ids))
 }
 
-/// The node-link layout's signal: `nodes[i].y`, node ids from `nodes[i].id`.
-pub(crate) fn read_node_link_signal(path: &Path, v: &serde_json::Value) -> Result<Read3, DataError> {
-    let nodes = v.get("nodes").and_then(|n| n.as_array()).ok_or_else(|| DataError::file(path, "key `nodes`: expected a list"))?;
-    let series: Vec<&Vec<serde_json::Value>> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| n.get("y").and_then(|y| y.as_array()).ok_or_else(|| DataError::file(path, format!("key `nodes[{i}].y`: missing"))))
-        .collect::<Result<_, _>>()?;
-    let t = series.first().map_or(0, |s| s.len());
-    if let Some(i) = series.iter().position(|s| s.len() != t) {
-        return Err(DataError::file(path, format!("key `nodes[{i}].y`: {} steps, node 0 has {t}", series[i].len())));
-    }
-    let n = series.len();
-    let mut values = vec![0f32; t * n];
-    for (j, s) in series.iter().enumerate() {
-        for (k, x) in s.iter().enumerate() {
-            values[k * n + j] = x.as_f64().map_or(f32::NAN, |x| x as f32);
-        }
-    }
-    let ids = nodes.iter().enumerate().map(|(i, n)| n.get("id").map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_else(|| i.to_string())).collect();
-    Ok((vec![t, n], values, Some(ids)))
-}
 
 /// A registered spatio-temporal dataset.
 #[derive(Debug, Clone, Copy)]

@@ -42,7 +42,7 @@ pub fn distribution_matching(real: &StData, cfg: &DistillConfig, device: &Device
         let mut sum = 0.0;
         for step in 0..cfg.inner {
             device.seed(cfg.seed.wrapping_add((1 + it * cfg.inner + step) as u64));
-            let model = backbone(cfg).init(shape, device);
+            let model = backbone(cfg).init(shape, None, device);
             let batch: Vec<usize> = (0..cfg.batch.min(train.len())).map(|_| train[rng.random_range(0..train.len())]).collect();
             let (xr, _) = real.gather(&batch, &all);
             let loss = mmd_loss(&model, tensor4(xr, [batch.len(), l, n, f], device), real_loc.clone(), syn.x.val());

@@ -62,7 +62,7 @@ impl Job for DistilledTraining<'_> {
 
     fn build(&mut self, device: &Device) -> Result<MTGNN> {
         let d = self.d;
-        let model = backbone(self.cfg).init(st_shape(d.l, d.h, d.k, d.f), device);
+        let model = backbone(self.cfg).init(st_shape(d.l, d.h, d.k, d.f), None, device);
         let x = tensor4(d.x.clone(), [d.m, d.l, d.k, d.f], device);
         let y = tensor3(d.y.clone(), [d.m, d.h, d.k], device);
         let loc = constant(batch_location_means(x.clone()));

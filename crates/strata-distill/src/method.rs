@@ -110,7 +110,7 @@ mod tests {
     fn same_masks_repeat_dropout() {
         let real = small_data();
         let device = Device::flex().autodiff();
-        let model = backbone(&tiny()).init(st_shape(12, 12, 24, 3), &device);
+        let model = backbone(&tiny()).init(st_shape(12, 12, 24, 3), None, &device);
         let all: Vec<usize> = (0..24).collect();
         let (x, _) = real.gather(&real.splits[0][..4], &all);
         let x = tensor4(x, [4, 12, 24, 3], &device);
@@ -130,7 +130,7 @@ mod tests {
         let real = small_data();
         let device = Device::flex();
         device.seed(4);
-        let model = backbone(&tiny()).init(st_shape(12, 12, 24, 3), &device);
+        let model = backbone(&tiny()).init(st_shape(12, 12, 24, 3), None, &device);
         let loc = tensor2(real.location_means(), [24, 36], &device);
         let whole = forecast(&model, &real, &loc, 2, 0);
         assert_eq!(whole.len(), real.splits[2].len() * 12 * 24);

@@ -47,7 +47,7 @@ fn mse(model: &MTGNN, x: Tensor<4>, y: Tensor<3>, loc: Tensor<2>) -> Tensor<1> {
 pub fn experts(real: &StData, cfg: &DistillConfig, device: &Device) -> anyhow::Result<Vec<Vec<Params>>> {
     let c = &cfg.mtt;
     let (n, f, l, h) = (real.nodes, real.f, real.l, real.h);
-    let template = backbone(cfg).init(st_shape(l, h, n, f), device);
+    let template = backbone(cfg).init(st_shape(l, h, n, f), None, device);
     let sizes: Vec<usize> = param_values(&template).iter().map(Vec::len).collect();
     let total: usize = sizes.iter().sum();
     let split = |flat: &[f32]| -> Params {
@@ -71,7 +71,7 @@ pub fn experts(real: &StData, cfg: &DistillConfig, device: &Device) -> anyhow::R
     let started = std::time::Instant::now();
     for e in 0..c.experts {
         device.seed(cfg.seed.wrapping_add(7919 * (e as u64 + 1)));
-        let mut model = backbone(cfg).init(st_shape(l, h, n, f), device);
+        let mut model = backbone(cfg).init(st_shape(l, h, n, f), None, device);
         let mut traj = vec![param_values(&model)];
         for _ in 0..c.expert_epochs {
             let mut order = real.splits[0].clone();
@@ -232,7 +232,7 @@ pub fn trajectory_matching(real: &StData, cfg: &DistillConfig, device: &Device) 
     let mut syn = SynSet { x: Param::from_tensor(tensor4(init.x.clone(), [m, l, n, f], device)), y: Param::from_tensor(tensor3(init.y.clone(), [m, h, n], device)) };
     let mut optim: ModuleOptimizer = AdamConfig::new().init();
     let mut alpha = c.syn_lr as f32;
-    let template = backbone(cfg).init(st_shape(l, h, n, f), device);
+    let template = backbone(cfg).init(st_shape(l, h, n, f), None, device);
     let student_loss = |m: &MTGNN, x: Tensor<4>, y: Tensor<3>| mse(m, x.clone(), y, batch_location_means(x));
     let span = c.expert_span;
     let sb = if c.syn_batch == 0 { m } else { c.syn_batch.min(m) };

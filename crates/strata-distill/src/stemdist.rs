@@ -73,7 +73,7 @@ pub(crate) fn gradient_matching(real: &StData, cfg: &DistillConfig, clustered: b
     let mut best: Option<Distilled> = None;
     for it in 0..cfg.outer {
         device.seed(cfg.seed.wrapping_add(1 + it as u64));
-        let mut model = backbone(cfg).init(shape, device);
+        let mut model = backbone(cfg).init(shape, None, device);
         let mut model_optim: ModuleOptimizer = AdamConfig::new().init();
         let mut dist_sum = 0.0;
         let mut dist_n = 0;

@@ -42,7 +42,7 @@ fn location_encoder_mtgnn_is_location_agnostic() {
     let device = Device::flex();
     let cfg = MTGNNConfig { location_encoder: true, subgraph_size: 30, conv_channels: 8, residual_channels: 8, skip_channels: 16, end_channels: 16, ..Default::default() };
     // Built for 30 nodes so that top-k (k = min(30, nodes at init)) keeps every entry at 10 and 23.
-    let m = cfg.init(Shape { features: 2, ..Shape::lsf(12, 6, 30) }, &device);
+    let m = cfg.init(Shape { features: 2, ..Shape::lsf(12, 6, 30) }, None, &device);
     for n in [10, 23] {
         // A fixed input (the global RNG is shared by parallel tests): smooth, distinct per location.
         let vals: Vec<f32> = (0..3 * 12 * n * 2).map(|i| ((i as f32) * 0.37).sin() + 0.1 * ((i * 7 % 13) as f32 - 6.0)).collect();
@@ -95,7 +95,8 @@ fn a_graph_per_sample_equal_to_the_static_graph_forecasts_the_same() {
     let x = Tensor::<4>::random([2, 12, n, 1], Init::Normal(0.0, 1.0), &device);
     let same = Tensor::<3>::from_data(burn::tensor::TensorData::new([adj.clone(), adj.clone()].concat(), [2, n, n]), &device);
     let mixed = Tensor::<3>::from_data(burn::tensor::TensorData::new([adj.clone(), other.clone()].concat(), [2, n, n]), &device);
-    for cfg in [ModelConfig::Stgcn(STGCNConfig { dropout: 0.0, ..Default::default() }), ModelConfig::Gwnet(GWNetConfig::default())] {
+    let mtgnn = MTGNNConfig { prior: true, subgraph_size: 3, node_dim: 8, conv_channels: 8, residual_channels: 8, skip_channels: 8, end_channels: 8, dropout: 0.0, ..Default::default() };
+    for cfg in [ModelConfig::Stgcn(STGCNConfig { dropout: 0.0, ..Default::default() }), ModelConfig::Gwnet(GWNetConfig::default()), ModelConfig::Mtgnn(mtgnn)] {
         assert!(cfg.dynamic_graph());
         let m = cfg.init(shape, Some(&adj), &device).valid();
         let stat: Vec<f32> = m.forward_marked(x.clone(), None).into_data().try_into_vec().unwrap();

@@ -35,9 +35,10 @@ fn sines_in(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     (dir, csv)
 }
 
-/// Hourly timestamps from 2020-01-01 without a date library.
+/// Hourly timestamps from 2020-01-01.
 fn chrono_like(t: usize) -> String {
-    format!("2020-01-{:02} {:02}:00:00", 1 + t / 24 % 28, t % 24)
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("a valid date");
+    (start + chrono::Duration::hours(t as i64)).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 #[test]

@@ -171,7 +171,17 @@ pub fn parse_columns(raw: &RawTable, spec: &ReadSpec, reserved: &[usize], target
             }
             Cells::Text(v) => {
                 let name = &raw.names[c];
-                let first = v.iter().position(|s| s.is_some()).unwrap_or(0);
+                // A numeric column with a stray word: name that cell, not the column.
+                let bad = v.iter().position(|s| s.as_deref().is_some_and(|s| s.parse::<f64>().is_err())).unwrap_or(0);
+                let numbers = v.iter().flatten().filter(|s| s.parse::<f64>().is_ok()).count();
+                if numbers > 0 {
+                    return Err(raw.error_at(
+                        bad,
+                        c,
+                        format!("cannot parse '{}' as a number; the column's other cells are numbers: correct the cell, or empty it to make it a missing value", v[bad].as_deref().unwrap_or_default()),
+                    ));
+                }
+                let first = bad;
                 let example = v[first].clone().unwrap_or_default();
                 if Some(c) == target_col {
                     return Err(raw.error_at(first, c, format!("the target holds text ('{example}'); the target must be numeric")));

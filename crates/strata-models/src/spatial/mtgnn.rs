@@ -2,8 +2,10 @@
 //! a graph learner (two node embeddings, `relu(tanh(a (M1 M2^T - M2 M1^T)))` kept at the top-k
 //! entries of each row), dilated inception temporal convolutions (kernels 2, 3, 6, 7) with a
 //! tanh/sigmoid gate, mix-hop propagation over the learned graph and its transpose, skip
-//! connections and layer norm over `[channels, nodes, time]`. A given graph, if any, is not used:
-//! MTGNN learns its own (`buildA_true`). Tensors are `[batch, channels, nodes, time]`.
+//! connections and layer norm over `[channels, nodes, time]`. MTGNN learns its own graph
+//! (`buildA_true`); with `prior = true` a given graph is a prior beside it: every layer adds a
+//! mix-hop propagation over that graph and its transpose, and a graph per time step (dynamic
+//! graphs) gives each window its own prior. Tensors are `[batch, channels, nodes, time]`.
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -40,6 +42,9 @@ pub struct MTGNNConfig {
     /// Location encoder width and output rank (STemDist: 32 and 10).
     pub encoder_hidden: usize,
     pub encoder_rank: usize,
+    /// Propagate over the data's graph too, beside the learned one (needs a graph; takes a
+    /// graph per window when the data has one per step).
+    pub prior: bool,
 }
 
 impl Default for MTGNNConfig {
@@ -59,6 +64,7 @@ impl Default for MTGNNConfig {
             location_encoder: false,
             encoder_hidden: 32,
             encoder_rank: 10,
+            prior: false,
         }
     }
 }
@@ -122,6 +128,23 @@ pub struct MixProp {
 }
 
 impl MixProp {
+    /// The same propagation with one adjacency per sample (`[b, n, n]`).
+    fn forward_batched(&self, x: Tensor<4>, adj: Tensor<3>) -> Tensor<4> {
+        let [b, c, n, t] = x.dims();
+        let a = adj + Tensor::<2>::eye(n, &x.device()).unsqueeze_dim::<3>(0);
+        let d = a.clone().sum_dim(2);
+        let a_t = (a / d).swap_dims(1, 2);
+        let rows = |h: Tensor<4>| h.permute([0, 1, 3, 2]).reshape([b, c * t, n]);
+        let back = |r: Tensor<3>| r.reshape([b, c, t, n]).permute([0, 1, 3, 2]);
+        let mut h = x.clone();
+        let mut out = vec![h.clone()];
+        for _ in 0..self.depth {
+            h = x.clone() * self.alpha + back(rows(h).matmul(a_t.clone())) * (1.0 - self.alpha);
+            out.push(h.clone());
+        }
+        self.mlp.forward(Tensor::cat(out, 1))
+    }
+
     fn forward(&self, x: Tensor<4>, adj: Tensor<2>) -> Tensor<4> {
         let n = adj.dims()[0];
         let a = adj + Tensor::eye(n, &x.device());
@@ -148,6 +171,9 @@ pub struct MTLayer {
     skip: Conv2d,
     gconv1: MixProp,
     gconv2: MixProp,
+    /// Over the prior graph and its transpose (`prior = true`).
+    gconv3: Option<MixProp>,
+    gconv4: Option<MixProp>,
     norm: LayerNorm,
 }
 
@@ -171,6 +197,8 @@ pub struct MTGNN {
     receptive_field: usize,
     subgraph_size: usize,
     tanhalpha: f64,
+    /// The data's graph (a constant), with `prior = true`.
+    prior: Option<Tensor<2>>,
 }
 
 impl MTGNNConfig {
@@ -181,7 +209,8 @@ impl MTGNNConfig {
         self.layers * (KERNELS[3] - 1) + 1
     }
 
-    pub fn init(&self, shape: Shape, device: &Device) -> MTGNN {
+    /// `adj`: the data's graph, used when `prior` is set.
+    pub fn init(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> MTGNN {
         let n = shape.channels;
         let rf = self.receptive_field();
         let t_total = shape.seq_len.max(rf);
@@ -198,6 +227,8 @@ impl MTGNNConfig {
                 skip: conv(c, s, t),
                 gconv1: mix(),
                 gconv2: mix(),
+                gconv3: self.prior.then(mix),
+                gconv4: self.prior.then(mix),
                 // Over [channels, nodes, time], or per location over [channels, time].
                 norm: LayerNormConfig::new(if self.location_encoder { r * t } else { r * n * t }).init(device),
             });
@@ -224,6 +255,7 @@ impl MTGNNConfig {
             receptive_field: rf,
             subgraph_size: self.subgraph_size.min(n),
             tanhalpha: self.tanhalpha,
+            prior: adj.filter(|_| self.prior).map(|a| Tensor::from_data(TensorData::new(a.to_vec(), [n, n]), device)),
         }
     }
 }
@@ -287,18 +319,23 @@ impl MTGNN {
     /// and its ReLU), `[batch, end_channels, nodes]`: the embedding distribution matching (DM)
     /// compares.
     pub fn embed_located(&self, x: Tensor<4>, loc: Tensor<2>) -> Tensor<3> {
-        let e = self.hidden(x, Some(loc));
+        let e = self.hidden(x, Some(loc), None);
         let [b, c, n, _] = e.dims();
         e.reshape([b, c, n])
     }
 
     fn forward_with(&self, x: Tensor<4>, loc: Option<Tensor<2>>) -> Tensor<3> {
-        let y = self.end2.forward(self.hidden(x, loc)); // [b, pred_len, n, 1]
+        self.forward_prior(x, loc, None)
+    }
+
+    /// With each window's prior graph (`[b, n, n]`) in place of the static one.
+    fn forward_prior(&self, x: Tensor<4>, loc: Option<Tensor<2>>, graph: Option<Tensor<3>>) -> Tensor<3> {
+        let y = self.end2.forward(self.hidden(x, loc, graph)); // [b, pred_len, n, 1]
         let [b, hz, n, _] = y.dims();
         y.reshape([b, hz, n])
     }
 
-    fn hidden(&self, x: Tensor<4>, loc: Option<Tensor<2>>) -> Tensor<4> {
+    fn hidden(&self, x: Tensor<4>, loc: Option<Tensor<2>>, graph: Option<Tensor<3>>) -> Tensor<4> {
         let per_location = self.has_location_encoder();
         let adj = self.graph(loc);
         let mut x = x.permute([0, 3, 2, 1]); // [b, f, n, l]
@@ -314,7 +351,14 @@ impl MTGNN {
             let g = self.dropout.forward(g);
             skip = layer.skip.forward(g.clone()) + skip;
             let t = g.dims()[3];
-            let y = layer.gconv1.forward(g.clone(), adj.clone()) + layer.gconv2.forward(g, adj.clone().transpose());
+            let mut y = layer.gconv1.forward(g.clone(), adj.clone()) + layer.gconv2.forward(g.clone(), adj.clone().transpose());
+            if let (Some(g3), Some(g4)) = (&layer.gconv3, &layer.gconv4) {
+                y = y + match (&graph, &self.prior) {
+                    (Some(w), _) => g3.forward_batched(g.clone(), w.clone()) + g4.forward_batched(g, w.clone().swap_dims(1, 2)),
+                    (None, Some(p)) => g3.forward(g.clone(), p.clone()) + g4.forward(g, p.clone().transpose()),
+                    (None, None) => panic!("mtgnn with prior = true needs a graph"),
+                };
+            }
             let rt = residual.dims()[3];
             let y = y + residual.narrow(3, rt - t, t);
             let [_, c, _, _] = y.dims();
@@ -334,14 +378,23 @@ impl Architecture for MTGNNConfig {
     fn capabilities(&self) -> Capabilities {
         Self::CAPABILITIES
     }
-    fn check(&self, _shape: &Shape, _has_graph: bool) -> Result<(), String> {
+    fn needs_graph(&self) -> bool {
+        self.prior
+    }
+    fn dynamic_graph(&self) -> bool {
+        self.prior
+    }
+    fn check(&self, _shape: &Shape, has_graph: bool) -> Result<(), String> {
+        if self.prior && !has_graph {
+            return Err("mtgnn with model.prior = true propagates over the data's graph too: set data.graph (or data.coordinates), or leave prior off to learn the graph alone".into());
+        }
         if self.location_encoder {
             return Err("mtgnn with location_encoder = true is STemDist's backbone: it forecasts from each location's mean window and trains through `strata distill`".into());
         }
         Ok(())
     }
-    fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<MTGNN, String> {
-        Ok(self.init(shape, device))
+    fn build(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> Result<MTGNN, String> {
+        Ok(self.init(shape, adj, device))
     }
     fn examples() -> Vec<Self> {
         vec![Self::default()]
@@ -351,6 +404,9 @@ impl Architecture for MTGNNConfig {
 impl Forecast for MTGNN {
     fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
         self.forward(x)
+    }
+    fn predict_graph(&self, x: Tensor<4>, _marks: Option<Marks>, graph: Tensor<3>) -> Tensor<3> {
+        self.forward_prior(x, None, Some(graph))
     }
     fn learned_adjacency(&self) -> Option<Tensor<2>> {
         Some(self.learned_graph())
