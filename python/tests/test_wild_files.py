@@ -1,5 +1,7 @@
 """Files written by polars (an independent Parquet / Arrow writer) read as strata reads CSV."""
 
+import datetime as dt
+
 import numpy as np
 import pytest
 import strata
@@ -8,12 +10,12 @@ import strata
 def long_frame(pl):
     """Three hourly series of different spans; `b` misses one hour."""
     rows = []
-    start = np.datetime64("2024-01-01T00:00")
+    start = dt.datetime(2024, 1, 1)
     for k, uid in enumerate(["b", "a", "c"]):
         for t in range(5 * k, 400):
             if uid == "b" and t == 200:
                 continue
-            rows.append((uid, start + np.timedelta64(t, "h"), float(np.sin(0.2 * t + k) * 5 + 20), float(np.cos(0.05 * t))))
+            rows.append((uid, start + dt.timedelta(hours=t), float(np.sin(0.2 * t + k) * 5 + 20), float(np.cos(0.05 * t))))
     return pl.DataFrame(rows, schema=["unique_id", "ds", "y", "temp"], orient="row")
 
 
