@@ -75,6 +75,20 @@ fn a_sensor_export_is_refused_then_trains_and_forecasts_with_settings() {
     let fc = std::fs::read_to_string(&out_csv).unwrap();
     assert!(fc.starts_with("date,PM2.5\n2013-03-03 00:00:00,"), "{fc}");
     assert_eq!(fc.lines().count(), 7);
+    // The same file as an HTTP body (text/csv): the same numbers as the CLI.
+    let cfg = strata_serve::ServeConfig { models: vec![("pm".into(), r.clone())], addr: ([127, 0, 0, 1], 0).into(), ..Default::default() };
+    let url = format!("http://{}/v1/models/pm/forecast", strata_serve::spawn(cfg).unwrap());
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let body = std::fs::read_to_string(&new).unwrap();
+    let mut reply = agent.post(&url).header("content-type", "text/csv").send(body.as_str()).unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let json: serde_json::Value = serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
+    let http: Vec<f32> = json["values"].as_array().unwrap().iter().map(|row| row[0].as_f64().unwrap() as f32).collect();
+    let cli: Vec<f32> = fc.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    assert_eq!(http, cli);
+    let mut reply = agent.post(&url).header("content-type", "text/csv").send(body.replacen(",N,", ",NNW,", 1).as_str()).unwrap();
+    assert_eq!(reply.status().as_u16(), 422);
+    assert!(reply.body_mut().read_to_string().unwrap().contains("'NNW' is not one of the values the model was trained with"));
     // A value the model never saw is refused, naming the line and the known values.
     std::fs::write(&new, text.lines().take(1 + 48).collect::<Vec<_>>().join("\n").replacen(",N,", ",NNW,", 1)).unwrap();
     let (ok, _, err) = run(&["forecast", "--model", r.to_str().unwrap(), "--input", new.to_str().unwrap(), "--out", out_csv.to_str().unwrap()]);
