@@ -116,6 +116,9 @@ pub struct DataConfig {
     pub location_column: Option<String>,
     /// A node coordinates file (id, latitude/longitude or x/y) to build the graph from.
     pub coordinates: Option<PathBuf>,
+    /// Or the two columns of a folder's files / a long table holding each node's coordinates
+    /// (`["latitude", "longitude"]`: great-circle distances; other names: Euclidean).
+    pub coordinate_columns: Option<Vec<String>>,
     /// How coordinates become a graph: `gaussian` (DCRNN's kernel, default) or `knn`.
     pub graph_from: Option<GraphFrom>,
     /// Neighbours per node for `graph_from = "knn"`.
@@ -169,6 +172,7 @@ impl Default for DataConfig {
             align: Align::Union,
             location_column: None,
             coordinates: None,
+            coordinate_columns: None,
             graph_from: None,
             graph_k: 8,
             dynamic_graph: None,
@@ -227,6 +231,7 @@ impl DataConfig {
             duplicates: self.duplicates,
             align: self.align,
             location_column: self.location_column.clone(),
+            coordinate_columns: self.coordinate_columns.clone(),
             target: self.target.clone(),
             categories: Default::default(),
         }
@@ -249,6 +254,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         ("steps_per_day", cfg.steps_per_day.is_some()),
         ("grid", cfg.grid.is_some()),
         ("coordinates", cfg.coordinates.is_some()),
+        ("coordinate_columns", cfg.coordinate_columns.is_some()),
         ("graph_from", cfg.graph_from.is_some()),
         ("dynamic_graph", cfg.dynamic_graph.is_some()),
     ];

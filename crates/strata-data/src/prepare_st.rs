@@ -60,8 +60,10 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
     }
     let read = cfg.read_spec();
     let mut source = None;
+    let mut statics = None;
     let (signal, dates) = if crate::source::needs_source(&path, &read) {
         let frame = crate::source::read_frame(&path, &read)?;
+        statics = Some(frame.statics.clone());
         source = Some((crate::source::ReadSpec { categories: frame.categories.clone(), ..read }, frame.report.clone()));
         // A wide table's columns are the nodes; long tables and folders name their nodes.
         let wide = frame.nodes.len() == 1 && frame.nodes[0].is_empty();
@@ -79,17 +81,27 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
         return Err(DataError::file(&path, format!("the signal has {n} nodes, data.nodes says {want}")));
     }
     let mut dynamic = None;
-    if cfg.graph_from.is_some() && cfg.coordinates.is_none() {
-        return Err(DataError::Config("data.graph_from builds the graph from coordinates: give data.coordinates (a file of id, latitude/longitude or x/y)".into()));
+    if cfg.graph_from.is_some() && cfg.coordinates.is_none() && cfg.coordinate_columns.is_none() {
+        return Err(DataError::Config("data.graph_from builds the graph from coordinates: give data.coordinates (a file of id, latitude/longitude or x/y) or data.coordinate_columns".into()));
     }
+    let how = cfg.graph_from.unwrap_or(crate::source::coords::GraphFrom::Gaussian);
     let graph = match (&graph_path, &cfg.coordinates) {
+        (None, None) if cfg.coordinate_columns.is_some() => {
+            let cols = cfg.coordinate_columns.as_deref().unwrap_or_default();
+            let st = statics.unwrap_or_default();
+            let (Some(a), Some(b)) = (cols.first().and_then(|c| st.get(c)), cols.get(1).and_then(|c| st.get(c))) else {
+                return Err(DataError::Config("data.coordinate_columns reads coordinates from a folder of files or a long table (data.layout)".into()));
+            };
+            let geo = cols[0].to_ascii_lowercase().starts_with("lat");
+            let points: Vec<(f64, f64)> = a.iter().copied().zip(b.iter().copied()).collect();
+            Some(crate::source::coords::graph_from_points(&path, &points, geo, how, cfg.graph_k, signal.ids.clone())?)
+        }
         (Some(gp), Some(_)) => return Err(DataError::Config(format!("give data.graph ({}) or data.coordinates, not both", gp.display()))),
         (None, Some(cp)) => {
             let (points, geo) = crate::source::coords::read_coordinates(cp, signal.ids.as_deref())?;
             if points.len() != n {
                 return Err(DataError::file(cp, format!("{} rows of coordinates for the {n} nodes of the signal", points.len())));
             }
-            let how = cfg.graph_from.unwrap_or(crate::source::coords::GraphFrom::Gaussian);
             Some(crate::source::coords::graph_from_points(cp, &points, geo, how, cfg.graph_k, signal.ids.clone())?)
         }
         (None, None) => None,

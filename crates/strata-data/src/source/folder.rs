@@ -82,13 +82,21 @@ pub fn read_folder(dir: &Path, spec: &ReadSpec) -> Result<Frame, DataError> {
     let mut parsed_names: Option<Vec<String>> = None;
     let mut report = super::ReadReport { layout: "folder".into(), ..Default::default() };
     let mut categories = BTreeMap::new();
+    let mut statics: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for raw in &raws {
         let lc = loc_col(raw)?;
         let id = location(raw, lc)?;
         if let Some(k) = names.iter().position(|n| *n == id) {
             return Err(DataError::file(&raw.path, format!("holds location '{id}', as {} does: each location must have one file", files[k].display())));
         }
-        let p = parse_columns(raw, &spec, &lc.into_iter().collect::<Vec<_>>(), spec.target.as_deref())?;
+        let mut reserved: Vec<usize> = lc.into_iter().collect();
+        for name in spec.coordinate_columns.iter().flatten() {
+            reserved.push(raw.require(name, "data.coordinate_columns")?);
+        }
+        let p = parse_columns(raw, &spec, &reserved, spec.target.as_deref())?;
+        for (name, v) in super::node_statics(raw, &spec, std::slice::from_ref(&id), &[(0..raw.rows).collect()])? {
+            statics.entry(name).or_insert_with(Vec::new).extend(v);
+        }
         match &parsed_names {
             None => parsed_names = Some(p.names.clone()),
             Some(first) if *first != p.names => {
@@ -122,6 +130,7 @@ pub fn read_folder(dir: &Path, spec: &ReadSpec) -> Result<Frame, DataError> {
     let order = order_ids(&names, spec.ids.as_deref(), dir)?;
     let parts: Vec<align::Regular> = order.iter().map(|&k| parts[k].clone()).collect();
     let ids: Vec<String> = order.iter().map(|&k| names[k].clone()).collect();
+    let statics: BTreeMap<String, Vec<f64>> = statics.into_iter().map(|(k, v)| (k, order.iter().map(|&i| v[i]).collect())).collect();
     let mut joined = align::join(dir, &ids, &parts, w, spec.align)?;
     if spec.target.is_some() {
         features.rotate_right(1);
@@ -134,7 +143,7 @@ pub fn read_folder(dir: &Path, spec: &ReadSpec) -> Result<Frame, DataError> {
     report.cut = ids.iter().cloned().zip(joined.cut.iter().copied()).collect();
     report.sorted = parts.iter().any(|q| q.sorted);
     set_step(&mut report, parts.iter().find_map(|q| q.step), &joined.dates);
-    Ok(Frame { path: dir.to_path_buf(), rows: joined.dates.len(), dates: Some(joined.dates), nodes: ids, features, values: joined.values, categories, statics: BTreeMap::new(), report })
+    Ok(Frame { path: dir.to_path_buf(), rows: joined.dates.len(), dates: Some(joined.dates), nodes: ids, features, values: joined.values, categories, statics, report })
 }
 
 /// Indices of `names` in the order `data.ids` gives, else sorted.
@@ -173,6 +182,23 @@ mod tests {
         assert!(f.values[4].is_nan() && f.values[5].is_nan());
         assert_eq!(&f.values[6..8], &[5.0, 2.0]);
         assert_eq!(f.report.gaps, [("Alpha".to_string(), 1), ("Beta".to_string(), 1)]);
+    }
+
+    #[test]
+    fn coordinate_columns_are_static_values_per_location() {
+        let dir = folder(&[
+            ("b.csv", "date,v,lat,lon\n2020-01-01,1,40.2,116.2\n2020-01-02,2,40.2,116.2\n"),
+            ("a.csv", "date,v,lat,lon\n2020-01-01,3,39.9,116.4\n2020-01-02,4,39.9,116.4\n"),
+        ]);
+        let spec = ReadSpec { coordinate_columns: Some(vec!["lat".into(), "lon".into()]), ..Default::default() };
+        let f = read_folder(&dir, &spec).unwrap();
+        assert_eq!(f.nodes, ["a", "b"]);
+        assert_eq!(f.features, ["v"]);
+        assert_eq!(f.statics["lat"], [39.9, 40.2]);
+        assert_eq!(f.statics["lon"], [116.4, 116.2]);
+        std::fs::write(dir.join("a.csv"), "date,v,lat,lon\n2020-01-01,3,39.9,116.4\n2020-01-02,4,39.8,116.4\n").unwrap();
+        let e = read_folder(&dir, &spec).unwrap_err().to_string();
+        assert!(e.ends_with("a.csv:3: column 3 (lat): node 'a' has the coordinate 39.8 here and 39.9 on line 2: a node's coordinates must not change"), "{e}");
     }
 
     #[test]

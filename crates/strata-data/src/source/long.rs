@@ -40,7 +40,11 @@ pub fn read_long(raw: RawTable, spec: &ReadSpec) -> Result<Frame, DataError> {
     let id_col = raw.require(id_name, "data.id_column (default unique_id)")?;
     let target = spec.target.as_deref().unwrap_or("y");
     let narrow = ReadSpec { columns: Some(spec.columns.clone().unwrap_or_default()), ..spec.clone() };
-    let mut p = parse_columns(&raw, &narrow, &[id_col], Some(target))?;
+    let mut reserved = vec![id_col];
+    for name in spec.coordinate_columns.iter().flatten() {
+        reserved.push(raw.require(name, "data.coordinate_columns")?);
+    }
+    let mut p = parse_columns(&raw, &narrow, &reserved, Some(target))?;
     let Some(dates) = p.dates.take() else {
         return Err(DataError::file(&raw.path, format!("a long table needs a time column; found none among {:?}: name it with data.time (default ds)", raw.names)));
     };
@@ -82,7 +86,8 @@ pub fn read_long(raw: RawTable, spec: &ReadSpec) -> Result<Frame, DataError> {
     report.duplicates = ids.iter().zip(&parts).map(|(id, q)| (id.clone(), q.duplicates)).collect();
     report.cut = ids.iter().cloned().zip(joined.cut.iter().copied()).collect();
     set_step(&mut report, parts.iter().find_map(|q| q.step), &joined.dates);
-    let statics = BTreeMap::new();
+    let rows: Vec<Vec<usize>> = ids.iter().map(|id| rows_of[id].clone()).collect();
+    let statics: BTreeMap<String, Vec<f64>> = super::node_statics(&raw, spec, &ids, &rows)?;
     Ok(Frame { path: raw.path, rows: joined.dates.len(), dates: Some(joined.dates), nodes: ids, features: p.names, values: joined.values, categories: p.categories, statics, report })
 }
 

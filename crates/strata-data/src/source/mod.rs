@@ -16,6 +16,30 @@ pub mod folder;
 pub mod inspect;
 pub mod long;
 pub mod raw;
+
+/// The columns of `data.coordinate_columns` in `raw`, and each node's (constant) values: `rows`
+/// are the rows of each node, `nodes` their names.
+pub(crate) fn node_statics(raw: &raw::RawTable, spec: &ReadSpec, nodes: &[String], rows: &[Vec<usize>]) -> Result<BTreeMap<String, Vec<f64>>, DataError> {
+    let mut out = BTreeMap::new();
+    let Some(cols) = &spec.coordinate_columns else { return Ok(out) };
+    if cols.len() != 2 {
+        return Err(DataError::Config(format!("data.coordinate_columns = {cols:?}: give two columns (latitude and longitude, or x and y)")));
+    }
+    for name in cols {
+        let c = raw.require(name, "data.coordinate_columns")?;
+        let raw::Cells::Num(v) = &raw.cells[c] else { return Err(DataError::file(&raw.path, format!("column '{name}' (from data.coordinate_columns) must hold numbers"))) };
+        let mut per_node = Vec::with_capacity(nodes.len());
+        for (node, rs) in nodes.iter().zip(rows) {
+            let first = v[rs[0]];
+            if let Some(&r) = rs.iter().find(|&&r| v[r] != first) {
+                return Err(raw.error_at(r, c, format!("node '{node}' has the coordinate {} here and {first} on {}: a node's coordinates must not change", v[r], raw.place(rs[0]))));
+            }
+            per_node.push(first);
+        }
+        out.insert(name.clone(), per_node);
+    }
+    Ok(out)
+}
 pub mod wide;
 
 use std::collections::BTreeMap;
@@ -98,6 +122,9 @@ pub struct ReadSpec {
     pub align: Align,
     /// Folders: the column naming the location (checked to hold one value per file).
     pub location_column: Option<String>,
+    /// Folders and long tables: the two columns holding each node's coordinates (latitude and
+    /// longitude, or x and y), constant per node; read as static values, not as inputs.
+    pub coordinate_columns: Option<Vec<String>>,
     /// The target column (long tables: default `y`).
     pub target: Option<String>,
     /// The text values of each encoded column, in code order (fixed by the training file).
@@ -142,7 +169,7 @@ pub struct Frame {
     pub values: Vec<f32>,
     /// The text values of each encoded column (saved with the run).
     pub categories: BTreeMap<String, Vec<String>>,
-    /// Per node, static columns (constant in every row), e.g. coordinates in a folder's files.
+    /// Per node, the values of `data.coordinate_columns` (constant in every row of a node).
     pub statics: BTreeMap<String, Vec<f64>>,
     pub report: ReadReport,
 }
