@@ -132,8 +132,9 @@ pub enum Command {
         /// A run folder (holds schema.json and best.bpk).
         #[arg(long)]
         model: PathBuf,
-        /// The history to forecast from: .csv / .csv.gz (a date column, named variables) or .npy
-        /// ([rows, columns] in the model's column order).
+        /// The history to forecast from: .csv / .csv.gz (a date column, named variables), .npy
+        /// ([rows, columns] in the model's column order), or a file / folder of the training
+        /// data's layout (CSV, Parquet, Arrow; read with the run's saved reading settings).
         #[arg(long)]
         input: PathBuf,
         /// Forecast origin: the timestamp of the last context row (default: the input's last row).
