@@ -226,6 +226,10 @@ pub enum Command {
         steps_per_day: usize,
         #[arg(long, default_value_t = 2021)]
         seed: u64,
+        /// Instead: the process whose diffusion follows a graph redrawn every 30 steps (6 nodes,
+        /// 900 steps; `strata_data::dynamic_diffusion`), as PyG-Temporal JSON with a graph per step.
+        #[arg(long)]
+        dynamic_graph: bool,
         #[arg(long)]
         out: PathBuf,
     },

@@ -103,7 +103,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 None => println!("no trial finished"),
             }
         }
-        Command::Synth { nodes, days, steps_per_day, seed, out } => {
+        Command::Synth { seed, dynamic_graph: true, out, .. } => {
+            let cfg = strata_data::dynamic_diffusion::DiffusionConfig { seed, ..Default::default() };
+            std::fs::create_dir_all(&out)?;
+            let path = out.join("diffusion.json");
+            strata_train::engine::checkpoint::write_atomic(&path, strata_data::dynamic_diffusion::to_pygt_json(&cfg).to_string().as_bytes())?;
+            println!("SYNTHETIC: {} nodes x {} steps, a graph per step redrawn every {} steps (seed {seed}) -> {}", cfg.nodes, cfg.steps, cfg.block, path.display());
+            println!("train on it: [data] dataset = \"spatial\", path = graph = \"{}\" (a graph per window; data.dynamic_graph = \"mean\" for the time average)", path.display());
+        }
+        Command::Synth { nodes, days, steps_per_day, seed, out, .. } => {
             let cfg = strata_data::synthetic::SyntheticConfig { nodes, days, steps_per_day, seed, ..Default::default() };
             let data = strata_data::synthetic::generate(&cfg);
             data.write(&out)?;
