@@ -175,6 +175,14 @@ def distill(dataset: str, out, method: str = "stemdist", config=None, overrides=
     return json.loads((Path(out) / "distilled.json").read_text())
 
 
+def inspect(path, **settings) -> str:
+    """What strata would read from a data file or folder with these `[data]` settings (`time`,
+    `categorical`, `drop`, `target`, ...): columns and types, the time axis, gaps, duplicates,
+    text values, nodes, the graph, and the first problem it would refuse. Nothing is trained."""
+    sets = [f"{key}={json.dumps(value)}" for key, value in settings.items()]
+    return _native.inspect(os.fspath(path), sets)
+
+
 def datasets() -> list[dict]:
     """The datasets strata knows: name, kind, file, frequency and whether it is on disk."""
     return json.loads(_native.datasets())

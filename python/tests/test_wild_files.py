@@ -42,3 +42,22 @@ def test_parquet_and_arrow_from_polars_train_as_their_csv(tmp_path, compression)
         other = runs[name].results
         assert other["data"]["columns"] == csv["data"]["columns"]
         assert other["test"]["mse"] == pytest.approx(csv["test"]["mse"], rel=1e-6), name
+
+
+def test_inspect_reports_the_layout_and_the_first_problem(tmp_path):
+    pl = pytest.importorskip("polars")
+    df = long_frame(pl)
+    df.write_parquet(tmp_path / "long.parquet")
+    text = strata.inspect(tmp_path / "long.parquet")
+    assert "layout: long" in text
+    assert "nodes: 3 (a, b, c)" in text
+    assert "gaps: 16 missing time steps inserted" in text
+    assert text.rstrip().endswith("no problems: strata reads this as it is")
+    # A text column is the first problem until it is encoded.
+    wide = pl.DataFrame({"date": [f"2024-01-01 {h:02d}:00:00" for h in range(4)], "wd": ["N", "S", "N", "E"], "OT": [1.0, 2.0, 3.0, 4.0]})
+    wide.write_csv(tmp_path / "wide.csv")
+    text = strata.inspect(tmp_path / "wide.csv")
+    assert "first problem:" in text and "column 2 (wd): cannot parse 'N' as a number" in text
+    text = strata.inspect(tmp_path / "wide.csv", categorical="onehot")
+    assert "text column wd: 3 values: E, N, S" in text
+    assert "values: 4 columns wd=E, wd=N, wd=S, OT" in text

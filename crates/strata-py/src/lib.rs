@@ -29,6 +29,13 @@ fn command(py: Python<'_>, argv: Vec<String>) -> PyResult<()> {
     long_call(py, || strata_cli::try_run(std::iter::once("strata".to_string()).chain(argv)))
 }
 
+/// `strata inspect`: what strata would read from `path` with the `[data]` settings `sets`
+/// (`key=toml value`), as text.
+#[pyfunction]
+fn inspect(py: Python<'_>, path: std::path::PathBuf, sets: Vec<String>) -> PyResult<String> {
+    long_call(py, || strata_cli::commands::inspect(&path, None, &sets))
+}
+
 /// The version of the Rust core.
 #[pyfunction]
 fn version() -> &'static str {
@@ -41,5 +48,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(main, m)?)?;
     m.add_function(wrap_pyfunction!(command, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(inspect, m)?)?;
     runs::register(m)
 }
