@@ -293,6 +293,26 @@ pub fn join(path: &Path, names: &[String], parts: &[Regular], width: usize, alig
     Ok(Joined { dates, values, cut, padded })
 }
 
+/// What joining did, per series, into the read report: gaps (inserted steps and the padding of
+/// the union grid), merged duplicates, rows cut by the intersection, the step and the span.
+pub fn record(report: &mut super::ReadReport, ids: &[String], parts: &[Regular], joined: &Joined) {
+    report.gaps = ids.iter().zip(parts).zip(&joined.padded).map(|((id, q), pad)| (id.clone(), q.gaps + pad)).collect();
+    report.duplicates = ids.iter().zip(parts).map(|(id, q)| (id.clone(), q.duplicates)).collect();
+    report.cut = ids.iter().cloned().zip(joined.cut.iter().copied()).collect();
+    report.sorted = parts.iter().any(|q| q.sorted);
+    set_step(report, parts.iter().find_map(|q| q.step), &joined.dates);
+}
+
+pub(crate) fn set_step(report: &mut super::ReadReport, step: Option<Step>, dates: &[NaiveDateTime]) {
+    match step {
+        Some(Step::Seconds(s)) => report.step_seconds = Some(s),
+        Some(Step::Months(m)) => report.step_months = Some(m),
+        None => {}
+    }
+    report.first = dates.first().map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string());
+    report.last = dates.last().map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

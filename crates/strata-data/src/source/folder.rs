@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::raw::{Cells, RawTable, read_raw};
-use super::wide::{parse_columns, places, set_step};
+use super::wide::{parse_columns, places};
 use super::{Frame, ReadSpec, align};
 use crate::DataError;
 
@@ -138,11 +138,7 @@ pub fn read_folder(dir: &Path, spec: &ReadSpec) -> Result<Frame, DataError> {
             cell.rotate_right(1);
         }
     }
-    report.gaps = ids.iter().zip(&parts).zip(&joined.padded).map(|((id, q), pad)| (id.clone(), q.gaps + pad)).collect();
-    report.duplicates = ids.iter().zip(&parts).map(|(id, q)| (id.clone(), q.duplicates)).collect();
-    report.cut = ids.iter().cloned().zip(joined.cut.iter().copied()).collect();
-    report.sorted = parts.iter().any(|q| q.sorted);
-    set_step(&mut report, parts.iter().find_map(|q| q.step), &joined.dates);
+    align::record(&mut report, &ids, &parts, &joined);
     Ok(Frame { path: dir.to_path_buf(), rows: joined.dates.len(), dates: Some(joined.dates), nodes: ids, features, values: joined.values, categories, statics, report })
 }
 

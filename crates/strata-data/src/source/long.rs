@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::raw::{Cells, RawTable};
-use super::wide::{parse_columns, set_step};
+use super::wide::parse_columns;
 use super::{Frame, ReadSpec, align};
 use crate::DataError;
 
@@ -81,11 +81,7 @@ pub fn read_long(raw: RawTable, spec: &ReadSpec) -> Result<Frame, DataError> {
     let joined = align::join(&raw.path, &ids, &parts, w, spec.align)?;
     let mut report = p.report;
     report.layout = "long".into();
-    report.sorted = parts.iter().any(|q| q.sorted);
-    report.gaps = ids.iter().zip(&parts).zip(&joined.padded).map(|((id, q), pad)| (id.clone(), q.gaps + pad)).collect();
-    report.duplicates = ids.iter().zip(&parts).map(|(id, q)| (id.clone(), q.duplicates)).collect();
-    report.cut = ids.iter().cloned().zip(joined.cut.iter().copied()).collect();
-    set_step(&mut report, parts.iter().find_map(|q| q.step), &joined.dates);
+    align::record(&mut report, &ids, &parts, &joined);
     let rows: Vec<Vec<usize>> = ids.iter().map(|id| rows_of[id].clone()).collect();
     let statics: BTreeMap<String, Vec<f64>> = super::node_statics(&raw, spec, &ids, &rows)?;
     Ok(Frame { path: raw.path, rows: joined.dates.len(), dates: Some(joined.dates), nodes: ids, features: p.names, values: joined.values, categories: p.categories, statics, report })

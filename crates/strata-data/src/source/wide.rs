@@ -258,7 +258,7 @@ pub fn read_wide(raw: RawTable, spec: &ReadSpec) -> Result<Frame, DataError> {
             report.gaps = vec![(String::new(), reg.gaps)];
             report.duplicates = vec![(String::new(), reg.duplicates)];
             report.sorted = reg.sorted;
-            set_step(&mut report, reg.step, &reg.dates);
+            align::set_step(&mut report, reg.step, &reg.dates);
             let rows = reg.dates.len();
             (Some(reg.dates), reg.values, rows)
         }
@@ -267,15 +267,6 @@ pub fn read_wide(raw: RawTable, spec: &ReadSpec) -> Result<Frame, DataError> {
     Ok(Frame { path: raw.path, dates, rows, nodes: vec![String::new()], features: p.names, values, categories: p.categories, statics: BTreeMap::new(), report })
 }
 
-pub(crate) fn set_step(report: &mut ReadReport, step: Option<align::Step>, dates: &[NaiveDateTime]) {
-    match step {
-        Some(align::Step::Seconds(s)) => report.step_seconds = Some(s),
-        Some(align::Step::Months(m)) => report.step_months = Some(m),
-        None => {}
-    }
-    report.first = dates.first().map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string());
-    report.last = dates.last().map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string());
-}
 
 #[cfg(test)]
 mod tests {
