@@ -85,6 +85,11 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
         return Err(DataError::Config("data.graph_from builds the graph from coordinates: give data.coordinates (a file of id, latitude/longitude or x/y) or data.coordinate_columns".into()));
     }
     let how = cfg.graph_from.unwrap_or(crate::source::coords::GraphFrom::Gaussian);
+    // A PyGT JSON graph file with a graph per step (read once here; kept unless averaged).
+    let dynamic_pygt = match &graph_path {
+        Some(gp) if cfg.dynamic_graph.is_none() && gp.to_string_lossy().to_ascii_lowercase().ends_with(".json") => Some(crate::pygt::read_pygt(gp)?).filter(|d| d.dynamic.is_some()),
+        _ => None,
+    };
     let graph = match (&graph_path, &cfg.coordinates) {
         (None, None) if cfg.coordinate_columns.is_some() => {
             let cols = cfg.coordinate_columns.as_deref().unwrap_or_default();
@@ -105,8 +110,8 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
             Some(crate::source::coords::graph_from_points(cp, &points, geo, how, cfg.graph_k, signal.ids.clone())?)
         }
         (None, None) => None,
-        (Some(gp), None) if cfg.dynamic_graph.is_none() && is_dynamic_pygt(gp)? => {
-            let d = crate::pygt::read_pygt(gp)?;
+        (Some(gp), None) if dynamic_pygt.is_some() => {
+            let d = dynamic_pygt.expect("checked");
             let steps = d.dynamic.expect("checked");
             if d.n != n {
                 return Err(DataError::Config(format!("node count mismatch: the signal {} has {n} nodes, the graph {} has {}", path.display(), gp.display(), d.n)));
@@ -218,16 +223,6 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
         source,
         dynamic,
     })
-}
-
-/// Whether a graph file is a PyGT JSON with a graph per time step.
-fn is_dynamic_pygt(path: &std::path::Path) -> Result<bool, DataError> {
-    if !path.to_string_lossy().to_ascii_lowercase().ends_with(".json") {
-        return Ok(false);
-    }
-    let v = crate::pygt::read_json(path)?;
-    let per_step = v.get("time_periods").is_some() && v.get("0").and_then(|s| s.get("edges")).is_some();
-    Ok(v.get("edge_mapping").is_some() || per_step)
 }
 
 /// Put the graph's nodes in the signal's order when both name their nodes by the same ids.

@@ -136,16 +136,7 @@ pub fn read_pygt(path: &Path) -> Result<Pygt, DataError> {
     };
     let flat = |layout: &'static str, key: &str| -> Result<Pygt, DataError> {
         let (t, n, values) = matrix(path, &obj[key], key)?;
-        let ids = obj.get("node_ids").and_then(|m| m.as_object()).map(|m| {
-            let mut ids = vec![String::new(); n];
-            for (name, i) in m {
-                if let Some(i) = i.as_u64().filter(|&i| (i as usize) < n) {
-                    ids[i as usize] = name.clone();
-                }
-            }
-            ids
-        });
-        Ok(Pygt { layout, t, n, c: 1, values, ids, edges: static_edges(n)?, dynamic: None })
+        Ok(Pygt { layout, t, values, edges: static_edges(n)?, ..flat_ids(obj, n) })
     };
     if has("nodes") && has("links") {
         let (shape, values, ids) = read_node_link_signal(path, &v)?;
@@ -182,6 +173,18 @@ pub fn read_pygt(path: &Path) -> Result<Pygt, DataError> {
     }
     if has("0") && has("20") && has("LABEL") {
         return joints(path, obj, static_edges);
+    }
+    // A graph alone (`edges` [+ `weights`, `node_ids`]), as a graph file without a signal.
+    if let Some(e) = obj.get("edges") {
+        let edges = edge_list(path, e, obj.get("weights"), "edges")?;
+        let n = match obj.get("node_ids").and_then(|m| m.as_object()) {
+            Some(m) => m.len(),
+            None => edges.iter().map(|&(i, j, _)| i.max(j) + 1).max().unwrap_or(0),
+        };
+        check_edges(path, &edges, n, "edges")?;
+        let mut d = flat_ids(obj, n);
+        d.edges = Some(edges);
+        return Ok(d);
     }
     let keys: Vec<&String> = obj.keys().take(12).collect();
     Err(DataError::file(path, format!("no signal in this JSON: its keys are {keys:?}{}; the PyTorch Geometric Temporal layouts strata reads are {LAYOUTS}", if obj.len() > 12 { " ..." } else { "" })))
@@ -263,6 +266,20 @@ impl DynamicGraph {
         }
         adj
     }
+}
+
+/// A graph without a signal (`t = 0`), its node ids from `node_ids` where given.
+fn flat_ids(obj: &serde_json::Map<String, Value>, n: usize) -> Pygt {
+    let ids = obj.get("node_ids").and_then(|m| m.as_object()).map(|m| {
+        let mut ids = vec![String::new(); n];
+        for (name, i) in m {
+            if let Some(i) = i.as_u64().filter(|&i| (i as usize) < n) {
+                ids[i as usize] = name.clone();
+            }
+        }
+        ids
+    });
+    Pygt { layout: "edges", t: 0, n, c: 1, values: Vec::new(), ids, edges: None, dynamic: None }
 }
 
 /// Edges -> a dense `[n, n]` adjacency (the last weight of a repeated edge).
@@ -383,6 +400,15 @@ mod tests {
         let d = read_pygt(&p).unwrap();
         assert_eq!((d.layout, d.t, d.n), ("node-link", 2, 2));
         assert_eq!(d.values, [1.0, 3.0, 2.0, 4.0]);
+    }
+
+    #[test]
+    fn a_graph_alone() {
+        let p = write("graph.json", serde_json::json!({"edges": [[0, 2]], "node_ids": {"a": 0, "b": 1, "c": 2}}));
+        let d = read_pygt(&p).unwrap();
+        assert_eq!((d.layout, d.t, d.n), ("edges", 0, 3));
+        assert_eq!(d.ids.unwrap(), ["a", "b", "c"]);
+        assert_eq!(d.edges.unwrap(), [(0, 2, 1.0)]);
     }
 
     #[test]

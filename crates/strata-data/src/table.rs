@@ -154,30 +154,7 @@ pub fn parse_table(path: &Path, bytes: &[u8], target: Option<&str>) -> Result<Ta
     let mut dates = date_col.map(|_| Vec::new());
     let mut quality = Quality::default();
     let mut lines = Vec::new();
-    let mut record = csv::ByteRecord::new();
-    // csv's own line counter is off by one after a CRLF header; count newlines before each
-    // record's byte offset instead.
-    let mut counter = LineCounter::default();
-    loop {
-        let more = rdr.read_byte_record(&mut record).map_err(|e| {
-            let line = e.position().map(|p| counter.line_at(bytes, p.byte())).unwrap_or(0);
-            DataError::At { path: path.to_path_buf(), line, column: "-".into(), msg: e.to_string() }
-        })?;
-        if !more {
-            break;
-        }
-        let line = record.position().map(|p| counter.line_at(bytes, p.byte())).unwrap_or(0);
-        if record.len() == 1 && record[0].is_empty() {
-            continue; // blank line
-        }
-        if record.len() != header.len() {
-            return Err(DataError::At {
-                path: path.to_path_buf(),
-                line,
-                column: format!("{}", record.len().min(header.len()) + 1),
-                msg: format!("ragged row: {} fields, the header has {}", record.len(), header.len()),
-            });
-        }
+    for_each_record(path, bytes, &mut rdr, header.len(), |line, record| {
         if let (Some(dc), Some(ds)) = (date_col, dates.as_mut()) {
             let cell = String::from_utf8_lossy(&record[dc]);
             let d = parse_date(&cell).ok_or_else(|| DataError::At {
@@ -205,7 +182,8 @@ pub fn parse_table(path: &Path, bytes: &[u8], target: Option<&str>) -> Result<Ta
             values.push(v);
         }
         lines.push(line);
-    }
+        Ok(())
+    })?;
     let rows = lines.len();
     if rows == 0 {
         return Err(DataError::file(path, "the file has a header but no data rows"));
@@ -223,15 +201,52 @@ pub fn parse_table(path: &Path, bytes: &[u8], target: Option<&str>) -> Result<Ta
     })
 }
 
+/// Call `f(line, record)` for every data record of a text table (blank lines skipped), with its
+/// line (1-based, as an editor shows it); a malformed or ragged record is an error at its line.
+pub(crate) fn for_each_record<R: std::io::Read>(
+    path: &Path,
+    bytes: &[u8],
+    rdr: &mut csv::Reader<R>,
+    width: usize,
+    mut f: impl FnMut(u64, &csv::ByteRecord) -> Result<(), DataError>,
+) -> Result<(), DataError> {
+    let mut record = csv::ByteRecord::new();
+    // csv's own line counter is off by one after a CRLF header; count newlines before each
+    // record's byte offset instead.
+    let mut counter = LineCounter::default();
+    loop {
+        let more = rdr.read_byte_record(&mut record).map_err(|e| {
+            let line = e.position().map(|p| counter.line_at(bytes, p.byte())).unwrap_or(0);
+            DataError::At { path: path.to_path_buf(), line, column: "-".into(), msg: e.to_string() }
+        })?;
+        if !more {
+            return Ok(());
+        }
+        let line = record.position().map(|p| counter.line_at(bytes, p.byte())).unwrap_or(0);
+        if record.len() == 1 && record[0].is_empty() {
+            continue; // blank line
+        }
+        if record.len() != width {
+            return Err(DataError::At {
+                path: path.to_path_buf(),
+                line,
+                column: format!("{}", record.len().min(width) + 1),
+                msg: format!("ragged row: {} fields, the header has {width}", record.len()),
+            });
+        }
+        f(line, &record)?;
+    }
+}
+
 /// Line numbers (1-based) of byte offsets visited in increasing order.
 #[derive(Default)]
-pub(crate) struct LineCounter {
+struct LineCounter {
     offset: usize,
     newlines: u64,
 }
 
 impl LineCounter {
-    pub(crate) fn line_at(&mut self, bytes: &[u8], offset: u64) -> u64 {
+    fn line_at(&mut self, bytes: &[u8], offset: u64) -> u64 {
         let mut offset = (offset as usize).min(bytes.len());
         // After a CRLF, csv reports the record as starting at the '\n': skip line ends.
         while offset < bytes.len() && matches!(bytes[offset], b'\r' | b'\n') {

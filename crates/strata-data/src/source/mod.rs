@@ -175,9 +175,6 @@ pub struct Frame {
 }
 
 impl Frame {
-    pub fn width(&self) -> usize {
-        self.nodes.len() * self.features.len()
-    }
     /// Missing cells (NaN).
     pub fn missing(&self) -> usize {
         self.values.iter().filter(|v| v.is_nan()).count()

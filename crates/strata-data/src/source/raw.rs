@@ -144,35 +144,15 @@ pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<RawTable, DataError> {
     let width = names.len();
     let mut text: Vec<Vec<Option<String>>> = vec![Vec::new(); width];
     let mut lines = Vec::new();
-    let mut record = csv::ByteRecord::new();
-    let mut counter = crate::table::LineCounter::default();
-    loop {
-        let more = rdr.read_byte_record(&mut record).map_err(|e| {
-            let line = e.position().map(|p| counter.line_at(bytes, p.byte())).unwrap_or(0);
-            DataError::At { path: path.to_path_buf(), line, column: "-".into(), msg: e.to_string() }
-        })?;
-        if !more {
-            break;
-        }
-        let line = record.position().map(|p| counter.line_at(bytes, p.byte())).unwrap_or(0);
-        if record.len() == 1 && record[0].is_empty() {
-            continue;
-        }
-        if record.len() != width {
-            return Err(DataError::At {
-                path: path.to_path_buf(),
-                line,
-                column: format!("{}", record.len().min(width) + 1),
-                msg: format!("ragged row: {} fields, the header has {width}", record.len()),
-            });
-        }
+    crate::table::for_each_record(path, bytes, &mut rdr, width, |line, record| {
         for (c, cell) in record.iter().enumerate() {
             let s = String::from_utf8_lossy(cell);
             let s = s.trim();
             text[c].push((!is_missing(s)).then(|| s.to_string()));
         }
         lines.push(line);
-    }
+        Ok(())
+    })?;
     if lines.is_empty() {
         return Err(DataError::file(path, "the file has a header but no data rows"));
     }

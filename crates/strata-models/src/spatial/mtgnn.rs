@@ -128,21 +128,24 @@ pub struct MixProp {
 }
 
 impl MixProp {
+    /// `h_k = a x + (1 - a) step(h_{k-1})` for `depth` steps, then the 1x1 conv over `[h_0..h_K]`.
+    fn mix(&self, x: Tensor<4>, step: impl Fn(Tensor<4>) -> Tensor<4>) -> Tensor<4> {
+        let mut h = x.clone();
+        let mut out = vec![h.clone()];
+        for _ in 0..self.depth {
+            h = x.clone() * self.alpha + step(h) * (1.0 - self.alpha);
+            out.push(h.clone());
+        }
+        self.mlp.forward(Tensor::cat(out, 1))
+    }
+
     /// The same propagation with one adjacency per sample (`[b, n, n]`).
     fn forward_batched(&self, x: Tensor<4>, adj: Tensor<3>) -> Tensor<4> {
         let [b, c, n, t] = x.dims();
         let a = adj + Tensor::<2>::eye(n, &x.device()).unsqueeze_dim::<3>(0);
         let d = a.clone().sum_dim(2);
         let a_t = (a / d).swap_dims(1, 2);
-        let rows = |h: Tensor<4>| h.permute([0, 1, 3, 2]).reshape([b, c * t, n]);
-        let back = |r: Tensor<3>| r.reshape([b, c, t, n]).permute([0, 1, 3, 2]);
-        let mut h = x.clone();
-        let mut out = vec![h.clone()];
-        for _ in 0..self.depth {
-            h = x.clone() * self.alpha + back(rows(h).matmul(a_t.clone())) * (1.0 - self.alpha);
-            out.push(h.clone());
-        }
-        self.mlp.forward(Tensor::cat(out, 1))
+        self.mix(x, |h| h.permute([0, 1, 3, 2]).reshape([b, c * t, n]).matmul(a_t.clone()).reshape([b, c, t, n]).permute([0, 1, 3, 2]))
     }
 
     fn forward(&self, x: Tensor<4>, adj: Tensor<2>) -> Tensor<4> {
@@ -152,15 +155,7 @@ impl MixProp {
         // Row-normalised; propagation is h[v] <- sum_w a[v, w] h[w], i.e. h @ a^T on the node axis.
         let a_t = (a / d).transpose();
         let [b, c, _, t] = x.dims();
-        let rows = |h: Tensor<4>| h.permute([0, 1, 3, 2]).reshape([b * c * t, n]);
-        let back = |r: Tensor<2>| r.reshape([b, c, t, n]).permute([0, 1, 3, 2]);
-        let mut h = x.clone();
-        let mut out = vec![h.clone()];
-        for _ in 0..self.depth {
-            h = x.clone() * self.alpha + back(rows(h).matmul(a_t.clone())) * (1.0 - self.alpha);
-            out.push(h.clone());
-        }
-        self.mlp.forward(Tensor::cat(out, 1))
+        self.mix(x, |h| h.permute([0, 1, 3, 2]).reshape([b * c * t, n]).matmul(a_t.clone()).reshape([b, c, t, n]).permute([0, 1, 3, 2]))
     }
 }
 
