@@ -342,7 +342,7 @@ fn graph_model_forecasts_a_user_csv_with_timestamps() {
     let device = burn::tensor::Device::flex();
     let data_cfg = strata_data::DataConfig { dataset: "los-loop".into(), path: Some(data_root().join("los-loop/los_speed.csv")), graph: Some(data_root().join("los-loop/los_adj.csv")), seq_len: 12, pred_len: 12, ..Default::default() };
     let d = strata_data::prepare_spatial(&data_cfg).unwrap();
-    let shape = strata_models::Shape { seq_len: 12, pred_len: 12, channels: 207, features: d.in_features, steps_per_day: 288, tod: true, dow: true, grid: None, marks: 0 };
+    let shape = strata_models::Shape { seq_len: 12, pred_len: 12, channels: 207, features: d.in_features, steps_per_day: 288, tod: true, dow: true, grid: None, marks: 0, covariates: strata_models::CovariateShape { past: 0, future: 0, statics: 0, groups: 0 } };
     let adj = d.graph.as_ref().map(|g| g.adj.as_slice());
     let model = strata_models::ModelConfig::Stid(Default::default()).init(shape, adj, &device);
     let model = strata_train::engine::checkpoint::load_module(model, &run.join("best.bpk")).unwrap();

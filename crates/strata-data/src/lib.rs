@@ -11,6 +11,7 @@
 //! * [`spatial`], [`graph`], [`prepare_st`]: spatio-temporal signals, sensor graphs and the
 //!   traffic protocol; [`npy`] and [`pickle`] read the NumPy and Python files they ship in.
 
+pub mod covariates;
 pub mod dynamic_diffusion;
 pub mod error;
 pub mod gluonts;

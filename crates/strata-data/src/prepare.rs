@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::covariates::{CovariateConfig, CovariateScalers};
 use crate::graph::EdgeWeights;
 use crate::source::coords::GraphFrom;
 use crate::source::{Align, Duplicates, Encoding, Layout, ReadReport, ReadSpec, TimeSpec};
@@ -126,6 +127,8 @@ pub struct DataConfig {
     /// A graph per time step (PyGT's England COVID, Twitter tennis): `mean` gives the models
     /// its time average (default: refused, saying so).
     pub dynamic_graph: Option<DynamicGraph>,
+    /// Columns that are inputs but not forecast: `past`, `future` and `static` (docs/covariates.md).
+    pub covariates: CovariateConfig,
 }
 
 /// What to do with a graph per time step.
@@ -176,6 +179,7 @@ impl Default for DataConfig {
             graph_from: None,
             graph_k: 8,
             dynamic_graph: None,
+            covariates: CovariateConfig::default(),
         }
     }
 }
@@ -203,6 +207,9 @@ pub struct Prepared {
     /// How a file from the wild was read (its settings, category values included, and what
     /// reading did); `None` for the TSLib table reader.
     pub source: Option<(ReadSpec, ReadReport)>,
+    /// The covariates' scalers (fitted on the training rows), where the data has covariates;
+    /// their names are in the windows (`train.covariates`).
+    pub covariate_scalers: Option<CovariateScalers>,
 }
 
 impl Prepared {
@@ -234,6 +241,7 @@ impl DataConfig {
             coordinate_columns: self.coordinate_columns.clone(),
             target: self.target.clone(),
             categories: Default::default(),
+            covariates: [&self.covariates.past, &self.covariates.future, &self.covariates.statics].into_iter().flatten().cloned().collect(),
         }
     }
 
@@ -259,6 +267,9 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         ("dynamic_graph", cfg.dynamic_graph.is_some()),
     ];
     if let Some(file) = crate::gluonts::gluon_lookup(&cfg.dataset) {
+        if !cfg.covariates.is_empty() {
+            return Err(DataError::Config(format!("data.covariates: {} is read as aligned target series without covariate columns; covariates come from a wide file, a long table or a folder (data.dataset = \"custom\")", cfg.dataset)));
+        }
         return prepare_gluon(cfg, file);
     }
     if let Some((key, _)) = st_only.iter().find(|(_, set)| *set) {
@@ -298,9 +309,22 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
     let impute_report = impute(&mut table, cfg.impute, borders.train.1)?;
     let months = source.as_ref().and_then(|(_, r): &(ReadSpec, ReadReport)| r.step_months).map(|_| "m".to_string());
     let freq = if cfg.dataset.eq_ignore_ascii_case("custom") { months.or_else(|| custom_freq(&table.quality)).unwrap_or(freq) } else { freq };
+    let covariates = crate::covariates::split(&mut table, &cfg.covariates, Some(target))?;
+    if covariates.is_some() && cfg.features == Features::MS {
+        return Err(DataError::Config(
+            "data.features = \"MS\" feeds every column in as a series; with data.covariates, set data.features = \"S\" (the target, with the covariates beside it) or \"M\" (every column not named a covariate)".into(),
+        ));
+    }
     if cfg.features == Features::S {
         table = table.select(&[table.cols() - 1]);
     }
+    let (covariates, covariate_scalers) = match covariates {
+        Some(c) => {
+            let (series, scalers) = c.scale(borders.train.1, cfg.scale);
+            (Some(std::sync::Arc::new(series)), scalers)
+        }
+        None => (None, None),
+    };
     let scaler = cfg.scale.then(|| StandardScaler::fit(&table.values, table.cols(), borders.train.1));
     if let Some(s) = &scaler {
         s.transform(&mut table.values);
@@ -310,7 +334,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         Series { data: crate::timefeat::time_features(d, &freq).into(), rows: d.len(), channels: width }
     });
     let series = Series { data: table.values.into(), rows: table.rows, channels: table.columns.len() };
-    let windows = |(start, end): (usize, usize)| Windows { series: series.clone(), target: series.clone(), marks: marks.clone(), start, end, seq_len: cfg.seq_len, pred_len: cfg.pred_len, stride: 1 };
+    let windows = |(start, end): (usize, usize)| Windows { series: series.clone(), target: series.clone(), marks: marks.clone(), covariates: covariates.clone(), start, end, seq_len: cfg.seq_len, pred_len: cfg.pred_len, stride: 1 };
     let (train, val, test) = (windows(borders.train), windows(borders.val), windows(borders.test));
     for (name, w) in [("train", &train), ("val", &val), ("test", &test)] {
         if w.is_empty() {
@@ -337,6 +361,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         test,
         rolling: false,
         source,
+        covariate_scalers,
     })
 }
 
@@ -410,7 +435,7 @@ pub fn prepare_gluon(cfg: &DataConfig, file: &str) -> Result<Prepared, DataError
     }
     let marks = table.dates.as_ref().map(|d| Series { data: crate::timefeat::time_features(d, &ds.freq).into(), rows, channels: crate::timefeat::feature_names(&ds.freq).len() });
     let series = Series { data: table.values.into(), rows, channels: c };
-    let w = |start: usize, end: usize, stride: usize| Windows { series: series.clone(), target: series.clone(), marks: marks.clone(), start, end, seq_len: l, pred_len: h, stride };
+    let w = |start: usize, end: usize, stride: usize| Windows { series: series.clone(), target: series.clone(), marks: marks.clone(), covariates: None, start, end, seq_len: l, pred_len: h, stride };
     let borders = Borders { train: (0, train_end), val: (train_end - l, t_train), test: (t_train - l, rows) };
     Ok(Prepared {
         dataset: cfg.dataset.to_ascii_lowercase(),
@@ -429,5 +454,6 @@ pub fn prepare_gluon(cfg: &DataConfig, file: &str) -> Result<Prepared, DataError
         test: w(t_train - l, rows, h),
         rolling: true,
         source: None,
+        covariate_scalers: None,
     })
 }

@@ -58,6 +58,11 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
     if cfg.seq_len == 0 || cfg.pred_len == 0 {
         return Err(DataError::Config("data.seq_len and data.pred_len must be positive".into()));
     }
+    if !cfg.covariates.is_empty() {
+        return Err(DataError::Config(
+            "data.covariates: spatio-temporal datasets do not take named covariates yet (their models read time of day and day of week as input features); forecast a long table's series with data.dataset = \"custom\" to use covariates".into(),
+        ));
+    }
     let read = cfg.read_spec();
     let mut source = None;
     let mut statics = None;
@@ -194,7 +199,7 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
     let xs = Series { data: x.into(), rows: t, channels: n * f };
     let ys = Series { data: target.into(), rows: t, channels: n };
     let starts = [0, counts[0], counts[0] + counts[1]];
-    let windows = |k: usize| Windows { series: xs.clone(), target: ys.clone(), marks: None, start: starts[k], end: starts[k] + counts[k] - 1 + l + hz, seq_len: l, pred_len: hz, stride: 1 };
+    let windows = |k: usize| Windows { series: xs.clone(), target: ys.clone(), marks: None, covariates: None, start: starts[k], end: starts[k] + counts[k] - 1 + l + hz, seq_len: l, pred_len: hz, stride: 1 };
     let (train, val, test) = (windows(0), windows(1), windows(2));
     let borders = [(train.start, train.end), (val.start, val.end), (test.start, test.end)];
     Ok(SpatialPrepared {

@@ -29,6 +29,8 @@ pub struct Windows {
     pub target: Series,
     /// Calendar features of every row (`[rows, marks]`), where the data has timestamps.
     pub marks: Option<Series>,
+    /// Past-observed, future-known and static covariates (`data.covariates`), shared by the splits.
+    pub covariates: Option<Arc<CovariateSeries>>,
     pub start: usize,
     pub end: usize,
     pub seq_len: usize,
@@ -49,6 +51,41 @@ pub struct Batch {
     /// `[batch, pred_len, marks]` (empty when the data has none).
     pub x_mark: Vec<f32>,
     pub y_mark: Vec<f32>,
+    /// Past-observed covariates of the input rows only, `[batch, seq_len, groups x past]`.
+    pub past: Vec<f32>,
+    /// Future-known covariates of the input and horizon rows, `[batch, seq_len + pred_len, groups x future]`.
+    pub future: Vec<f32>,
+}
+
+/// The covariates of every row, scaled, beside the series: each kind is its own row-major
+/// table, and a window reads from each only the rows that kind is known for.
+#[derive(Debug, Clone)]
+pub struct CovariateSeries {
+    /// `[rows, groups x past]` (group-major), or `None` without past-observed covariates.
+    pub past: Option<Series>,
+    /// `[rows, groups x future]`.
+    pub future: Option<Series>,
+    /// `[groups, statics]`.
+    pub statics: Option<Vec<f32>>,
+    /// 1 (shared by every series) or the number of series / nodes.
+    pub groups: usize,
+    pub names: CovariateNames,
+}
+
+/// The column names of each kind, in the order the models see them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CovariateNames {
+    pub past: Vec<String>,
+    pub future: Vec<String>,
+    #[serde(rename = "static")]
+    pub statics: Vec<String>,
+}
+
+impl CovariateSeries {
+    /// Widths of each kind per group.
+    pub fn widths(&self) -> [usize; 3] {
+        [self.names.past.len(), self.names.future.len(), self.names.statics.len()]
+    }
 }
 
 impl Windows {
@@ -80,6 +117,17 @@ impl Windows {
         self.marks.as_ref().map_or(0, |m| m.channels)
     }
 
+    /// The covariates' widths `[past, future, statics, groups]` (all zero without covariates).
+    pub fn covariate_widths(&self) -> [usize; 4] {
+        match &self.covariates {
+            None => [0; 4],
+            Some(c) => {
+                let [past, future, statics] = c.widths();
+                [past, future, statics, c.groups]
+            }
+        }
+    }
+
     /// Fill `batch` with the windows `idx`, reusing its buffers.
     pub fn fill(&self, idx: &[usize], batch: &mut Batch) {
         batch.x.clear();
@@ -87,7 +135,20 @@ impl Windows {
         batch.index.clear();
         batch.x_mark.clear();
         batch.y_mark.clear();
+        batch.past.clear();
+        batch.future.clear();
         for &i in idx {
+            if let Some(c) = &self.covariates {
+                let r = self.start + i * self.stride;
+                // Past-observed: the input rows and not one row more (the leakage tests hold
+                // this line to it); future-known: input and horizon rows.
+                if let Some(p) = &c.past {
+                    batch.past.extend_from_slice(&p.data[r * p.channels..(r + self.seq_len) * p.channels]);
+                }
+                if let Some(f) = &c.future {
+                    batch.future.extend_from_slice(&f.data[r * f.channels..(r + self.seq_len + self.pred_len) * f.channels]);
+                }
+            }
             batch.x.extend_from_slice(self.x(i));
             batch.y.extend_from_slice(self.y(i));
             if let Some(m) = &self.marks {
@@ -120,7 +181,7 @@ mod tests {
         // 10 rows x 2 channels: value = 10*row + channel.
         let data: Vec<f32> = (0..10).flat_map(|r| [10.0 * r as f32, 10.0 * r as f32 + 1.0]).collect();
         let series = Series { data: data.into(), rows: 10, channels: 2 };
-        Windows { target: series.clone(), series, marks: None, start: 2, end: 10, seq_len: 3, pred_len: 2, stride: 1 }
+        Windows { target: series.clone(), series, marks: None, covariates: None, start: 2, end: 10, seq_len: 3, pred_len: 2, stride: 1 }
     }
 
     #[test]

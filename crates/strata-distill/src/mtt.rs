@@ -107,7 +107,7 @@ pub fn experts(real: &StData, cfg: &DistillConfig, device: &Device) -> anyhow::R
 fn dlinear_expert(real: &StData, cfg: &DistillConfig, device: &Device) -> impl Fn(&[f32], usize) -> Vec<f32> {
     let (n, f, l, h) = (real.nodes, real.f, real.l, real.h);
     device.seed(cfg.seed ^ 0xd11);
-    let shape = Shape { seq_len: l, pred_len: h, channels: n, features: 1, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0 };
+    let shape = Shape { seq_len: l, pred_len: h, channels: n, features: 1, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0, covariates: strata_models::CovariateShape { past: 0, future: 0, statics: 0, groups: 0 } };
     let mut model = DLinearConfig { moving_avg: if l > 25 { 25 } else { (l - 1) | 1 }, ..Default::default() }.init(shape, device);
     let mut optim: ModuleOptimizer = AdamConfig::new().init();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xd11);

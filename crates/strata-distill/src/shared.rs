@@ -83,7 +83,7 @@ pub(crate) fn partition(k: usize, parts: usize, rng: &mut ChaCha8Rng) -> Vec<Vec
 
 /// The backbone's shape for windows of `l` -> `h` steps, `f` features, over `k` locations.
 pub(crate) fn st_shape(l: usize, h: usize, k: usize, f: usize) -> Shape {
-    Shape { seq_len: l, pred_len: h, channels: k, features: f, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0 }
+    Shape { seq_len: l, pred_len: h, channels: k, features: f, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0, covariates: strata_models::CovariateShape { past: 0, future: 0, statics: 0, groups: 0 } }
 }
 
 /// `m` random training windows (their first rows), seeded.

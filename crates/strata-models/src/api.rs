@@ -25,12 +25,85 @@ pub struct Shape {
     /// Calendar features per step passed beside the input (0: none).
     #[serde(default)]
     pub marks: usize,
+    /// Covariates passed beside the input ([`Covariates`]): how many of each kind.
+    #[serde(default)]
+    pub covariates: CovariateShape,
+}
+
+/// How many covariates of each kind the data carries, and whether they are per series (or
+/// location) or shared by all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CovariateShape {
+    /// Past-observed covariates (known up to the forecast origin only).
+    pub past: usize,
+    /// Future-known covariates (known over the input and the horizon), besides the calendar marks.
+    pub future: usize,
+    /// Static covariates (one value per series or location).
+    pub statics: usize,
+    /// 1: shared by every series (a wide file's columns); `channels`: one set per series / node.
+    pub groups: usize,
+}
+
+impl CovariateShape {
+    pub fn is_empty(&self) -> bool {
+        self.past + self.future + self.statics == 0
+    }
+}
+
+/// The kinds of covariates a model takes (neuralforecast's `EXOGENOUS_HIST`, `EXOGENOUS_FUTR`,
+/// `EXOGENOUS_STAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct CovariateKinds {
+    pub past: bool,
+    pub future: bool,
+    pub statics: bool,
+}
+
+impl CovariateKinds {
+    pub const NONE: CovariateKinds = CovariateKinds { past: false, future: false, statics: false };
+    pub const ALL: CovariateKinds = CovariateKinds { past: true, future: true, statics: true };
+
+    /// Why `model` cannot take the covariates of `shape`, naming the kind and the config key.
+    pub fn refuse(&self, model: &str, shape: &CovariateShape) -> Result<(), String> {
+        let given = [(shape.past, self.past, "past-observed", "past"), (shape.future, self.future, "future-known", "future"), (shape.statics, self.statics, "static", "static")];
+        for (n, takes, kind, key) in given {
+            if n > 0 && !takes {
+                let who: Vec<&str> = crate::ModelConfig::all_defaults().iter().filter(|c| c.covariates().takes(key)).map(|c| c.name()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                return Err(format!(
+                    "{model} does not take {kind} covariates, and data.covariates.{key} names {n} column(s): remove data.covariates.{key}, or use a model that takes them ({})",
+                    who.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn takes(&self, key: &str) -> bool {
+        match key {
+            "past" => self.past,
+            "future" => self.future,
+            _ => self.statics,
+        }
+    }
+}
+
+/// The covariates of a batch. The group axis is 1 for covariates shared by every series, or
+/// the series / nodes. Each kind covers only the rows it is known for: past-observed ones the
+/// input rows, future-known ones the input and horizon rows.
+#[derive(Debug, Clone, Default)]
+pub struct Covariates {
+    /// `[batch, seq_len, groups, past]`.
+    pub past: Option<Tensor<4>>,
+    /// `[batch, seq_len + pred_len, groups, future]`.
+    pub future: Option<Tensor<4>>,
+    /// `[groups, statics]`.
+    pub statics: Option<Tensor<2>>,
 }
 
 impl Shape {
     /// A long-sequence shape: `channels` series, one feature each.
     pub const fn lsf(seq_len: usize, pred_len: usize, channels: usize) -> Self {
-        Shape { seq_len, pred_len, channels, features: 1, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0 }
+        Shape { seq_len, pred_len, channels, features: 1, steps_per_day: 0, tod: false, dow: false, grid: None, marks: 0, covariates: CovariateShape { past: 0, future: 0, statics: 0, groups: 0 } }
     }
     pub fn time_of_day(&self) -> bool {
         self.tod
@@ -80,6 +153,12 @@ pub trait Forecast: Module {
     fn predict_graph(&self, x: Tensor<4>, marks: Option<Marks>, _graph: Tensor<3>) -> Tensor<3> {
         self.predict(x, marks)
     }
+    /// [`Forecast::predict`] with the batch's covariates. Only models whose
+    /// [`Architecture::covariates`] declares a kind override it; the training task refuses to
+    /// give covariates to the others.
+    fn predict_covariates(&self, x: Tensor<4>, marks: Option<Marks>, _covariates: Covariates) -> Tensor<3> {
+        self.predict(x, marks)
+    }
     /// The forecast distribution of every `(batch, step, node)` point (distribution heads).
     fn distribution(&self, _x: Tensor<4>, _marks: Option<Marks>) -> Option<Distribution> {
         None
@@ -115,6 +194,10 @@ pub trait Architecture: Sized {
     fn dynamic_graph(&self) -> bool {
         false
     }
+    /// The covariate kinds [`Forecast::predict_covariates`] uses (none by default).
+    fn covariates(&self) -> CovariateKinds {
+        CovariateKinds::NONE
+    }
     /// Build the module; `adj` is the row-major `[nodes, nodes]` adjacency where the data has one.
     fn build(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> Result<Self::Module, String>;
     /// The configurations the shared conformance test runs (none for models that need weights).
@@ -147,3 +230,20 @@ pub fn trainable_params<M: burn::module::Module>(m: &M) -> usize {
     c.0
 }
 
+
+/// `[batch, time, groups, k]` -> `[batch x channels, time, k]` (row `b * channels + c`, as a
+/// channel-independent model lays out its series); a shared group (1) serves every channel.
+pub fn per_channel(t: Tensor<4>, channels: usize) -> Tensor<3> {
+    let [b, len, g, k] = t.dims();
+    let t = t.permute([0, 2, 1, 3]);
+    let t = if g == 1 && channels > 1 { t.repeat_dim(1, channels) } else { t };
+    t.reshape([b * channels, len, k])
+}
+
+/// Static covariates `[groups, s]` -> `[batch x channels, s]` (row `b * channels + c`).
+pub fn statics_per_channel(s: Tensor<2>, batch: usize, channels: usize) -> Tensor<2> {
+    let [g, k] = s.dims();
+    let s = s.unsqueeze_dim::<3>(0);
+    let s = if g == 1 && channels > 1 { s.repeat_dim(1, channels) } else { s };
+    s.repeat_dim(0, batch).reshape([batch * channels, k])
+}

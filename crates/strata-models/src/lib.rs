@@ -22,7 +22,7 @@ pub mod generative;
 pub mod kernels;
 pub mod layers;
 
-pub use api::{Architecture, Capabilities, Forecast, Forecaster, Marks, Shape, trainable_params};
+pub use api::{Architecture, Capabilities, CovariateKinds, CovariateShape, Covariates, Forecast, Forecaster, Marks, Shape, trainable_params};
 pub use foundation::moirai::{Moirai, MoiraiConfig};
 pub use foundation::ttm::TTMConfig;
 pub use generative::vae::{VAE, VAEConfig};
@@ -35,6 +35,8 @@ models! {
         transformer: "transformer" Transformer(TransformerConfig) => Transformer(Transformer) | "Transformer";
         itransformer: "itransformer" Itransformer(ITransformerConfig) => ITransformer(ITransformer) | "iTransformer";
         timemixer: "timemixer" Timemixer(TimeMixerConfig) => TimeMixer(TimeMixer) | "TimeMixer";
+        tide: "tide" Tide(TiDEConfig) => TiDE(TiDE) | "TiDE";
+        timexer: "timexer" Timexer(TimeXerConfig) => TimeXer(TimeXer) | "TimeXer";
     }
     /// Spatio-temporal models on sensor graphs and grids, and their graph operations.
     pub mod spatial(graph_ops, spatial_mix) {

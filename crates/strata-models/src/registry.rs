@@ -64,6 +64,11 @@ macro_rules! models {
                 match self { $($( ModelConfig::$cv(c) => $crate::api::Architecture::dynamic_graph(c), )*)* }
             }
 
+            /// The covariate kinds this model takes.
+            pub fn covariates(&self) -> $crate::api::CovariateKinds {
+                match self { $($( ModelConfig::$cv(c) => $crate::api::Architecture::covariates(c), )*)* }
+            }
+
             /// Whether this model can be built for `shape` (with or without a graph); the error says why not.
             pub fn check(&self, shape: &$crate::api::Shape, has_graph: bool) -> Result<(), String> {
                 match self { $($( ModelConfig::$cv(c) => $crate::api::Architecture::check(c, shape, has_graph), )*)* }
@@ -88,6 +93,15 @@ macro_rules! models {
                 match graph {
                     None => self.forward_marked(x, marks),
                     Some(g) => match self { $($( Model::$mv(m) => $crate::api::Forecast::predict_graph(m, x, marks, g), )*)* },
+                }
+            }
+
+            /// [`Model::forward_graph`] with the batch's covariates, for models that take them
+            /// (the others are refused covariates when they are built).
+            pub fn forward_inputs(&self, x: burn::tensor::Tensor<4>, marks: Option<$crate::api::Marks>, graph: Option<burn::tensor::Tensor<3>>, covariates: Option<$crate::api::Covariates>) -> burn::tensor::Tensor<3> {
+                match covariates {
+                    None => self.forward_graph(x, marks, graph),
+                    Some(c) => match self { $($( Model::$mv(m) => $crate::api::Forecast::predict_covariates(m, x, marks, c), )*)* },
                 }
             }
 

@@ -54,7 +54,7 @@ fn gwnet(shape: Shape, adj: &[f32], device: &Device) -> Model {
 
 const SHAPE: Shape = Shape::lsf(336, 96, 7);
 /// The graph shape: 207 nodes (METR-LA's graph), 12 -> 12 steps, value + time of day.
-const GRAPH: Shape = Shape { seq_len: 12, pred_len: 12, channels: 207, features: 2, steps_per_day: 288, tod: true, dow: false, grid: None, marks: 0 };
+const GRAPH: Shape = Shape { seq_len: 12, pred_len: 12, channels: 207, features: 2, steps_per_day: 288, tod: true, dow: false, grid: None, marks: 0, covariates: strata_models::CovariateShape { past: 0, future: 0, statics: 0, groups: 0 } };
 const CASES: &[Case] = &[
     Case { name: "dlinear", model: dlinear, batch: 32, shape: SHAPE },
     Case { name: "patchtst", model: patchtst_ref, batch: 32, shape: SHAPE },
@@ -98,6 +98,7 @@ fn main() {
             series: Series { data: data.into(), rows, channels: c * f },
             target: Series { data: target.into(), rows, channels: c },
             marks: None,
+            covariates: None,
             start: 0,
             end: rows,
             seq_len: l,

@@ -34,12 +34,14 @@ pub fn order_ids(found: Vec<String>, wanted: Option<&[String]>, what: &str, path
 }
 
 /// Read a long table. Value columns: the target (`data.target`, default `y`) first, then the
-/// columns `data.columns` names.
+/// columns `data.columns` and `data.covariates` name.
 pub fn read_long(raw: RawTable, spec: &ReadSpec) -> Result<Frame, DataError> {
     let id_name = spec.id_column.as_deref().unwrap_or("unique_id");
     let id_col = raw.require(id_name, "data.id_column (default unique_id)")?;
     let target = spec.target.as_deref().unwrap_or("y");
-    let narrow = ReadSpec { columns: Some(spec.columns.clone().unwrap_or_default()), ..spec.clone() };
+    let mut columns = spec.columns.clone().unwrap_or_default();
+    columns.extend(spec.covariates.iter().filter(|c| !columns.contains(c)).cloned().collect::<Vec<_>>());
+    let narrow = ReadSpec { columns: Some(columns), ..spec.clone() };
     let mut reserved = vec![id_col];
     for name in spec.coordinate_columns.iter().flatten() {
         reserved.push(raw.require(name, "data.coordinate_columns")?);

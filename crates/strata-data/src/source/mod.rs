@@ -129,6 +129,9 @@ pub struct ReadSpec {
     pub target: Option<String>,
     /// The text values of each encoded column, in code order (fixed by the training file).
     pub categories: BTreeMap<String, Vec<String>>,
+    /// Columns read as covariates (`data.covariates`): kept by a long table's reader, which
+    /// otherwise reads the target and `data.columns` only.
+    pub covariates: Vec<String>,
 }
 
 /// What reading did to the file, for the run's record and `strata inspect`.
@@ -201,7 +204,7 @@ impl Frame {
 /// Whether `path` needs these readers rather than the benchmark readers: a folder, Parquet,
 /// Arrow, a long table (`unique_id` and `ds` in the header), or any reading setting given.
 pub fn needs_source(path: &Path, spec: &ReadSpec) -> bool {
-    path.is_dir() || raw::file_kind(path) != raw::FileKind::Csv || *spec != ReadSpec { target: spec.target.clone(), categories: spec.categories.clone(), ..Default::default() } || is_long_header(path)
+    path.is_dir() || raw::file_kind(path) != raw::FileKind::Csv || *spec != ReadSpec { target: spec.target.clone(), categories: spec.categories.clone(), covariates: spec.covariates.clone(), ..Default::default() } || is_long_header(path)
 }
 
 /// Whether a text table's header names `unique_id` and `ds`.

@@ -45,6 +45,20 @@ impl SelfAttention {
         }
     }
 
+    /// Cross-attention: `queries` `[batch, q, d_model]` attend to `keys` `[batch, k, d_model]`
+    /// (which are also the values) -> `[batch, q, d_model]`.
+    pub fn cross(&self, queries: Tensor<3>, keys: Tensor<3>) -> Tensor<3> {
+        let ([b, tq, d], [_, tk, _]) = (queries.dims(), keys.dims());
+        let heads = |y: Tensor<3>, t: usize| y.reshape([b, t, self.n_heads, self.d_head]).swap_dims(1, 2);
+        let q = heads(self.query.forward(queries), tq);
+        let k = heads(self.key.forward(keys.clone()), tk);
+        let v = heads(self.value.forward(keys), tk);
+        let scores = q.matmul(k.transpose()).mul_scalar((self.d_head as f64).powf(-0.5));
+        let weights = crate::kernels::softmax::softmax_last(scores, None);
+        let context = self.attn_dropout.forward(weights).matmul(v).swap_dims(1, 2).reshape([b, tq, d]);
+        self.proj_dropout.forward(self.output.forward(context))
+    }
+
     pub fn forward(&self, x: Tensor<3>, prev_scores: Option<Tensor<4>>) -> AttentionOut {
         let [b, t, d] = x.dims();
         let heads = |y: Tensor<3>| y.reshape([b, t, self.n_heads, self.d_head]).swap_dims(1, 2);

@@ -2,7 +2,9 @@
 //! each variate's whole window is one token (a linear embedding of its `seq_len` values, after
 //! per-variate normalisation); calendar features join as extra tokens; a Transformer encoder
 //! (post-norm, GELU feed-forward) attends across variates; a linear head maps each token to the
-//! horizon, and the forecast is de-normalised.
+//! horizon, and the forecast is de-normalised. Covariates join as more variate tokens, as the
+//! paper treats exogenous series: the past-observed ones and the look-back rows of the
+//! future-known ones, each normalised over its window like the series.
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -11,7 +13,7 @@ use burn::tensor::{Device, Tensor};
 use crate::layers::attention::SelfAttention;
 use crate::layers::dropout::Dropout;
 use crate::kernels::gelu::gelu;
-use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape, values};
+use crate::api::{Architecture, Capabilities, CovariateKinds, Covariates, Forecast, Marks, Shape, values};
 
 /// iTransformer hyper-parameters (TSLib defaults; the ETTh1 script sets d_model = d_ff = 128).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -94,13 +96,29 @@ impl ITransformerConfig {
 impl ITransformer {
     /// `x`: `[batch, seq_len, variates]`, `marks`: `[batch, seq_len, m]` -> `[batch, pred_len, variates]`.
     pub fn forward(&self, x: Tensor<3>, marks: Option<Tensor<3>>) -> Tensor<3> {
-        self.forward_with_attention(x, marks).0
+        self.forward_with_attention(x, marks, None).0
+    }
+
+    /// The covariates as variate tokens `[batch, seq_len, k]`: every group's past-observed
+    /// covariates, then the look-back rows of its future-known ones; `None` without any.
+    fn covariate_tokens(cov: Covariates, seq_len: usize) -> Option<Tensor<3>> {
+        let flat = |t: Tensor<4>| {
+            let [b, l, g, k] = t.dims();
+            t.reshape([b, l, g * k])
+        };
+        let parts: Vec<Tensor<3>> = [cov.past, cov.future.map(|f| f.narrow(1, 0, seq_len))].into_iter().flatten().map(flat).collect();
+        (!parts.is_empty()).then(|| Tensor::cat(parts, 2))
     }
 
     /// Forecast and every layer's attention weights between variate tokens (`[batch, heads,
     /// tokens, tokens]`; the calendar features are tokens after the variates).
-    pub fn forward_with_attention(&self, x: Tensor<3>, marks: Option<Tensor<3>>) -> (Tensor<3>, Vec<Tensor<4>>) {
+    pub fn forward_with_attention(&self, x: Tensor<3>, marks: Option<Tensor<3>>, covariates: Option<Tensor<3>>) -> (Tensor<3>, Vec<Tensor<4>>) {
         let [_, _, n] = x.dims();
+        // Covariate tokens follow the series (normalised alike); the head reads the first `n`.
+        let x = match covariates {
+            Some(c) => Tensor::cat(vec![x, c], 2),
+            None => x,
+        };
         let (x, stats) = if self.use_norm {
             let mean = x.clone().mean_dim(1);
             let centred = x - mean.clone();
@@ -122,7 +140,7 @@ impl ITransformer {
         }
         let y = self.head.forward(self.norm.forward(h)).permute([0, 2, 1]).narrow(2, 0, n);
         let y = match stats {
-            Some((mean, std)) => y * std + mean,
+            Some((mean, std)) => y * std.narrow(2, 0, n) + mean.narrow(2, 0, n),
             None => y,
         };
         (y, maps)
@@ -133,6 +151,9 @@ impl Architecture for ITransformerConfig {
     type Module = ITransformer;
     fn capabilities(&self) -> Capabilities {
         Self::CAPABILITIES
+    }
+    fn covariates(&self) -> CovariateKinds {
+        CovariateKinds { past: true, future: true, statics: false }
     }
     fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<ITransformer, String> {
         Ok(self.init(shape, device))
@@ -147,6 +168,10 @@ impl Forecast for ITransformer {
         self.forward(values(x), marks.map(|m| m.x))
     }
     fn attention(&self, x: Tensor<4>, marks: Option<Marks>) -> Option<Vec<(String, Tensor<4>)>> {
-        Some(crate::api::layer_names(self.forward_with_attention(values(x), marks.map(|m| m.x)).1))
+        Some(crate::api::layer_names(self.forward_with_attention(values(x), marks.map(|m| m.x), None).1))
+    }
+    fn predict_covariates(&self, x: Tensor<4>, marks: Option<Marks>, covariates: Covariates) -> Tensor<3> {
+        let l = x.dims()[1];
+        self.forward_with_attention(values(x), marks.map(|m| m.x), Self::covariate_tokens(covariates, l)).0
     }
 }

@@ -108,16 +108,7 @@ impl Embedding {
             TokenInit::Tslib => conv.with_initializer(Initializer::KaimingNormal { gain: 2f64.sqrt(), fan_out_only: false }),
             TokenInit::Default => conv,
         };
-        let mut pe = vec![0f32; max_len * d];
-        for pos in 0..max_len {
-            for i in (0..d).step_by(2) {
-                let angle = pos as f64 * (-(i as f64) * (10000f64).ln() / d as f64).exp();
-                pe[pos * d + i] = angle.sin() as f32;
-                if i + 1 < d {
-                    pe[pos * d + i + 1] = angle.cos() as f32;
-                }
-            }
-        }
+        let pe = crate::layers::sinusoid(max_len, d);
         Embedding {
             value: conv.init(device),
             time: (marks > 0).then(|| LinearConfig::new(marks, d).with_bias(false).init(device)),

@@ -47,7 +47,8 @@ pub fn evaluate(
         let b = batch.size;
         let x = Tensor::<4>::from_data(TensorData::new(std::mem::take(&mut batch.x), [b, l, c, 1]), device);
         let marks = crate::tasks::data::marks_of(&mut batch, l, windows.pred_len, device);
-        let pred = model.forward_marked(x, marks).narrow(2, out.start, out.len());
+        let covariates = crate::tasks::data::covariates_of(windows, &mut batch, device);
+        let pred = model.forward_inputs(x, marks, None, covariates).narrow(2, out.start, out.len());
         let pred: Vec<f32> = pred.into_data().try_into_vec().expect("f32 forecast");
         let truth: Vec<f32> = if out.len() == c {
             std::mem::take(&mut batch.y)

@@ -175,7 +175,7 @@ mod tests {
         // One node, 2 steps per day, values 1 2 1 2 ... (10 rows); windows 2 -> 1, split 6/1/1.
         let vals: Vec<f32> = (0..10).map(|r| 1.0 + (r % 2) as f32).collect();
         let s = Series { data: vals.clone().into(), rows: 10, channels: 1 };
-        let w = |start, count: usize| Windows { series: s.clone(), target: s.clone(), marks: None, start, end: start + count - 1 + 3, seq_len: 2, pred_len: 1, stride: 1 };
+        let w = |start, count: usize| Windows { series: s.clone(), target: s.clone(), marks: None, covariates: None, start, end: start + count - 1 + 3, seq_len: 2, pred_len: 1, stride: 1 };
         let data = SpatialPrepared {
             dataset: "t".into(),
             path: "t".into(),

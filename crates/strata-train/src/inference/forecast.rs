@@ -17,6 +17,7 @@ use strata_data::{Features, impute::Impute};
 use strata_models::{Marks, Model, ModelConfig, Shape};
 
 pub use super::input::InputTable;
+use super::covariates::{CovariateSchema, QueryCovariates};
 
 use crate::engine::checkpoint::{load_module, write_atomic};
 
@@ -55,6 +56,10 @@ pub struct Schema {
     /// files of the same layout are read the same way; absent for the benchmark readers.
     #[serde(default)]
     pub read: Option<strata_data::source::ReadSpec>,
+    /// Covariates (`data.covariates`): names, scalers and static values; the input holds the
+    /// past-observed ones over the context and the future-known ones over the horizon too.
+    #[serde(default)]
+    pub covariates: Option<CovariateSchema>,
 }
 
 /// What a spatio-temporal model reads beside the values: time of day and day of week (from the
@@ -90,6 +95,7 @@ impl Schema {
             protocol,
             spatial: None,
             read: data.source.as_ref().map(|(spec, _)| spec.clone()),
+            covariates: CovariateSchema::of(data),
         }
     }
 
@@ -114,6 +120,7 @@ impl Schema {
             protocol,
             spatial: Some(SpatialInputs { steps_per_day: d.steps_per_day, time_of_day: d.time_of_day, day_of_week: d.day_of_week, graph: d.graph.is_some() }),
             read: d.source.as_ref().map(|(spec, _)| spec.clone()),
+            covariates: None,
         }
     }
 
@@ -163,6 +170,18 @@ impl Schema {
     /// Check `input` against the schema and cut, fill and scale the `seq_len` rows that end at
     /// `at` (a timestamp of the input; default its last row).
     pub fn query(&self, input: &InputTable, at: Option<&str>) -> Result<Query> {
+        let renamed;
+        let input = match &self.covariates {
+            Some(cs) if cs.target.is_some() => {
+                renamed = {
+                    let mut i = input.clone();
+                    cs.name_series(&mut i);
+                    i
+                };
+                &renamed
+            }
+            _ => input,
+        };
         let src = &input.source;
         let (seq_len, pred_len) = (self.shape.seq_len, self.shape.pred_len);
         // Columns: by name when the input names them, else by position.
@@ -180,6 +199,10 @@ impl Schema {
             None => (0..input.width).collect(),
         };
         let origin = match (at, &input.dates) {
+            // Rows past the last observed target carry future-known covariates: the horizon.
+            (None, _) if self.covariates.as_ref().is_some_and(|c| !c.names.future.is_empty()) => {
+                CovariateSchema::last_observed(input, &index).ok_or_else(|| anyhow!("{src}: no row holds the target"))?
+            }
             (None, _) => input.rows.checked_sub(1).ok_or_else(|| anyhow!("{src}: no rows"))?,
             (Some(at), Some(dates)) => {
                 let t = strata_data::table::parse_date(at).ok_or_else(|| anyhow!("--at '{at}' is not a timestamp (e.g. 2018-02-20 23:00:00)"))?;
@@ -227,7 +250,10 @@ impl Schema {
             Some(_) => x.iter_mut().filter(|v| v.is_nan()).map(|v| *v = 0.0).count(),
             None => fill_missing(&mut x, c, &self.columns, self.impute, src)?,
         };
-        let truth_rows = (input.rows - origin - 1).min(pred_len);
+        let covariates = self.covariates.as_ref().map(|cs| cs.query(input, first, origin, pred_len)).transpose()?;
+        // Truth: the rows after the origin up to the first whose target is empty.
+        let observed = |r: usize| index.iter().any(|&j| !input.values[r * input.width + j].is_nan());
+        let truth_rows = (origin + 1..input.rows.min(origin + 1 + pred_len)).take_while(|&r| observed(r)).count();
         let truth: Vec<f32> = (origin + 1..origin + 1 + truth_rows).flat_map(|r| index.iter().map(move |&j| (r, j))).map(|(r, j)| input.values[r * input.width + j]).collect();
         if let Some(s) = &self.scaler {
             for (k, v) in x.iter_mut().enumerate() {
@@ -249,7 +275,7 @@ impl Schema {
         };
         let out = self.output_range();
         let truth = (truth_rows > 0).then(|| truth.chunks(c).map(|row| row[out.clone()].to_vec()).collect());
-        Ok(Query { x, marks, origin: dates.map(|d| fmt_date(*d.last().expect("rows"))), future: future.map(|f| f.into_iter().map(fmt_date).collect()), truth, filled })
+        Ok(Query { x, marks, covariates, origin: dates.map(|d| fmt_date(*d.last().expect("rows"))), future: future.map(|f| f.into_iter().map(fmt_date).collect()), truth, filled })
     }
 }
 
@@ -289,6 +315,8 @@ pub struct Query {
     x: Vec<f32>,
     /// Calendar features of the context and forecast rows.
     marks: Option<(Vec<f32>, Vec<f32>)>,
+    /// Covariates of the context (and, future-known, the forecast) rows, scaled.
+    covariates: Option<QueryCovariates>,
     /// The last context timestamp.
     pub origin: Option<String>,
     pub future: Option<Vec<String>>,
@@ -392,7 +420,11 @@ impl Predictor {
             let mean: Vec<f32> = d.mean().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32");
             (mean, Some(d.sample(PATHS, 0)))
         } else {
-            (self.model.forward_marked(x, marks).into_data().convert::<f32>().try_into_vec::<f32>().expect("f32"), None)
+            let covariates = s.covariates.as_ref().map(|cs| {
+                let qs: Vec<&QueryCovariates> = queries.iter().map(|q| q.covariates.as_ref().expect("a covariate run's queries carry covariates")).collect();
+                cs.tensors(&qs, s.shape.seq_len, h, &self.device)
+            });
+            (self.model.forward_inputs(x, marks, None, covariates).into_data().convert::<f32>().try_into_vec::<f32>().expect("f32"), None)
         };
         let width = point.len() / (b * h);
         debug_assert_eq!(width, c, "models forecast every input channel");

@@ -32,7 +32,7 @@ impl Task {
 
     pub fn shape(&self) -> Shape {
         match self {
-            Task::Lsf(d) => Shape { marks: d.train.mark_width(), ..Shape::lsf(d.train.seq_len, d.train.pred_len, d.channels()) },
+            Task::Lsf(d) => Shape { marks: d.train.mark_width(), covariates: covariate_shape(&d.train), ..Shape::lsf(d.train.seq_len, d.train.pred_len, d.channels()) },
             Task::Spatial(d) => Shape {
                 seq_len: d.train.seq_len,
                 pred_len: d.train.pred_len,
@@ -43,6 +43,7 @@ impl Task {
                 dow: d.day_of_week,
                 grid: d.grid,
                 marks: 0,
+                covariates: covariate_shape(&d.train),
             },
         }
     }
@@ -89,6 +90,11 @@ impl Task {
     pub fn graphs(&self, windows: &Windows, batch: &Batch, device: &Device) -> Option<Tensor<3>> {
         let Task::Spatial(d) = self else { return None };
         window_graphs(d, windows, batch, device)
+    }
+
+    /// The covariates of a batch filled from the training split's data (any split: they share it).
+    pub fn covariates(&self, batch: &mut Batch, device: &Device) -> Option<strata_models::Covariates> {
+        covariates_of(self.splits()[0], batch, device)
     }
 
     pub fn marks(&self, batch: &mut Batch, device: &Device) -> Option<Marks> {
@@ -139,6 +145,23 @@ impl Task {
             }
         }
     }
+}
+
+/// The covariate widths of a split's windows, as the models see them.
+pub fn covariate_shape(w: &Windows) -> strata_models::CovariateShape {
+    let [past, future, statics, groups] = w.covariate_widths();
+    strata_models::CovariateShape { past, future, statics, groups }
+}
+
+/// The covariates of a filled batch (takes its buffers); `None` when the data has none.
+pub fn covariates_of(windows: &Windows, batch: &mut Batch, device: &Device) -> Option<strata_models::Covariates> {
+    let c = windows.covariates.as_ref()?;
+    let [p, f, s] = c.widths();
+    let (b, l, h, g) = (batch.size, windows.seq_len, windows.pred_len, c.groups);
+    let past = (p > 0).then(|| Tensor::from_data(TensorData::new(std::mem::take(&mut batch.past), [b, l, g, p]), device));
+    let future = (f > 0).then(|| Tensor::from_data(TensorData::new(std::mem::take(&mut batch.future), [b, l + h, g, f]), device));
+    let statics = c.statics.as_ref().filter(|_| s > 0).map(|v| Tensor::from_data(TensorData::new(v.clone(), [g, s]), device));
+    Some(strata_models::Covariates { past, future, statics })
 }
 
 /// The calendar features of a filled batch (takes its buffers), if any.
@@ -252,6 +275,7 @@ pub fn build_model(cfg: &RunConfig, task: &Task, device: &Device) -> Result<Mode
         );
     }
     let shape = task.shape();
+    cfg.model.covariates().refuse(cfg.model.name(), &shape.covariates).map_err(anyhow::Error::msg)?;
     cfg.model.check(&shape, task.adjacency().is_some()).map_err(anyhow::Error::msg)?;
     cfg.model.try_init(shape, task.adjacency(), device).map_err(anyhow::Error::msg)
 }

@@ -195,6 +195,7 @@ impl Job for Forecasting<'_> {
         let y = task.target(&mut self.batch, device);
         let marks = task.marks(&mut self.batch, device);
         let graphs = task.graphs(task.splits()[0], &self.batch, device);
+        let covariates = task.covariates(&mut self.batch, device);
         // A masked loss is a mean over the kept points: under data parallelism a rank's loss
         // counts with the number it kept.
         let weight = match task {
@@ -206,7 +207,7 @@ impl Job for Forecasting<'_> {
             let n = y.dims().iter().product::<usize>();
             model.distribution(x, marks).expect("a probabilistic model has a distribution").beta_nll(y.reshape([n]), t.nll_beta)
         } else {
-            task.loss(t.loss, model.forward_graph(x, marks, graphs), y)
+            task.loss(t.loss, model.forward_inputs(x, marks, graphs, covariates), y)
         };
         Ok(StepLoss { weight, ..StepLoss::of(loss) })
     }
