@@ -22,7 +22,8 @@ use crate::window::{CovariateNames, CovariateSeries, Series};
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CovariateConfig {
-    /// Past-observed covariates: known up to the forecast origin only.
+    /// Past-observed covariates: known up to the forecast origin only. `["*"]`: every column
+    /// that is not the target nor named in another kind (TSLib's `MS` inputs, as covariates).
     pub past: Vec<String>,
     /// Future-known covariates: known over the horizon (required input when forecasting).
     pub future: Vec<String>,
@@ -81,6 +82,35 @@ fn groups_of(table: &Table) -> Vec<String> {
     if out.is_empty() || table.columns.iter().any(|c| !c.contains(':')) { vec![String::new()] } else { out }
 }
 
+/// `cfg` with a `"*"` entry replaced by every column of series `node` not otherwise named and
+/// not the target (one-hot columns by their source column).
+fn expand_star(cfg: &CovariateConfig, table: &Table, node: &str, target: Option<&str>) -> Result<CovariateConfig, DataError> {
+    let named: Vec<&String> = [&cfg.past, &cfg.future, &cfg.statics].into_iter().flatten().filter(|n| *n != "*").collect();
+    let mut rest: Vec<String> = Vec::new();
+    for c in &table.columns {
+        let base = if node.is_empty() { Some(c.as_str()) } else { c.strip_prefix(node).and_then(|r| r.strip_prefix(':')) };
+        let Some(base) = base else { continue };
+        let base = base.split_once('=').map_or(base, |(b, _)| b).to_string();
+        if Some(base.as_str()) != target && !named.contains(&&base) && !rest.contains(&base) {
+            rest.push(base);
+        }
+    }
+    let expand = |list: &Vec<String>, kind: &str| -> Result<Vec<String>, DataError> {
+        if !list.iter().any(|n| n == "*") {
+            return Ok(list.clone());
+        }
+        if rest.is_empty() {
+            return Err(DataError::Config(format!("data.covariates.{kind} = [\"*\"] found no column besides the target and the named covariates")));
+        }
+        Ok(list.iter().filter(|n| *n != "*").cloned().chain(rest.iter().cloned()).collect())
+    };
+    let out = CovariateConfig { past: expand(&cfg.past, "past")?, future: expand(&cfg.future, "future")?, statics: expand(&cfg.statics, "static")? };
+    if [&cfg.past, &cfg.future, &cfg.statics].into_iter().filter(|l| l.iter().any(|n| n == "*")).count() > 1 {
+        return Err(DataError::Config("data.covariates: \"*\" may stand in one kind only".into()));
+    }
+    Ok(out)
+}
+
 /// Take the covariates of `cfg` out of `table` (which keeps the series to forecast, named by
 /// series for a long table). `None` when no covariate is named.
 pub fn split(table: &mut Table, cfg: &CovariateConfig, target: Option<&str>) -> Result<Option<Split>, DataError> {
@@ -100,6 +130,7 @@ pub fn split(table: &mut Table, cfg: &CovariateConfig, target: Option<&str>) -> 
     }
     let groups = groups_of(table);
     let g = groups.len();
+    let cfg = &expand_star(cfg, table, &groups[0], target)?;
     // Column indices per kind: for each covariate (expanded one-hot), one column per group.
     let mut taken = vec![false; table.cols()];
     let mut cols: [Vec<Vec<usize>>; 3] = Default::default();
@@ -225,6 +256,14 @@ mod tests {
         assert_eq!((s.groups, s.names.past.clone(), s.names.future.clone()), (1, vec!["load".to_string()], vec!["wd=N".to_string(), "wd=S".to_string()]));
         assert_eq!(s.past, [0.0, 4.0, 8.0]);
         assert_eq!(s.future, [1.0, 2.0, 5.0, 6.0, 9.0, 10.0]);
+    }
+
+    #[test]
+    fn star_names_every_other_column() {
+        let mut t = table(&["a", "b", "hol", "OT"], 2);
+        let cfg = CovariateConfig { past: vec!["*".into()], future: vec!["hol".into()], statics: vec![] };
+        let s = split(&mut t, &cfg, Some("OT")).unwrap().unwrap();
+        assert_eq!((s.names.past.clone(), s.names.future.clone(), t.columns.clone()), (vec!["a".to_string(), "b".to_string()], vec!["hol".to_string()], vec!["OT".to_string()]));
     }
 
     #[test]

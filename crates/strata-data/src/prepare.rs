@@ -241,7 +241,7 @@ impl DataConfig {
             coordinate_columns: self.coordinate_columns.clone(),
             target: self.target.clone(),
             categories: Default::default(),
-            covariates: [&self.covariates.past, &self.covariates.future, &self.covariates.statics].into_iter().flatten().cloned().collect(),
+            covariates: [&self.covariates.past, &self.covariates.future, &self.covariates.statics].into_iter().flatten().filter(|n| *n != "*").cloned().collect(),
         }
     }
 
