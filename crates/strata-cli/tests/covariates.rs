@@ -84,3 +84,44 @@ fn forecasting_reads_future_known_covariates_over_the_horizon_and_refuses_withou
     assert!(!ok);
     assert!(err.contains("missing past-observed covariate column(s) [\"TEMP\"]"), "{err}");
 }
+
+/// A long table with per-series covariates: `unique_id, ds, y, temp, holiday, elev`.
+fn long_file(rows: usize, horizon: usize) -> String {
+    let mut s = String::from("unique_id,ds,y,temp,holiday,elev\n");
+    for (k, id) in ["north", "south"].iter().enumerate() {
+        for t in 0..rows + horizon {
+            let date = chrono::NaiveDate::from_ymd_opt(2013, 3, 1).unwrap().and_hms_opt(0, 0, 0).unwrap() + chrono::Duration::hours(t as i64);
+            let holiday = ((t / 24) % 7 == 5) as u8;
+            let temp = 5.0 + 3.0 * (t as f64 * 0.26 + k as f64).sin();
+            let y = 10.0 * k as f64 + (t as f64 * std::f64::consts::TAU / 24.0).sin() + 0.5 * temp + 2.0 * holiday as f64;
+            let (y, temp) = if t < rows { (format!("{y:.3}"), format!("{temp:.3}")) } else { (String::new(), String::new()) };
+            s += &format!("{id},{},{y},{temp},{holiday},{}\n", date.format("%Y-%m-%d %H:%M:%S"), 100 + 50 * k);
+        }
+    }
+    s
+}
+
+#[test]
+fn a_long_table_forecasts_each_series_with_its_own_covariates() {
+    let dir = tmp("covariates-long");
+    let data = dir.join("train.csv");
+    std::fs::write(&data, long_file(24 * 20, 0)).unwrap();
+    let config = format!(
+        "[data]\ndataset = \"custom\"\npath = {data:?}\nfeatures = \"M\"\nseq_len = 24\npred_len = 6\n[data.covariates]\npast = [\"temp\"]\nfuture = [\"holiday\"]\nstatic = [\"elev\"]\n[model]\nname = \"tide\"\nhidden_size = 32\ntemporal_decoder_hidden = 16\nfinal_norm = false\n[train]\nepochs = 2\nbatch_size = 16\nlr = 0.003\n"
+    );
+    let run = train(&dir, "long", &config);
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("schema.json")).unwrap()).unwrap();
+    assert_eq!(schema["columns"], serde_json::json!(["north", "south"]));
+    assert_eq!(schema["covariates"]["groups"], 2);
+    let (new, out) = (dir.join("new.csv"), dir.join("f.csv"));
+    std::fs::write(&new, long_file(48, 6)).unwrap();
+    let (ok, err) = forecast(&run, &new, &out);
+    assert!(ok, "{err}");
+    let fc = std::fs::read_to_string(&out).unwrap();
+    assert!(fc.starts_with("date,north,south\n2013-03-03 00:00:00,"), "{fc}");
+    assert_eq!(fc.lines().count(), 7);
+    // The south series forecast near its own level (10 higher), from its own covariates.
+    let rows: Vec<Vec<f64>> = fc.lines().skip(1).map(|l| l.split(',').skip(1).map(|v| v.parse().unwrap()).collect()).collect();
+    let gap: f64 = rows.iter().map(|r| r[1] - r[0]).sum::<f64>() / rows.len() as f64;
+    assert!((gap - 10.0).abs() < 3.0, "south - north = {gap}: {fc}");
+}
