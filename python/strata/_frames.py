@@ -96,7 +96,15 @@ def _read_long(cols: dict[str, np.ndarray], kind: str) -> Table:
         k = first[np.argmax(count > 1)]
         raise ValueError(f"input: unique_id '{ids[k]}' has more than one row at ds {np.datetime64(int(ts[k]), 's')}; give one value per series and time")
     grid.reshape(-1)[cells] = y
-    return Table(grid, names, times, kind, True)
+    # Other numeric columns (covariates) as `<series>:<column>`, as strata reads long tables.
+    extra = [c for c in cols if c not in LONG_COLUMNS and cols[c].dtype.kind in "fiub"]
+    blocks, columns = [grid], list(names)
+    for c in extra:
+        block = np.full((len(times), len(names)), np.nan, dtype=np.float32)
+        block.reshape(-1)[cells] = cols[c].astype(np.float32)
+        blocks.append(block)
+        columns += [f"{n}:{c}" for n in names]
+    return Table(np.ascontiguousarray(np.concatenate(blocks, axis=1)), columns, times, kind, True)
 
 
 def write(forecast: dict, table: Table):
