@@ -5,7 +5,8 @@
 # covariates (the calendar is future-known in both), against DLinear (no covariates) and the
 # MS way (every column a channel, OT scored). 3 seeds; TSLib's training defaults (10 epochs,
 # batch 32, lr 1e-4, type1 halving, patience 3). Resumable: a finished run folder is skipped.
-#   bash scripts/covariates_experiment.sh [OUT] [DATASETS]   (default runs/covariates "etth1 weather")
+#   bash scripts/covariates_experiment.sh [OUT] [DATASETS]   (default runs/covariates "etth1 weather";
+#   SEEDS="1" runs a subset of the seeds first)
 set -euo pipefail
 out=${1:-runs/covariates}
 datasets=${2:-etth1 weather}
@@ -27,7 +28,7 @@ for ds in $datasets; do
       cov) data=$'features = "S"\n[data.covariates]\npast = ["*"]' ;;
       ms) data='features = "MS"' ;;
     esac
-    for seed in 1 2 3; do
+    for seed in ${SEEDS:-1 2 3}; do
       name="${ds}_${model}_${setting}_s$seed"
       run="$out/$name"
       [ -f "$run/results.json" ] && continue
