@@ -63,6 +63,16 @@ fn forecasting_reads_future_known_covariates_over_the_horizon_and_refuses_withou
     assert!(fc.starts_with("date,PM2.5\n2013-03-03 00:00:00,"), "the first forecast row follows the last observed target:\n{fc}");
     assert_eq!(fc.lines().count(), 7);
     let workday = values(&out);
+    // `strata serve` reads the same file as a request body: the same numbers.
+    let cfg = strata_serve::ServeConfig { models: vec![("pm".into(), run.clone())], addr: ([127, 0, 0, 1], 0).into(), ..Default::default() };
+    let url = format!("http://{}/v1/models/pm/forecast", strata_serve::spawn(cfg).unwrap());
+    let mut reply = ureq::post(&url).header("content-type", "text/csv").send(std::fs::read_to_string(&new).unwrap().as_str()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap();
+    let http: Vec<f64> = json["values"].as_array().unwrap().iter().map(|row| row[0].as_f64().unwrap()).collect();
+    assert_eq!(http.len(), 6);
+    for (a, b) in http.iter().zip(&workday) {
+        assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "serve {http:?} vs forecast {workday:?}");
+    }
     // The same context with a holiday over the horizon: the model reads it there.
     std::fs::write(&new, file(48, 6, 1.0)).unwrap();
     assert!(forecast(&run, &new, &out).0);
