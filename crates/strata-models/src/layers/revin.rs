@@ -50,3 +50,14 @@ impl RevIN {
         y * stats.stdev.clone() + stats.center.clone()
     }
 }
+
+/// The Non-stationary Transformer's normalisation, as TSLib's models inline it: each series of
+/// `x: [batch, time, series]` minus its mean over time (detached), divided by its population
+/// standard deviation (+ 1e-5 under the root). Returns the normalised series, the means and
+/// the standard deviations (`[batch, 1, series]`) that undo it.
+pub fn standardise(x: Tensor<3>) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+    let mean = x.clone().mean_dim(1).detach();
+    let centred = x - mean.clone();
+    let std = (centred.clone().powi_scalar(2).mean_dim(1) + 1e-5).sqrt();
+    (centred / std.clone(), mean, std)
+}

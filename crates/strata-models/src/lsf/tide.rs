@@ -158,10 +158,8 @@ impl TiDE {
         let (h, bc, device) = (self.pred_len, b * c, x.device());
         let series = x.permute([0, 2, 1]).reshape([bc, l]);
         let (series, stats) = if self.revin {
-            let mean = series.clone().mean_dim(1);
-            let centred = series - mean.clone();
-            let std = (centred.clone().powi_scalar(2).mean_dim(1) + 1e-5).sqrt();
-            (centred / std.clone(), Some((mean, std)))
+            let (s, mean, std) = crate::layers::revin::standardise(series.unsqueeze_dim::<3>(2));
+            (s.reshape([bc, l]), Some((mean.reshape([bc, 1]), std.reshape([bc, 1]))))
         } else {
             (series, None)
         };

@@ -23,6 +23,7 @@ use crate::api::{Architecture, Capabilities, CovariateKinds, Covariates, Forecas
 use crate::kernels::gelu::gelu;
 use crate::layers::attention::SelfAttention;
 use crate::layers::dropout::Dropout;
+use crate::layers::revin::standardise as normalise;
 
 /// TimeXer hyper-parameters (TSLib's defaults; its ETTh1 96->96 script sets d_model 256,
 /// e_layers 1, batch size 4).
@@ -142,14 +143,6 @@ impl Architecture for TimeXerConfig {
     fn examples() -> Vec<Self> {
         vec![TimeXerConfig { d_model: 32, n_heads: 4, d_ff: 64, e_layers: 1, patch_len: 4, ..Self::default() }]
     }
-}
-
-/// Normalise `[batch, time, vars]` over time: the normalised values and `(mean, std)`.
-fn normalise(x: Tensor<3>) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
-    let mean = x.clone().mean_dim(1);
-    let centred = x - mean.clone();
-    let std = (centred.clone().powi_scalar(2).mean_dim(1) + 1e-5).sqrt();
-    (centred / std.clone(), mean, std)
 }
 
 impl TimeXer {
