@@ -75,3 +75,26 @@ impl SelfAttention {
         AttentionOut { context, scores, weights }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    /// With one key the softmax weight is 1 whatever the query: the result is the output map of
+    /// that key's value, `W_o (W_v k + b_v) + b_o`; with the key repeated, the same.
+    #[test]
+    fn cross_attention_to_one_key_is_its_projected_value() {
+        let device = Device::flex();
+        let att = SelfAttention::new(8, 2, 0.0, 0.0, &device);
+        let q = Tensor::<3>::random([3, 2, 8], Distribution::Normal(0.0, 1.0), &device);
+        let k = Tensor::<3>::random([3, 1, 8], Distribution::Normal(0.0, 1.0), &device);
+        let want = att.output.forward(att.value.forward(k.clone())).repeat_dim(1, 2);
+        let got = att.cross(q.clone(), k.clone());
+        let diff: f32 = (got - want.clone()).abs().max().into_scalar();
+        assert!(diff < 1e-5, "{diff}");
+        let got = att.cross(q, k.repeat_dim(1, 4));
+        let diff: f32 = (got - want).abs().max().into_scalar();
+        assert!(diff < 1e-5, "{diff}");
+    }
+}
