@@ -114,9 +114,6 @@ impl Architecture for TiDEConfig {
         if !shape.covariates.is_empty() && g != 1 && g != shape.channels {
             return Err(format!("tide: covariates come in {g} groups for {} series; give one set shared by all series, or one per series", shape.channels));
         }
-        if shape.features != 1 {
-            return Err("tide forecasts long-sequence series (one feature per channel)".into());
-        }
         Ok(())
     }
     fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<TiDE, String> {
