@@ -71,5 +71,5 @@ for ds in datasets:
         mae = [x["test"]["mae"] for x in r]
         sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0
         wall = statistics.mean(x["wall_seconds"] for x in r)
-        print(f"| {model} | {names[setting]} | {statistics.mean(mse):.4f} ± {sd(mse):.4f} | {statistics.mean(mae):.4f} ± {sd(mae):.4f} | {wall:.0f} ({len(r)} seeds) |")
+        print(f"| {model} | {names[setting]} | {statistics.mean(mse):.5f} ± {sd(mse):.5f} | {statistics.mean(mae):.4f} ± {sd(mae):.4f} | {wall:.1f} ({len(r)} seeds) |")
 PY
