@@ -48,6 +48,16 @@ impl CovariateShape {
     pub fn is_empty(&self) -> bool {
         self.past + self.future + self.statics == 0
     }
+
+    /// Covariates a model reading `channels` series can take: one set shared by all series, or
+    /// one per series.
+    pub fn check_groups(&self, model: &str, channels: usize) -> Result<(), String> {
+        let g = self.groups;
+        if !self.is_empty() && g != 1 && g != channels {
+            return Err(format!("{model}: covariates come in {g} groups for {channels} series; give one set shared by all series, or one per series"));
+        }
+        Ok(())
+    }
 }
 
 /// The kinds of covariates a model takes (neuralforecast's `EXOGENOUS_HIST`, `EXOGENOUS_FUTR`,
@@ -230,6 +240,21 @@ pub fn trainable_params<M: burn::module::Module>(m: &M) -> usize {
     c.0
 }
 
+
+impl Covariates {
+    /// A batch's covariates from row-major buffers: `past` `[batch, seq_len, groups, past]`,
+    /// `future` `[batch, seq_len + pred_len, groups, future]`, `statics` `[groups, statics]`
+    /// (each absent when its width in `shape` is 0).
+    pub fn from_rows(shape: CovariateShape, past: Vec<f32>, future: Vec<f32>, statics: Option<Vec<f32>>, [batch, seq_len, pred_len]: [usize; 3], device: &Device) -> Covariates {
+        use burn::tensor::TensorData;
+        let g = shape.groups;
+        Covariates {
+            past: (shape.past > 0).then(|| Tensor::from_data(TensorData::new(past, [batch, seq_len, g, shape.past]), device)),
+            future: (shape.future > 0).then(|| Tensor::from_data(TensorData::new(future, [batch, seq_len + pred_len, g, shape.future]), device)),
+            statics: statics.filter(|_| shape.statics > 0).map(|v| Tensor::from_data(TensorData::new(v, [g, shape.statics]), device)),
+        }
+    }
+}
 
 /// `[batch, time, groups, k]` -> `[batch x channels, time, k]` (row `b * channels + c`, as a
 /// channel-independent model lays out its series); a shared group (1) serves every channel.

@@ -110,10 +110,7 @@ impl Architecture for TiDEConfig {
         CovariateKinds::ALL
     }
     fn check(&self, shape: &Shape, _has_graph: bool) -> Result<(), String> {
-        let g = shape.covariates.groups;
-        if !shape.covariates.is_empty() && g != 1 && g != shape.channels {
-            return Err(format!("tide: covariates come in {g} groups for {} series; give one set shared by all series, or one per series", shape.channels));
-        }
+        shape.covariates.check_groups("tide", shape.channels)?;
         Ok(())
     }
     fn build(&self, shape: Shape, _adj: Option<&[f32]>, device: &Device) -> Result<TiDE, String> {

@@ -102,10 +102,7 @@ impl Architecture for TimeXerConfig {
         if self.patch_len == 0 || shape.seq_len % self.patch_len != 0 {
             return Err(format!("timexer: seq_len {} is not a multiple of model.patch_len {}", shape.seq_len, self.patch_len));
         }
-        let g = shape.covariates.groups;
-        if !shape.covariates.is_empty() && g != 1 && g != shape.channels {
-            return Err(format!("timexer: covariates come in {g} groups for {} series; give one set shared by all series, or one per series", shape.channels));
-        }
+        shape.covariates.check_groups("timexer", shape.channels)?;
         if self.d_model % self.n_heads != 0 {
             return Err(format!("timexer: d_model {} is not a multiple of n_heads {}", self.d_model, self.n_heads));
         }

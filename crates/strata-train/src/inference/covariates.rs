@@ -5,7 +5,7 @@
 //! and the target empty). Missing ones are a clear error, never a silent zero.
 
 use anyhow::{Result, bail};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use strata_data::covariates::CovariateScalers;
 use strata_data::prepare::Prepared;
@@ -138,13 +138,9 @@ impl CovariateSchema {
 
     /// The model's covariates for a batch of queries.
     pub fn tensors(&self, queries: &[&QueryCovariates], seq_len: usize, pred_len: usize, device: &Device) -> strata_models::Covariates {
-        let (b, g) = (queries.len(), self.groups);
-        let [p, f, s] = [self.names.past.len(), self.names.future.len(), self.names.statics.len()];
+        let [past, future, statics] = [self.names.past.len(), self.names.future.len(), self.names.statics.len()];
+        let shape = strata_models::CovariateShape { past, future, statics, groups: self.groups };
         let cat = |get: fn(&QueryCovariates) -> &Vec<f32>| queries.iter().flat_map(|q| get(q).iter().copied()).collect::<Vec<f32>>();
-        strata_models::Covariates {
-            past: (p > 0).then(|| Tensor::from_data(TensorData::new(cat(|q| &q.past), [b, seq_len, g, p]), device)),
-            future: (f > 0).then(|| Tensor::from_data(TensorData::new(cat(|q| &q.future), [b, seq_len + pred_len, g, f]), device)),
-            statics: (s > 0).then(|| Tensor::from_data(TensorData::new(self.statics.clone(), [g, s]), device)),
-        }
+        strata_models::Covariates::from_rows(shape, cat(|q| &q.past), cat(|q| &q.future), Some(self.statics.clone()), [queries.len(), seq_len, pred_len], device)
     }
 }

@@ -156,12 +156,8 @@ pub fn covariate_shape(w: &Windows) -> strata_models::CovariateShape {
 /// The covariates of a filled batch (takes its buffers); `None` when the data has none.
 pub fn covariates_of(windows: &Windows, batch: &mut Batch, device: &Device) -> Option<strata_models::Covariates> {
     let c = windows.covariates.as_ref()?;
-    let [p, f, s] = c.widths();
-    let (b, l, h, g) = (batch.size, windows.seq_len, windows.pred_len, c.groups);
-    let past = (p > 0).then(|| Tensor::from_data(TensorData::new(std::mem::take(&mut batch.past), [b, l, g, p]), device));
-    let future = (f > 0).then(|| Tensor::from_data(TensorData::new(std::mem::take(&mut batch.future), [b, l + h, g, f]), device));
-    let statics = c.statics.as_ref().filter(|_| s > 0).map(|v| Tensor::from_data(TensorData::new(v.clone(), [g, s]), device));
-    Some(strata_models::Covariates { past, future, statics })
+    let (past, future) = (std::mem::take(&mut batch.past), std::mem::take(&mut batch.future));
+    Some(strata_models::Covariates::from_rows(covariate_shape(windows), past, future, c.statics.clone(), [batch.size, windows.seq_len, windows.pred_len], device))
 }
 
 /// The calendar features of a filled batch (takes its buffers), if any.
