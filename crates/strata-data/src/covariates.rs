@@ -30,11 +30,19 @@ pub struct CovariateConfig {
     /// Static covariates: constant per series / location.
     #[serde(rename = "static")]
     pub statics: Vec<String>,
+    /// A table of one row per series or node (an id column: `id`, `sensor_id`, `station`,
+    /// `unique_id`, `node`, `location`, or the first) holding the static covariates: every name
+    /// in `static` is then read from it (text columns one-hot).
+    pub static_file: Option<std::path::PathBuf>,
 }
 
 impl CovariateConfig {
     pub fn is_empty(&self) -> bool {
         self.past.is_empty() && self.future.is_empty() && self.statics.is_empty()
+    }
+    /// The names to take from the data table itself (static ones come from `static_file` when given).
+    pub fn in_table(&self) -> CovariateConfig {
+        CovariateConfig { statics: if self.static_file.is_some() { vec![] } else { self.statics.clone() }, static_file: None, ..self.clone() }
     }
     fn kinds(&self) -> [(&'static str, &[String]); 3] {
         [("past", &self.past), ("future", &self.future), ("static", &self.statics)]
@@ -104,7 +112,7 @@ fn expand_star(cfg: &CovariateConfig, table: &Table, node: &str, target: Option<
         }
         Ok(list.iter().filter(|n| *n != "*").cloned().chain(rest.iter().cloned()).collect())
     };
-    let out = CovariateConfig { past: expand(&cfg.past, "past")?, future: expand(&cfg.future, "future")?, statics: expand(&cfg.statics, "static")? };
+    let out = CovariateConfig { past: expand(&cfg.past, "past")?, future: expand(&cfg.future, "future")?, statics: expand(&cfg.statics, "static")?, static_file: None };
     if [&cfg.past, &cfg.future, &cfg.statics].into_iter().filter(|l| l.iter().any(|n| n == "*")).count() > 1 {
         return Err(DataError::Config("data.covariates: \"*\" may stand in one kind only".into()));
     }
@@ -249,7 +257,7 @@ mod tests {
     #[test]
     fn wide_columns_become_one_shared_group() {
         let mut t = table(&["load", "wd=N", "wd=S", "OT"], 3);
-        let cfg = CovariateConfig { past: vec!["load".into()], future: vec!["wd".into()], statics: vec![] };
+        let cfg = CovariateConfig { past: vec!["load".into()], future: vec!["wd".into()], statics: vec![], ..Default::default() };
         let s = split(&mut t, &cfg, Some("OT")).unwrap().unwrap();
         assert_eq!(t.columns, ["OT"]);
         assert_eq!(t.values, [3.0, 7.0, 11.0]);
@@ -261,7 +269,7 @@ mod tests {
     #[test]
     fn star_names_every_other_column() {
         let mut t = table(&["a", "b", "hol", "OT"], 2);
-        let cfg = CovariateConfig { past: vec!["*".into()], future: vec!["hol".into()], statics: vec![] };
+        let cfg = CovariateConfig { past: vec!["*".into()], future: vec!["hol".into()], statics: vec![], ..Default::default() };
         let s = split(&mut t, &cfg, Some("OT")).unwrap().unwrap();
         assert_eq!((s.names.past.clone(), s.names.future.clone(), t.columns.clone()), (vec!["a".to_string(), "b".to_string()], vec!["hol".to_string()], vec!["OT".to_string()]));
     }
@@ -269,7 +277,7 @@ mod tests {
     #[test]
     fn long_table_covariates_are_per_series() {
         let mut t = table(&["a:y", "a:temp", "a:elev", "b:y", "b:temp", "b:elev"], 2);
-        let cfg = CovariateConfig { past: vec!["temp".into()], future: vec![], statics: vec!["elev".into()] };
+        let cfg = CovariateConfig { past: vec!["temp".into()], future: vec![], statics: vec!["elev".into()], ..Default::default() };
         let s = split(&mut t, &cfg, Some("y")).unwrap().unwrap();
         assert_eq!(t.columns, ["a", "b"]);
         assert_eq!(t.values, [0.0, 3.0, 6.0, 9.0]);

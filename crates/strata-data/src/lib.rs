@@ -25,6 +25,7 @@ pub mod prepare_st;
 pub mod registry;
 pub mod source;
 pub mod spatial;
+pub mod spatial_covariates;
 pub mod synthetic;
 pub mod scaler;
 pub mod table;

@@ -241,7 +241,10 @@ impl DataConfig {
             coordinate_columns: self.coordinate_columns.clone(),
             target: self.target.clone(),
             categories: Default::default(),
-            covariates: [&self.covariates.past, &self.covariates.future, &self.covariates.statics].into_iter().flatten().filter(|n| *n != "*").cloned().collect(),
+            covariates: {
+                let c = self.covariates.in_table();
+                [c.past, c.future, c.statics].into_iter().flatten().filter(|n| n != "*").collect()
+            },
         }
     }
 
@@ -309,7 +312,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
     let impute_report = impute(&mut table, cfg.impute, borders.train.1)?;
     let months = source.as_ref().and_then(|(_, r): &(ReadSpec, ReadReport)| r.step_months).map(|_| "m".to_string());
     let freq = if cfg.dataset.eq_ignore_ascii_case("custom") { months.or_else(|| custom_freq(&table.quality)).unwrap_or(freq) } else { freq };
-    let covariates = crate::covariates::split(&mut table, &cfg.covariates, Some(target))?;
+    let covariates = crate::covariates::split(&mut table, &cfg.covariates.in_table(), Some(target))?;
     if covariates.is_some() && cfg.features == Features::MS {
         return Err(DataError::Config(
             "data.features = \"MS\" feeds every column in as a series; with data.covariates, set data.features = \"S\" (the target, with the covariates beside it) or \"M\" (every column not named a covariate)".into(),
@@ -318,6 +321,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
     if cfg.features == Features::S {
         table = table.select(&[table.cols() - 1]);
     }
+    let covariates = crate::spatial_covariates::add_static_file(covariates, &cfg.covariates, table.rows, table.cols(), Some(&table.columns))?;
     let (covariates, covariate_scalers) = match covariates {
         Some(c) => {
             let (series, scalers) = c.scale(borders.train.1, cfg.scale);

@@ -44,6 +44,9 @@ pub struct SpatialPrepared {
     /// A graph per time step (PyGT's dynamic graphs), for the models that take a graph per
     /// window; `graph` then holds its time average. `None` with `data.dynamic_graph = "mean"`.
     pub dynamic: Option<std::sync::Arc<crate::pygt::DynamicGraph>>,
+    /// The covariates' scalers (fitted on the training input rows), where the data has
+    /// covariates (`data.covariates`; their names are in `train.covariates`).
+    pub covariate_scalers: Option<crate::covariates::CovariateScalers>,
 }
 
 pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
@@ -58,27 +61,37 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
     if cfg.seq_len == 0 || cfg.pred_len == 0 {
         return Err(DataError::Config("data.seq_len and data.pred_len must be positive".into()));
     }
-    if !cfg.covariates.is_empty() {
-        return Err(DataError::Config(
-            "data.covariates: spatio-temporal datasets do not take named covariates yet (their models read time of day and day of week as input features); forecast a long table's series with data.dataset = \"custom\" to use covariates".into(),
-        ));
-    }
     let read = cfg.read_spec();
+    let cov = &cfg.covariates;
     let mut source = None;
     let mut statics = None;
-    let (signal, dates) = if crate::source::needs_source(&path, &read) {
+    // Past or future covariates of a text table are named columns: read it as a table.
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    let array = [".npy", ".npz", ".json"].iter().any(|e| lower.ends_with(e));
+    let (signal, dates, cov_split) = if crate::source::needs_source(&path, &read) || (!array && !(cov.past.is_empty() && cov.future.is_empty())) {
         let frame = crate::source::read_frame(&path, &read)?;
         statics = Some(frame.statics.clone());
         source = Some((crate::source::ReadSpec { categories: frame.categories.clone(), ..read }, frame.report.clone()));
         // A wide table's columns are the nodes; long tables and folders name their nodes.
         let wide = frame.nodes.len() == 1 && frame.nodes[0].is_empty();
-        let (n, c, ids) = if wide { (frame.features.len(), 1, frame.features.clone()) } else { (frame.nodes.len(), frame.features.len(), frame.nodes.clone()) };
-        let mut values = frame.values;
-        let missing = values.iter_mut().filter(|v| !v.is_finite()).map(|v| *v = 0.0).count();
-        (Signal { t: frame.rows, n, c, values, ids: Some(ids), missing }, frame.dates)
+        let dates = frame.dates.clone();
+        if cov.is_empty() {
+            let (n, c, ids) = if wide { (frame.features.len(), 1, frame.features.clone()) } else { (frame.nodes.len(), frame.features.len(), frame.nodes.clone()) };
+            (signal_of(frame.values, frame.rows, n, c, ids), dates, None)
+        } else {
+            let target = (!wide).then(|| frame.features[0].clone());
+            let coords = frame.statics.clone();
+            let mut table = frame.into_table();
+            let split = crate::spatial_covariates::split_table(&mut table, cov, target.as_deref(), &coords)?;
+            let n = table.cols();
+            (signal_of(table.values, table.rows, n, 1, table.columns), dates, split)
+        }
     } else {
-        (read_signal(&path, &cfg.npz_key)?, None)
+        let signal = read_signal(&path, &cfg.npz_key)?;
+        let split = crate::spatial_covariates::split_channels(&signal, &path, cov)?;
+        (signal, None, split)
     };
+    let cov_split = crate::spatial_covariates::add_static_file(cov_split, cov, signal.t, signal.n, signal.ids.as_deref())?;
     let n = signal.n;
     if let Some(want) = cfg.nodes
         && want != n
@@ -196,10 +209,23 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
             }
         }
     }
+    if cov_split.is_some() && dynamic.is_some() {
+        return Err(DataError::Config("data.covariates with a graph per time step: no model takes both yet; set data.dynamic_graph = \"mean\" (one averaged graph) or leave out data.covariates".into()));
+    }
+    // Covariates: scaled on the rows the training inputs cover, as the signal; a missing cell
+    // becomes its column's training mean (0 once scaled).
+    let (covariates, covariate_scalers) = match cov_split {
+        Some(mut sp) => {
+            crate::spatial_covariates::fill_missing(&mut sp, train_rows);
+            let (series, scalers) = sp.scale(train_rows, true);
+            (Some(std::sync::Arc::new(series)), scalers)
+        }
+        None => (None, None),
+    };
     let xs = Series { data: x.into(), rows: t, channels: n * f };
     let ys = Series { data: target.into(), rows: t, channels: n };
     let starts = [0, counts[0], counts[0] + counts[1]];
-    let windows = |k: usize| Windows { series: xs.clone(), target: ys.clone(), marks: None, covariates: None, start: starts[k], end: starts[k] + counts[k] - 1 + l + hz, seq_len: l, pred_len: hz, stride: 1 };
+    let windows = |k: usize| Windows { series: xs.clone(), target: ys.clone(), marks: None, covariates: covariates.clone(), start: starts[k], end: starts[k] + counts[k] - 1 + l + hz, seq_len: l, pred_len: hz, stride: 1 };
     let (train, val, test) = (windows(0), windows(1), windows(2));
     let borders = [(train.start, train.end), (val.start, val.end), (test.start, test.end)];
     Ok(SpatialPrepared {
@@ -227,7 +253,14 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
         test,
         source,
         dynamic,
+        covariate_scalers,
     })
+}
+
+/// A signal `[rows, n, c]` of a table's values, missing cells stored as 0 (the null value).
+fn signal_of(mut values: Vec<f32>, t: usize, n: usize, c: usize, ids: Vec<String>) -> Signal {
+    let missing = values.iter_mut().filter(|v| !v.is_finite()).map(|v| *v = 0.0).count();
+    Signal { t, n, c, values, ids: Some(ids), missing }
 }
 
 /// Put the graph's nodes in the signal's order when both name their nodes by the same ids.

@@ -72,6 +72,8 @@ pub struct CovariateKinds {
 impl CovariateKinds {
     pub const NONE: CovariateKinds = CovariateKinds { past: false, future: false, statics: false };
     pub const ALL: CovariateKinds = CovariateKinds { past: true, future: true, statics: true };
+    /// Past-observed covariates only (the spatio-temporal models: as input features, [`with_past`]).
+    pub const PAST: CovariateKinds = CovariateKinds { past: true, future: false, statics: false };
 
     /// Why `model` cannot take the covariates of `shape`, naming the kind and the config key.
     pub fn refuse(&self, model: &str, shape: &CovariateShape) -> Result<(), String> {
@@ -117,6 +119,11 @@ impl Shape {
     }
     pub fn time_of_day(&self) -> bool {
         self.tod
+    }
+    /// Input features per node of the spatio-temporal models, which read past-observed
+    /// covariates as further input features ([`with_past`]).
+    pub fn input_features(&self) -> usize {
+        self.features + self.covariates.past
     }
     pub fn day_of_week(&self) -> bool {
         self.dow
@@ -263,6 +270,17 @@ pub fn per_channel(t: Tensor<4>, channels: usize) -> Tensor<3> {
     let t = t.permute([0, 2, 1, 3]);
     let t = if g == 1 && channels > 1 { t.repeat_dim(1, channels) } else { t };
     t.reshape([b * channels, len, k])
+}
+
+/// The input `[batch, seq_len, nodes, features]` with the past-observed covariates
+/// `[batch, seq_len, groups, past]` appended as further features of each node (a shared group
+/// serves every node): how the spatio-temporal models, whose inputs are feature channels per
+/// node (Graph WaveNet's and STGCN's `in_dim`, STID's flattened window), take them.
+pub fn with_past(x: Tensor<4>, past: Option<Tensor<4>>) -> Tensor<4> {
+    let Some(p) = past else { return x };
+    let n = x.dims()[2];
+    let p = if p.dims()[2] == 1 && n > 1 { p.repeat_dim(2, n) } else { p };
+    Tensor::cat(vec![x, p], 3)
 }
 
 /// Static covariates `[groups, s]` -> `[batch x channels, s]` (row `b * channels + c`).

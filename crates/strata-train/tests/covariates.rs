@@ -85,7 +85,7 @@ fn cases(dir: &Path) -> Vec<Case> {
         features: Features::S,
         seq_len: 32,
         pred_len: 8,
-        covariates: CovariateConfig { past: vec!["load".into()], future: vec!["hol".into()], statics: vec![] },
+        covariates: CovariateConfig { past: vec!["load".into()], future: vec!["hol".into()], statics: vec![], ..Default::default() },
         ..Default::default()
     };
     let long = DataConfig {
@@ -94,7 +94,7 @@ fn cases(dir: &Path) -> Vec<Case> {
         features: Features::M,
         seq_len: 32,
         pred_len: 8,
-        covariates: CovariateConfig { past: vec!["temp".into()], future: vec!["hol".into()], statics: vec!["elev".into()] },
+        covariates: CovariateConfig { past: vec!["temp".into()], future: vec!["hol".into()], statics: vec!["elev".into()], ..Default::default() },
         ..Default::default()
     };
     vec![Case { long: false, data: wide, past: "load", future: "hol", target: "OT" }, Case { long: true, data: long, past: "temp", future: "hol", target: "y" }]
@@ -112,11 +112,13 @@ fn forecast(task: &Task, model: &Model, k: usize, device: &Device) -> Vec<f32> {
     model.forward_inputs(x, marks, None, cov).into_data().convert::<f32>().try_into_vec().unwrap()
 }
 
-/// The models that take covariates, small.
+/// The long-sequence models that take covariates, small (the spatio-temporal ones need a
+/// sensor graph or a grid: their guard, which runs these too, is in `spatial_covariates.rs`).
 fn covariate_models() -> Vec<ModelConfig> {
+    use ModelConfig::*;
     let models: Vec<ModelConfig> = ModelConfig::all_defaults().into_iter().filter(|m| {
         let k = m.covariates();
-        k.past || k.future || k.statics
+        (k.past || k.future || k.statics) && !matches!(m, Stid(_) | Gwnet(_) | Stgcn(_) | Mtgnn(_) | Stcnn(_) | Convlstm(_))
     })
     .map(|m| match m {
         ModelConfig::Itransformer(c) => ModelConfig::Itransformer(strata_models::ITransformerConfig { d_model: 32, n_heads: 4, d_ff: 64, ..c }),

@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::spatial::graph_ops::graph_or_grid;
 use crate::spatial::spatial_mix::SpatialMix;
-use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape, CovariateKinds, Covariates, with_past};
 
 /// ConvLSTM hyper-parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -62,7 +62,7 @@ impl ConvLSTMConfig {
     pub fn init(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> ConvLSTM {
         let cells = (0..self.layers)
             .map(|i| {
-                let c_in = if i == 0 { shape.features } else { self.hidden };
+                let c_in = if i == 0 { shape.input_features() } else { self.hidden };
                 ConvLSTMCell { gates: SpatialMix::new(c_in + self.hidden, 4 * self.hidden, self.kernel, shape.grid, adj, shape.channels, device), hidden: self.hidden }
             })
             .collect();
@@ -94,6 +94,10 @@ impl Architecture for ConvLSTMConfig {
     fn capabilities(&self) -> Capabilities {
         Self::CAPABILITIES
     }
+    /// Past-observed covariates, as further input features of every node.
+    fn covariates(&self) -> CovariateKinds {
+        CovariateKinds::PAST
+    }
     fn needs_graph(&self) -> bool {
         true
     }
@@ -111,5 +115,8 @@ impl Architecture for ConvLSTMConfig {
 impl Forecast for ConvLSTM {
     fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
         self.forward(x)
+    }
+    fn predict_covariates(&self, x: Tensor<4>, _marks: Option<Marks>, c: Covariates) -> Tensor<3> {
+        self.forward(with_past(x, c.past))
     }
 }

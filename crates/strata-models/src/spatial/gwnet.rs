@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor};
 use crate::layers::dropout::Dropout;
 use crate::spatial::graph_ops::{tensor, transition, transition_batch, transpose};
 use crate::kernels::softmax::softmax;
-use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape, CovariateKinds, Covariates, with_past};
 
 /// Graph WaveNet hyper-parameters (the paper's / BasicTS defaults).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -111,7 +111,7 @@ impl GWNetConfig {
         }
         let normal = Initializer::Normal { mean: 0.0, std: 1.0 };
         GWNet {
-            start: conv1(shape.features, r),
+            start: conv1(shape.input_features(), r),
             layers,
             end1: conv1(s, e),
             end2: conv1(e, shape.pred_len),
@@ -207,6 +207,10 @@ impl Architecture for GWNetConfig {
     fn capabilities(&self) -> Capabilities {
         Self::CAPABILITIES
     }
+    /// Past-observed covariates, as further input features of every node.
+    fn covariates(&self) -> CovariateKinds {
+        CovariateKinds::PAST
+    }
     fn dynamic_graph(&self) -> bool {
         true
     }
@@ -227,6 +231,9 @@ impl Architecture for GWNetConfig {
 impl Forecast for GWNet {
     fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
         self.forward(x)
+    }
+    fn predict_covariates(&self, x: Tensor<4>, _marks: Option<Marks>, c: Covariates) -> Tensor<3> {
+        self.forward(with_past(x, c.past))
     }
     fn predict_graph(&self, x: Tensor<4>, _marks: Option<Marks>, graph: Tensor<3>) -> Tensor<3> {
         self.forward_with(x, Some(graph))

@@ -14,7 +14,7 @@ use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::layers::dropout::Dropout;
-use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape, CovariateKinds, Covariates, with_past};
 
 /// MTGNN hyper-parameters (the paper's / BasicTS defaults for METR-LA).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -231,7 +231,7 @@ impl MTGNNConfig {
         let normal = Initializer::Normal { mean: 0.0, std: 1.0 };
         let le = self.location_encoder;
         let dim = if le { self.encoder_rank } else { self.node_dim };
-        let enc = || le.then(|| LocationEncoder::new(shape.seq_len * shape.features, self.encoder_hidden, self.encoder_rank, device));
+        let enc = || le.then(|| LocationEncoder::new(shape.seq_len * shape.input_features(), self.encoder_hidden, self.encoder_rank, device));
         let emb = || (!le).then(|| normal.init([n, self.node_dim], device));
         MTGNN {
             emb1: emb(),
@@ -240,8 +240,8 @@ impl MTGNNConfig {
             enc2: enc(),
             lin1: LinearConfig::new(dim, dim).init(device),
             lin2: LinearConfig::new(dim, dim).init(device),
-            start: conv(shape.features, r, 1),
-            skip0: conv(shape.features, s, t_total),
+            start: conv(shape.input_features(), r, 1),
+            skip0: conv(shape.input_features(), s, t_total),
             layers,
             skip_end: conv(r, s, t),
             end1: conv(s, e, 1),
@@ -373,6 +373,10 @@ impl Architecture for MTGNNConfig {
     fn capabilities(&self) -> Capabilities {
         Self::CAPABILITIES
     }
+    /// Past-observed covariates, as further input features of every node.
+    fn covariates(&self) -> CovariateKinds {
+        CovariateKinds::PAST
+    }
     fn needs_graph(&self) -> bool {
         self.prior
     }
@@ -399,6 +403,9 @@ impl Architecture for MTGNNConfig {
 impl Forecast for MTGNN {
     fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
         self.forward(x)
+    }
+    fn predict_covariates(&self, x: Tensor<4>, _marks: Option<Marks>, c: Covariates) -> Tensor<3> {
+        self.forward(with_past(x, c.past))
     }
     fn predict_graph(&self, x: Tensor<4>, _marks: Option<Marks>, graph: Tensor<3>) -> Tensor<3> {
         self.forward_prior(x, None, Some(graph))

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::spatial::graph_ops::graph_or_grid;
 use crate::spatial::spatial_mix::SpatialMix;
-use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape, CovariateKinds, Covariates, with_past};
 
 /// ST-CNN hyper-parameters.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -42,7 +42,7 @@ impl STCNNConfig {
 
     pub fn init(&self, shape: Shape, adj: Option<&[f32]>, device: &Device) -> STCNN {
         STCNN {
-            spatial: SpatialMix::new(shape.features, self.conv_channels, self.kernel, shape.grid, adj, shape.channels, device),
+            spatial: SpatialMix::new(shape.input_features(), self.conv_channels, self.kernel, shape.grid, adj, shape.channels, device),
             lstm: LstmConfig::new(self.conv_channels, self.hidden, true).init(device),
             head: LinearConfig::new(self.hidden, shape.pred_len).init(device),
         }
@@ -68,6 +68,10 @@ impl Architecture for STCNNConfig {
     fn capabilities(&self) -> Capabilities {
         Self::CAPABILITIES
     }
+    /// Past-observed covariates, as further input features of every node.
+    fn covariates(&self) -> CovariateKinds {
+        CovariateKinds::PAST
+    }
     fn needs_graph(&self) -> bool {
         true
     }
@@ -85,5 +89,8 @@ impl Architecture for STCNNConfig {
 impl Forecast for STCNN {
     fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
         self.forward(x)
+    }
+    fn predict_covariates(&self, x: Tensor<4>, _marks: Option<Marks>, c: Covariates) -> Tensor<3> {
+        self.forward(with_past(x, c.past))
     }
 }

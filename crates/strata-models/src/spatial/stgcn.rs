@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::layers::dropout::Dropout;
 use crate::spatial::graph_ops::{scaled_laplacian, scaled_laplacian_batch, tensor, transpose};
-use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape};
+use crate::api::{Architecture, Capabilities, Forecast, Marks, Shape, CovariateKinds, Covariates, with_past};
 
 /// STGCN hyper-parameters (BasicTS defaults: Ks 3, Kt 3, blocks [[F], [64, 16, 64], [64, 16, 64], [128, 128], [H]]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -172,7 +172,7 @@ impl STGCNConfig {
             Some(a) => scaled_laplacian(a, n),
             None => panic!("stgcn needs a graph (data.graph)"),
         };
-        let mut c = shape.features;
+        let mut c = shape.input_features();
         let mut blocks = Vec::new();
         for ch in &self.blocks {
             blocks.push(STConvBlock {
@@ -230,6 +230,10 @@ impl Architecture for STGCNConfig {
     fn capabilities(&self) -> Capabilities {
         Self::CAPABILITIES
     }
+    /// Past-observed covariates, as further input features of every node.
+    fn covariates(&self) -> CovariateKinds {
+        CovariateKinds::PAST
+    }
     fn needs_graph(&self) -> bool {
         true
     }
@@ -256,6 +260,9 @@ impl Architecture for STGCNConfig {
 impl Forecast for STGCN {
     fn predict(&self, x: Tensor<4>, _marks: Option<Marks>) -> Tensor<3> {
         self.forward(x)
+    }
+    fn predict_covariates(&self, x: Tensor<4>, _marks: Option<Marks>, c: Covariates) -> Tensor<3> {
+        self.forward(with_past(x, c.past))
     }
     fn predict_graph(&self, x: Tensor<4>, _marks: Option<Marks>, graph: Tensor<3>) -> Tensor<3> {
         self.forward_with(x, Some(graph))

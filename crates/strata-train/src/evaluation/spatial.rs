@@ -89,7 +89,8 @@ pub fn evaluate_spatial(model: &Model, data: &SpatialPrepared, windows: &Windows
         let b = batch.size;
         let x = burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(std::mem::take(&mut batch.x), [b, windows.seq_len, n, f]), device);
         let graphs = crate::tasks::data::window_graphs(data, windows, &batch, device);
-        let mut pred: Vec<f32> = model.forward_graph(x, None, graphs).into_data().try_into_vec().expect("f32 forecast");
+        let covariates = crate::tasks::data::covariates_of(windows, &mut batch, device);
+        let mut pred: Vec<f32> = model.forward_inputs(x, None, graphs, covariates).into_data().try_into_vec().expect("f32 forecast");
         pred.iter_mut().for_each(|p| *p = *p * std + mean);
         for (k, (p, y)) in pred.iter().zip(&batch.y).enumerate() {
             per_step[(k / n) % h].add(*p, *y);
@@ -201,6 +202,7 @@ mod tests {
             test: w(7, 1),
             source: None,
             dynamic: None,
+            covariate_scalers: None,
         };
         let b = evaluate_baselines(&data, &data.test);
         // Test window: inputs rows 7, 8 (values 2, 1), target row 9 (value 2). Last value 1
