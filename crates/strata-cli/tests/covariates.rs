@@ -135,3 +135,51 @@ fn a_long_table_forecasts_each_series_with_its_own_covariates() {
     let gap: f64 = rows.iter().map(|r| r[1] - r[0]).sum::<f64>() / rows.len() as f64;
     assert!((gap - 10.0).abs() < 3.0, "south - north = {gap}: {fc}");
 }
+
+/// Three sensors in a long table: `unique_id, ds, y, occ, hol, lanes`; `y` follows the
+/// occupancy one step earlier and the holiday flag. Horizon rows hold only `hol` (= `future`).
+fn sensor_file(rows: usize, horizon: usize, future: u8) -> String {
+    let mut s = String::from("unique_id,ds,y,occ,hol,lanes\n");
+    for k in 0..3 {
+        for t in 0..rows + horizon {
+            let date = chrono::NaiveDate::from_ymd_opt(2013, 3, 1).unwrap().and_hms_opt(0, 0, 0).unwrap() + chrono::Duration::hours(t as i64);
+            let hol = if t >= rows { future } else { ((t / 24) % 7 == 5) as u8 };
+            let occ = |t: usize| 0.5 + 0.4 * (t as f64 * 0.37 + k as f64).sin();
+            let y = 40.0 + 5.0 * k as f64 + 8.0 * (t as f64 * std::f64::consts::TAU / 24.0).sin() + 10.0 * occ(t.saturating_sub(1)) - 6.0 * hol as f64;
+            let (y, o) = if t < rows { (format!("{y:.3}"), format!("{:.3}", occ(t))) } else { (String::new(), String::new()) };
+            s += &format!("s{k},{},{y},{o},{hol},{}\n", date.format("%Y-%m-%d %H:%M:%S"), 2 + k);
+        }
+    }
+    s
+}
+
+#[test]
+fn a_sensor_graph_run_forecasts_with_per_node_covariates_and_refuses_without_the_future_ones() {
+    let dir = tmp("covariates-spatial");
+    let data = dir.join("train.csv");
+    std::fs::write(&data, sensor_file(24 * 20, 0, 0)).unwrap();
+    let config = format!(
+        "[data]\ndataset = \"spatial\"\npath = {data:?}\nseq_len = 12\npred_len = 3\n[data.covariates]\npast = [\"occ\"]\nfuture = [\"hol\"]\nstatic = [\"lanes\"]\n[model]\nname = \"stid\"\ndropout = 0.0\n[train]\nepochs = 3\nbatch_size = 16\nlr = 0.003\n"
+    );
+    let run = train(&dir, "sensors", &config);
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("schema.json")).unwrap()).unwrap();
+    assert_eq!(schema["columns"], serde_json::json!(["s0", "s1", "s2"]));
+    assert_eq!(schema["covariates"]["groups"], 3);
+    assert_eq!(schema["covariates"]["series"], serde_json::json!(["s0", "s1", "s2"]));
+    let (new, out) = (dir.join("new.csv"), dir.join("f.csv"));
+    std::fs::write(&new, sensor_file(48, 3, 0)).unwrap();
+    let (ok, err) = forecast(&run, &new, &out);
+    assert!(ok, "{err}");
+    let fc = std::fs::read_to_string(&out).unwrap();
+    assert!(fc.starts_with("date,s0,s1,s2\n2013-03-03 00:00:00,"), "{fc}");
+    assert_eq!(fc.lines().count(), 4);
+    let workday = values(&out);
+    std::fs::write(&new, sensor_file(48, 3, 1)).unwrap();
+    assert!(forecast(&run, &new, &out).0);
+    assert_ne!(values(&out), workday, "the future-known covariate over the horizon changes the forecast");
+    // Without the horizon rows: refused, naming the covariate and the fix.
+    std::fs::write(&new, sensor_file(48, 0, 0)).unwrap();
+    let (ok, err) = forecast(&run, &new, &out);
+    assert!(!ok);
+    assert!(err.contains("future-known covariate(s) [\"hol\"] over the 3 steps after the forecast origin") && err.contains("add those rows"), "{err}");
+}

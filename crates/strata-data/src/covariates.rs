@@ -58,6 +58,8 @@ pub struct Split {
     pub future: Vec<f32>,
     pub statics: Vec<f32>,
     pub rows: usize,
+    /// Every group holds the same columns (a wide table's, repeated for per-node statics).
+    pub shared: bool,
 }
 
 /// The scalers of each kind, fitted on the training rows (saved with a run, so forecasting
@@ -211,7 +213,7 @@ pub fn split(table: &mut Table, cfg: &CovariateConfig, target: Option<&str>) -> 
     }
     *table = rest;
     let [p, f, st] = names;
-    Ok(Some(Split { groups: g, names: CovariateNames { past: p, future: f, statics: st }, past, future, statics, rows }))
+    Ok(Some(Split { groups: g, names: CovariateNames { past: p, future: f, statics: st }, past, future, statics, rows, shared: false }))
 }
 
 impl Split {
@@ -238,6 +240,7 @@ impl Split {
             future: series(self.future, f),
             statics: (s > 0).then_some(self.statics),
             groups: g,
+            shared: self.shared,
             names: self.names,
         };
         (out, scale.then_some(scalers))

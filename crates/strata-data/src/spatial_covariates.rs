@@ -98,7 +98,7 @@ pub fn split_channels(signal: &Signal, path: &Path, cfg: &CovariateConfig) -> Re
         out
     };
     let name = |ks: &[usize]| ks.iter().map(|k| format!("channel{k}")).collect();
-    Ok(Some(Split { groups: n, names: CovariateNames { past: name(&past), future: name(&future), statics: vec![] }, past: gather(&past), future: gather(&future), statics: vec![], rows: t }))
+    Ok(Some(Split { groups: n, names: CovariateNames { past: name(&past), future: name(&future), statics: vec![] }, past: gather(&past), future: gather(&future), statics: vec![], rows: t, shared: false }))
 }
 
 /// Add the columns of `data.covariates.static_file` named in `data.covariates.static` to `split`
@@ -184,7 +184,7 @@ pub fn fill_missing(split: &mut Split, train_rows: usize) {
 }
 
 fn empty(rows: usize, groups: usize) -> Split {
-    Split { groups, names: CovariateNames::default(), past: vec![], future: vec![], statics: vec![], rows }
+    Split { groups, names: CovariateNames::default(), past: vec![], future: vec![], statics: vec![], rows, shared: false }
 }
 
 /// Covariates shared by every node (one group) repeated for each of `n` nodes.
@@ -196,7 +196,7 @@ fn broadcast(s: Split, n: usize) -> Split {
         v.chunks_exact(w).flat_map(|row| std::iter::repeat_n(row, n).flatten().copied()).collect()
     };
     let (p, f) = (s.names.past.len(), s.names.future.len());
-    Split { groups: n, past: rep(s.past, p), future: rep(s.future, f), statics: rep(s.statics, s.names.statics.len()), ..s }
+    Split { groups: n, past: rep(s.past, p), future: rep(s.future, f), statics: rep(s.statics, s.names.statics.len()), shared: true, ..s }
 }
 
 /// Append static columns (`values[j]`: one value per group) to `split`'s `[groups, statics]`.
@@ -267,7 +267,7 @@ mod tests {
         let e = add_static_file(None, &cfg, 4, 2, Some(&["5".to_string(), "9".to_string()])).unwrap_err().to_string();
         assert!(e.contains("loc.csv") && e.contains("'9'") && e.contains("sensor_id"), "{e}");
         // Shared covariates (one group) are repeated for every node.
-        let shared = Split { groups: 1, names: CovariateNames { past: vec!["h".into()], ..Default::default() }, past: vec![1.0, 2.0], future: vec![], statics: vec![], rows: 2 };
+        let shared = Split { groups: 1, names: CovariateNames { past: vec!["h".into()], ..Default::default() }, past: vec![1.0, 2.0], future: vec![], statics: vec![], rows: 2, shared: false };
         let s = add_static_file(Some(shared), &cfg, 2, 2, Some(&ids)).unwrap().unwrap();
         assert_eq!((s.groups, s.past.clone()), (2, vec![1.0, 1.0, 2.0, 2.0]));
     }

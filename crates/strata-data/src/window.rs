@@ -69,6 +69,9 @@ pub struct CovariateSeries {
     pub statics: Option<Vec<f32>>,
     /// 1 (shared by every series) or the number of series / nodes.
     pub groups: usize,
+    /// The groups hold the same past / future columns (a wide table's, repeated for every node
+    /// because the static covariates are per node).
+    pub shared: bool,
     pub names: CovariateNames,
 }
 

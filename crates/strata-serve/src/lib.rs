@@ -259,7 +259,7 @@ fn file_table(schema: &Schema, body: &[u8], kind: strata_data::source::raw::File
     let name = std::path::Path::new("request body");
     let spec = schema.read.clone().unwrap_or_default();
     let frame = strata_data::source::read_frame_bytes(name, body, kind, &spec).map_err(|e| e.to_string())?;
-    Ok(InputTable::from_frame("request body".into(), frame, schema.spatial.is_some()))
+    Ok(InputTable::from_frame("request body".into(), frame, schema.spatial.is_some() && schema.covariates.is_none()))
 }
 
 async fn forecast_inner(state: &AppState, name: &str, body: &[u8], kind: Option<strata_data::source::raw::FileKind>, at: Option<String>) -> std::result::Result<ForecastResponse, Reply> {

@@ -9,6 +9,9 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use strata_data::covariates::CovariateScalers;
 use strata_data::prepare::Prepared;
+use strata_data::source::ReadSpec;
+use strata_data::window::Windows;
+use strata_data::SpatialPrepared;
 use strata_data::scaler::StandardScaler;
 use strata_data::window::CovariateNames;
 
@@ -43,14 +46,26 @@ pub struct QueryCovariates {
 impl CovariateSchema {
     /// The covariates of a run's prepared data (`None` without covariates).
     pub fn of(data: &Prepared) -> Option<CovariateSchema> {
-        let c = data.train.covariates.as_ref()?;
-        let long = c.groups > 1;
+        Self::of_windows(&data.train, &data.columns, data.source.as_ref().map(|(s, _)| s), data.covariate_scalers.clone())
+    }
+
+    /// The covariates of a spatio-temporal run (`None` without covariates).
+    pub fn of_spatial(d: &SpatialPrepared) -> Option<CovariateSchema> {
+        let ids: Vec<String> = d.ids.clone().unwrap_or_else(|| (0..d.nodes).map(|i| i.to_string()).collect());
+        Self::of_windows(&d.train, &ids, d.source.as_ref().map(|(s, _)| s), d.covariate_scalers.clone())
+    }
+
+    /// `series`: the data's series (or nodes), which name a long table's per-series columns.
+    fn of_windows(train: &Windows, series: &[String], read: Option<&ReadSpec>, scalers: Option<CovariateScalers>) -> Option<CovariateSchema> {
+        let c = train.covariates.as_ref()?;
+        // Per-series columns (`series:name`) unless every group holds the same shared column.
+        let long = c.groups > 1 && !c.shared;
         Some(CovariateSchema {
             names: c.names.clone(),
             groups: c.groups,
-            series: if long { data.columns.clone() } else { Vec::new() },
-            target: long.then(|| data.source.as_ref().and_then(|(s, _)| s.target.clone()).unwrap_or_else(|| "y".into())),
-            scalers: data.covariate_scalers.clone(),
+            series: if long { series.to_vec() } else { Vec::new() },
+            target: long.then(|| read.and_then(|s| s.target.clone()).unwrap_or_else(|| "y".into())),
+            scalers,
             statics: c.statics.clone().unwrap_or_default(),
         })
     }
@@ -133,7 +148,10 @@ impl CovariateSchema {
             }
             take(&cols, first..end, "future-known", sc.and_then(|s| s.future.as_ref()))?
         };
-        Ok(QueryCovariates { past, future })
+        // Shared columns serving every group (a wide table's, with per-node statics): repeated.
+        let g = if self.series.is_empty() { self.groups } else { 1 };
+        let repeat = |v: Vec<f32>, w: usize| if g > 1 && w > 0 { v.chunks_exact(w).flat_map(|row| std::iter::repeat_n(row, g).flatten().copied()).collect() } else { v };
+        Ok(QueryCovariates { past: repeat(past, self.names.past.len()), future: repeat(future, self.names.future.len()) })
     }
 
     /// The model's covariates for a batch of queries.

@@ -120,7 +120,7 @@ impl Schema {
             protocol,
             spatial: Some(SpatialInputs { steps_per_day: d.steps_per_day, time_of_day: d.time_of_day, day_of_week: d.day_of_week, graph: d.graph.is_some() }),
             read: d.source.as_ref().map(|(spec, _)| spec.clone()),
-            covariates: None,
+            covariates: CovariateSchema::of_spatial(d),
         }
     }
 
@@ -158,7 +158,8 @@ impl Schema {
     /// Read a file (or folder) to forecast from, as the training file was read.
     pub fn read_input(&self, path: &Path) -> Result<InputTable> {
         match &self.read {
-            Some(spec) => InputTable::read_as(path, spec, self.spatial.is_some()),
+            // A spatio-temporal run without covariates reads only the target feature of each node.
+            Some(spec) => InputTable::read_as(path, spec, self.spatial.is_some() && self.covariates.is_none()),
             None => InputTable::read(path),
         }
     }

@@ -47,7 +47,8 @@ impl InputTable {
         Ok(InputTable::from_frame(path.display().to_string(), read_frame(path, spec)?, spatial))
     }
 
-    /// A frame as a table (see [`InputTable::read_as`]).
+    /// A frame as a table (see [`InputTable::read_as`]; `spatial`: keep only the first feature,
+    /// the target, of each node of a long table).
     pub fn from_frame(source: String, frame: Frame, spatial: bool) -> InputTable {
         let one_node = frame.nodes.len() == 1 && frame.nodes[0].is_empty();
         if spatial && !one_node && frame.features.len() > 1 {
