@@ -60,3 +60,20 @@ fn tide_matches_neuralforecast_with_all_three_covariate_kinds() {
 fn tide_with_its_final_norm_matches_neuralforecast() {
     check_tide("tide");
 }
+
+/// TimeXer forecasting three series together (TSLib's multivariate mode: every series' window
+/// is an exogenous token), against neuralforecast's TimeXer with its ReLU feed-forward.
+#[test]
+fn timexer_matches_neuralforecast_on_several_series() {
+    let f = fixture("timexer");
+    let [b, l, h, c] = f.shape;
+    let device = Device::flex();
+    let cfg: strata_models::TimeXerConfig = serde_json::from_value(f.config).unwrap();
+    let model = load_named(cfg.build(Shape::lsf(l, h, c), None, &device).unwrap(), &f.params).unwrap_or_else(|e| panic!("timexer: {e}"));
+    let y = model.forward(Tensor::from_data(TensorData::new(f.x, [b, l, c]), &device), None, Covariates::default());
+    let got: Vec<f32> = y.into_data().try_to_vec().unwrap();
+    assert_eq!(got.len(), f.y_eval.len());
+    let worst = got.iter().zip(&f.y_eval).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    eprintln!("timexer: max abs difference {worst} from neuralforecast");
+    assert!(worst < 1e-4, "timexer: max abs difference {worst} from neuralforecast");
+}

@@ -7,6 +7,24 @@ pub mod distribution;
 pub mod dropout;
 pub mod revin;
 
+/// The feed-forward activation of a Transformer block (TSLib's `--activation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    #[default]
+    Gelu,
+    Relu,
+}
+
+impl Activation {
+    pub fn apply<const D: usize>(self, x: burn::tensor::Tensor<D>) -> burn::tensor::Tensor<D> {
+        match self {
+            Activation::Gelu => crate::kernels::gelu::gelu(x),
+            Activation::Relu => burn::tensor::activation::relu(x),
+        }
+    }
+}
+
 /// The sinusoidal position table of "Attention is all you need", row-major `[len, d]`:
 /// `sin(pos / 10000^(i/d))` at even `i`, `cos` at odd `i`.
 pub fn sinusoid(len: usize, d: usize) -> Vec<f32> {

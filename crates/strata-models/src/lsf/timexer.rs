@@ -20,7 +20,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::api::{Architecture, Capabilities, CovariateKinds, Covariates, Forecast, Marks, Shape, per_channel, values};
-use crate::kernels::gelu::gelu;
+use crate::layers::Activation;
 use crate::layers::attention::SelfAttention;
 use crate::layers::dropout::Dropout;
 use crate::layers::revin::standardise as normalise;
@@ -39,11 +39,13 @@ pub struct TimeXerConfig {
     pub patch_len: usize,
     /// Normalise each variable's window (mean, std) and undo it on the forecast.
     pub use_norm: bool,
+    /// The feed-forward activation (TSLib's default `gelu`; neuralforecast's build uses `relu`).
+    pub activation: Activation,
 }
 
 impl Default for TimeXerConfig {
     fn default() -> Self {
-        TimeXerConfig { d_model: 512, n_heads: 8, d_ff: 2048, e_layers: 2, dropout: 0.1, patch_len: 16, use_norm: true }
+        TimeXerConfig { d_model: 512, n_heads: 8, d_ff: 2048, e_layers: 2, dropout: 0.1, patch_len: 16, use_norm: true, activation: Activation::Gelu }
     }
 }
 
@@ -57,6 +59,8 @@ pub struct Layer {
     ff1: Linear,
     ff2: Linear,
     dropout: Dropout,
+    /// ReLU in the feed-forward block (else GELU).
+    relu: bool,
 }
 
 impl Layer {
@@ -65,9 +69,12 @@ impl Layer {
         let [rows, t, d] = x.dims();
         let x = self.norm1.forward(x.clone() + self.dropout.forward(self.self_attn.forward(x, None).context));
         let global = x.clone().narrow(1, t - 1, 1);
-        let global = global.clone() + self.dropout.forward(self.cross_attn.cross(global, exo));
-        let x = self.norm2.forward(Tensor::cat(vec![x.narrow(1, 0, t - 1), global], 1));
-        let y = self.dropout.forward(gelu(self.ff1.forward(x.clone())));
+        // The second norm is the global token's only (TSLib's `norm2(x_glb)`); the patch tokens
+        // keep the first's.
+        let global = self.norm2.forward(global.clone() + self.dropout.forward(self.cross_attn.cross(global, exo)));
+        let x = Tensor::cat(vec![x.narrow(1, 0, t - 1), global], 1);
+        let act = if self.relu { Activation::Relu } else { Activation::Gelu };
+        let y = self.dropout.forward(act.apply(self.ff1.forward(x.clone())));
         let y = self.dropout.forward(self.ff2.forward(y));
         debug_assert_eq!(y.dims(), [rows, t, d]);
         self.norm3.forward(x + y)
@@ -128,6 +135,7 @@ impl Architecture for TimeXerConfig {
                     ff1: LinearConfig::new(d, self.d_ff).init(device),
                     ff2: LinearConfig::new(self.d_ff, d).init(device),
                     dropout: Dropout::new(self.dropout),
+                    relu: self.activation == Activation::Relu,
                 })
                 .collect(),
             norm: LayerNormConfig::new(d).init(device),
