@@ -209,7 +209,7 @@ pub fn explain(run: &Path, input: Option<&Path>, at: Option<&str>, series: Optio
         let row = if rows == columns.len() { channel } else { 0 };
         let (xl, yl) = match p.schema.model.name() {
             "patchtst" => ("key patch", "query patch"),
-            "itransformer" => ("key variate token", "query variate token"),
+            "itransformer" => ("key token (series, covariates, calendar)", "query token"),
             _ if layer.contains("cross") => ("encoder step", "decoder step"),
             _ => ("key step", "query step"),
         };

@@ -185,6 +185,11 @@ pub trait Forecast: Module {
     fn attention(&self, _x: Tensor<4>, _marks: Option<Marks>) -> Option<Vec<(String, Tensor<4>)>> {
         None
     }
+    /// [`Forecast::attention`] with the batch's covariates, for models that attend to them
+    /// (iTransformer's covariate tokens).
+    fn attention_covariates(&self, x: Tensor<4>, marks: Option<Marks>, _covariates: Covariates) -> Option<Vec<(String, Tensor<4>)>> {
+        self.attention(x, marks)
+    }
     /// The adjacency a graph model learned (`[nodes, nodes]`).
     fn learned_adjacency(&self) -> Option<Tensor<2>> {
         None

@@ -117,6 +117,14 @@ macro_rules! models {
                 match self { $($( Model::$mv(m) => $crate::api::Forecast::attention(m, x, marks), )*)* }
             }
 
+            /// [`Model::attention`] with the batch's covariates (where the data has them).
+            pub fn attention_inputs(&self, x: burn::tensor::Tensor<4>, marks: Option<$crate::api::Marks>, covariates: Option<$crate::api::Covariates>) -> Option<Vec<(String, burn::tensor::Tensor<4>)>> {
+                match covariates {
+                    None => self.attention(x, marks),
+                    Some(c) => match self { $($( Model::$mv(m) => $crate::api::Forecast::attention_covariates(m, x, marks, c), )*)* },
+                }
+            }
+
             /// The adjacency a graph model learned (`[nodes, nodes]`): MTGNN's top-k graph, Graph
             /// WaveNet's self-adaptive one; `None` for other models.
             pub fn learned_adjacency(&self) -> Option<burn::tensor::Tensor<2>> {

@@ -235,3 +235,37 @@ fn covariate_models_train_with_covariates_and_others_are_refused() {
     let e = Task::load(&data).err().expect("refused").to_string();
     assert!(e.contains("\"S\"") && e.contains("\"M\""), "{e}");
 }
+
+/// `strata explain` of an iTransformer run with covariates shows the tokens the forecast used:
+/// the series, its covariates, the calendar; and the covariate's values move the attention.
+#[test]
+fn itransformer_attention_covers_its_covariate_tokens() {
+    let d = dir("attention");
+    let device = Device::flex();
+    let case = cases(&d).remove(0);
+    let path = case.data.path.clone().unwrap();
+    write_wide(&path, None);
+    let model_cfg = ModelConfig::Itransformer(strata_models::ITransformerConfig { d_model: 32, n_heads: 4, d_ff: 64, ..Default::default() });
+    let cfg = RunConfig { data: case.data.clone(), model: model_cfg, train: Default::default(), eval: Default::default(), name: None };
+    let attention = |task: &Task, model: &Model| -> Vec<f32> {
+        let w = task.splits()[2];
+        let mut batch = Batch::default();
+        w.fill(&[5], &mut batch);
+        let x = task.input(&mut batch, &device);
+        let marks = marks_of(&mut batch, w.seq_len, w.pred_len, &device);
+        let cov = covariates_of(w, &mut batch, &device);
+        let maps = model.attention_inputs(x, marks, cov).expect("itransformer attends");
+        let (_, m) = maps.into_iter().next().unwrap();
+        let [_, _, q, k] = m.dims();
+        // OT, load, hol, then the 4 hourly calendar features.
+        assert_eq!((q, k), (7, 7), "tokens: the series, its two covariates, the calendar");
+        m.into_data().convert::<f32>().try_into_vec().unwrap()
+    };
+    let task = Task::load(&case.data).unwrap();
+    let model = build_model(&cfg, &task, &device).unwrap();
+    let before = attention(&task, &model);
+    let w = task.splits()[2];
+    let origin = w.start + 5 + w.seq_len;
+    write_wide(&path, Some(("load", origin - 6, origin)));
+    assert_ne!(attention(&Task::load(&case.data).unwrap(), &model), before, "the covariate's values move the attention");
+}

@@ -111,7 +111,7 @@ impl ITransformer {
     }
 
     /// Forecast and every layer's attention weights between variate tokens (`[batch, heads,
-    /// tokens, tokens]`; the calendar features are tokens after the variates).
+    /// tokens, tokens]`: the series, then the covariates, then the calendar features).
     pub fn forward_with_attention(&self, x: Tensor<3>, marks: Option<Tensor<3>>, covariates: Option<Tensor<3>>) -> (Tensor<3>, Vec<Tensor<4>>) {
         let [_, _, n] = x.dims();
         // Covariate tokens follow the series (normalised alike); the head reads the first `n`.
@@ -169,6 +169,10 @@ impl Forecast for ITransformer {
     }
     fn attention(&self, x: Tensor<4>, marks: Option<Marks>) -> Option<Vec<(String, Tensor<4>)>> {
         Some(crate::api::layer_names(self.forward_with_attention(values(x), marks.map(|m| m.x), None).1))
+    }
+    fn attention_covariates(&self, x: Tensor<4>, marks: Option<Marks>, covariates: Covariates) -> Option<Vec<(String, Tensor<4>)>> {
+        let l = x.dims()[1];
+        Some(crate::api::layer_names(self.forward_with_attention(values(x), marks.map(|m| m.x), Self::covariate_tokens(covariates, l)).1))
     }
     fn predict_covariates(&self, x: Tensor<4>, marks: Option<Marks>, covariates: Covariates) -> Tensor<3> {
         let l = x.dims()[1];

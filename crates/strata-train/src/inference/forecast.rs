@@ -399,11 +399,20 @@ impl Predictor {
         (x, marks)
     }
 
+    /// The covariates of a batch of queries (a covariate run's).
+    fn covariates(&self, queries: &[Query]) -> Option<strata_models::Covariates> {
+        let s = &self.schema;
+        s.covariates.as_ref().map(|cs| {
+            let qs: Vec<&QueryCovariates> = queries.iter().map(|q| q.covariates.as_ref().expect("a covariate run's queries carry covariates")).collect();
+            cs.tensors(&qs, s.shape.seq_len, s.shape.pred_len, &self.device)
+        })
+    }
+
     /// The attention weights of one query: `(layer name, [rows (channels for channel-independent
     /// models), heads, queries, keys], values)`; `None` for models without attention.
     pub fn attention(&self, query: &Query) -> Option<Vec<(String, [usize; 4], Vec<f32>)>> {
         let (x, marks) = self.inputs(std::slice::from_ref(query));
-        let maps = self.model.attention(x, marks)?;
+        let maps = self.model.attention_inputs(x, marks, self.covariates(std::slice::from_ref(query)))?;
         Some(maps.into_iter().map(|(name, w)| (name, w.dims(), w.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32"))).collect())
     }
 
@@ -421,11 +430,7 @@ impl Predictor {
             let mean: Vec<f32> = d.mean().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32");
             (mean, Some(d.sample(PATHS, 0)))
         } else {
-            let covariates = s.covariates.as_ref().map(|cs| {
-                let qs: Vec<&QueryCovariates> = queries.iter().map(|q| q.covariates.as_ref().expect("a covariate run's queries carry covariates")).collect();
-                cs.tensors(&qs, s.shape.seq_len, h, &self.device)
-            });
-            (self.model.forward_inputs(x, marks, None, covariates).into_data().convert::<f32>().try_into_vec::<f32>().expect("f32"), None)
+            (self.model.forward_inputs(x, marks, None, self.covariates(queries)).into_data().convert::<f32>().try_into_vec::<f32>().expect("f32"), None)
         };
         let width = point.len() / (b * h);
         debug_assert_eq!(width, c, "models forecast every input channel");
