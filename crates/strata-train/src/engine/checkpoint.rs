@@ -22,7 +22,25 @@ fn via_tmp(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     }
     let tmp = tmp_path(path);
     write(&tmp)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    crash_point();
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    crash_point();
+    Ok(())
+}
+
+/// Crash injection for the crash-consistency tests (crates/strata-cli/tests/crash.rs): with
+/// `STRATA_CRASH_AT=n` the process dies at once (abort: no unwinding, nothing flushed) at its
+/// n-th checkpoint event, an event being a file written beside its destination or renamed
+/// into place. Unset, it costs one atomic increment per file.
+fn crash_point() {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static AT: OnceLock<Option<usize>> = OnceLock::new();
+    static EVENTS: AtomicUsize = AtomicUsize::new(0);
+    let at = *AT.get_or_init(|| std::env::var("STRATA_CRASH_AT").ok().and_then(|v| v.parse().ok()));
+    if at.is_some_and(|n| EVENTS.fetch_add(1, Ordering::Relaxed) + 1 == n) {
+        std::process::abort();
+    }
 }
 
 /// Write bytes to `path` atomically.

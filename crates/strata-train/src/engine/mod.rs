@@ -27,7 +27,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Gradients, Tensor};
 use strata_data::window::epoch_order;
 
-use checkpoint::{EpochLog, TrainState, load_module, load_optimizer, write_atomic};
+use checkpoint::{EpochLog, TrainState, load_module, load_optimizer};
 pub use optim::{Group, OptimizerSpec, build_optimizer};
 use progress::Progress;
 pub use run_folder::{Run, RunPaths};
@@ -353,12 +353,8 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
         };
         let improved = match &mut store {
             Store::Folder(run) => {
-                // The state outside the parameters first: a kill between the two writes resumes
-                // from the previous checkpoint with newer scores, never the reverse.
-                if let Some(json) = root.then(|| job.aux_state(&model)).flatten() {
-                    write_atomic(&run.paths.dir.join(AUX_STATE), json.as_bytes())?;
-                }
-                run_folder::finish_epoch(&mut run.state, &run.paths, &model, &groups, log.clone(), plan.patience, root)?
+                let aux = root.then(|| job.aux_state(&model)).flatten();
+                run_folder::finish_epoch(&mut run.state, &run.paths, &model, &groups, aux, log.clone(), plan.patience, root)?
             }
             Store::Memory(state) => {
                 let improved = val.is_some_and(|v| state.best_val.is_none_or(|b| v < b));

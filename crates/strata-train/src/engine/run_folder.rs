@@ -1,6 +1,9 @@
-//! The run folder: `config.toml`, `state.json`, `last.bpk` + the optimiser states (the resume
-//! point), `best.bpk` (the best validation loss so far), the task's records. Every file is
-//! written atomically; a best model is staged as `best.epochN.bpk` until `state.json` names it.
+//! The run folder: `config.toml`, `state.json`, `last.bpk` + the optimiser states + the task's
+//! auxiliary state (the resume point), `best.bpk` (the best validation loss so far), the task's
+//! records. Every file is written atomically, and the resume point as one: epoch N's files are
+//! staged as `last.bpk.epochN`, `optimizer.bpk.epochN`, ... (and the best model as
+//! `best.epochN.bpk`) until `state.json`, written last, records epoch N; only then do they take
+//! their names ([`settle`]). A run killed at any moment resumes from one consistent epoch.
 
 use std::path::{Path, PathBuf};
 
@@ -63,7 +66,10 @@ impl Run {
 /// epochs without improvement for early stopping, append the log line, and write the resume
 /// point (`last.bpk`, every group's optimiser state, `state.json`) atomically. Returns whether it improved.
 /// Without `write` (the ranks other than 0 of a data-parallel run) only the state advances.
-pub(crate) fn finish_epoch<M: Module>(state: &mut TrainState, paths: &RunPaths, model: &M, groups: &[Group], log: EpochLog, patience: usize, write: bool) -> Result<bool> {
+/// `aux`: the task's state outside the parameters (AdaLoRA's importance scores), part of the
+/// resume point.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish_epoch<M: Module>(state: &mut TrainState, paths: &RunPaths, model: &M, groups: &[Group], aux: Option<String>, log: EpochLog, patience: usize, write: bool) -> Result<bool> {
     let improved = state.best_val.is_none_or(|b| log.val_loss < b);
     if improved {
         (state.best_val, state.best_epoch, state.bad_epochs) = (Some(log.val_loss), Some(log.epoch), 0);
@@ -80,12 +86,17 @@ pub(crate) fn finish_epoch<M: Module>(state: &mut TrainState, paths: &RunPaths, 
     if !write {
         return Ok(improved);
     }
-    save_module(model, &paths.last)?;
+    let n = state.epochs_done;
+    save_module(model, &staged(&paths.last, n))?;
     for g in groups {
-        save_optimizer(&g.optim, &paths.dir.join(g.file))?;
+        save_optimizer(&g.optim, &staged(&paths.dir.join(g.file), n))?;
     }
+    if let Some(json) = aux {
+        write_atomic(&staged(&paths.dir.join(super::AUX_STATE), n), json.as_bytes())?;
+    }
+    // The commit point: from here on epoch `n` is the resume point.
     state.save(&paths.state)?;
-    settle_best(paths, state)?;
+    settle(paths, state)?;
     Ok(improved)
 }
 
@@ -105,7 +116,7 @@ fn open_run<C: PartialEq>(paths: &RunPaths, fresh: bool, cfg: &C, parse: impl Fn
         bail!("{} holds a run of a different configuration; pass --fresh to start over or --out to use another folder", paths.dir.display());
     }
     let state = TrainState::load(&paths.state)?;
-    settle_best(paths, &state)?;
+    settle(paths, &state)?;
     let at = state.epochs_done;
     Ok((state, Some(at)))
 }
@@ -145,8 +156,40 @@ impl RunPaths {
         for p in [&self.state, &self.last, &self.optim, &self.best, &self.results_json, &self.results_csv] {
             let _ = std::fs::remove_file(p);
         }
-        settle_best(self, &TrainState::default())
+        settle(self, &TrainState::default())
     }
+}
+
+/// Where a file of epoch `epoch`'s resume point waits until `state.json` records that epoch.
+fn staged(path: &Path, epoch: usize) -> PathBuf {
+    let mut name = path.file_name().expect("file path").to_os_string();
+    name.push(format!(".epoch{epoch}"));
+    path.with_file_name(name)
+}
+
+/// Finish or discard staged files: those of the epoch `state.json` records (`epochs_done`) take
+/// their names; those of any other epoch (a run killed before its state was written) are
+/// removed, and that epoch runs again on resume. Then the staged best models ([`settle_best`]).
+pub(crate) fn settle(paths: &RunPaths, state: &TrainState) -> Result<()> {
+    let entries = std::fs::read_dir(&paths.dir).with_context(|| format!("cannot list {}", paths.dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // A temporary file of a killed writer (`<name>.tmp<pid>`): never read, removed.
+        if name.rsplit_once(".tmp").is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())) {
+            std::fs::remove_file(entry.path()).with_context(|| format!("cannot remove {}", entry.path().display()))?;
+            continue;
+        }
+        let Some((base, epoch)) = name.rsplit_once(".epoch").and_then(|(b, n)| Some((b.to_string(), n.parse::<usize>().ok()?))) else {
+            continue;
+        };
+        let path = entry.path();
+        if epoch == state.epochs_done && epoch > 0 {
+            std::fs::rename(&path, paths.dir.join(&base)).with_context(|| format!("cannot rename {}", path.display()))?;
+        } else {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    settle_best(paths, state)
 }
 
 /// Finish or discard staged best checkpoints (`best.epochN.bpk`): the one whose epoch
@@ -192,5 +235,28 @@ mod tests {
         settle_best(&paths, &state).unwrap();
         assert_eq!(std::fs::read(&paths.best).unwrap(), b"new");
         assert!(!paths.staged_best(3).exists());
+    }
+
+    #[test]
+    fn the_resume_point_moves_only_when_the_state_records_its_epoch() {
+        let dir = std::env::temp_dir().join(format!("strata-settle-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths = RunPaths::new(&dir);
+        std::fs::write(&paths.last, b"epoch2").unwrap();
+        std::fs::write(&paths.optim, b"epoch2").unwrap();
+        // Killed after epoch 3's model and optimiser were staged, before state.json: epoch 2 stays.
+        std::fs::write(staged(&paths.last, 3), b"epoch3").unwrap();
+        std::fs::write(staged(&paths.optim, 3), b"epoch3").unwrap();
+        std::fs::write(dir.join("optimizer.bpk.epoch3.tmp4242"), b"half").unwrap();
+        settle(&paths, &TrainState { epochs_done: 2, ..Default::default() }).unwrap();
+        assert_eq!((std::fs::read(&paths.last).unwrap(), std::fs::read(&paths.optim).unwrap()), (b"epoch2".to_vec(), b"epoch2".to_vec()));
+        let left: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(left.len(), 2, "staged and temporary files removed: {left:?}");
+        // Killed after state.json recorded epoch 3, with one file renamed and one still staged.
+        std::fs::write(&paths.last, b"epoch3").unwrap();
+        std::fs::write(staged(&paths.optim, 3), b"epoch3").unwrap();
+        settle(&paths, &TrainState { epochs_done: 3, ..Default::default() }).unwrap();
+        assert_eq!((std::fs::read(&paths.last).unwrap(), std::fs::read(&paths.optim).unwrap()), (b"epoch3".to_vec(), b"epoch3".to_vec()));
+        assert!(!staged(&paths.optim, 3).exists());
     }
 }
