@@ -167,3 +167,37 @@ fn twenty_crashes_between_checkpoint_files_end_with_the_uninterrupted_runs_metri
     eprintln!("injected: {kills} crashes over {runs} run(s), {mid} of them with a checkpoint half written; every run ended with the reference's metrics");
     assert!(mid >= 5, "only {mid} crashes left a checkpoint half written");
 }
+
+/// A full disk in the middle of epoch 3's checkpoint (the write fails with ENOSPC, half the file
+/// written): a clear error naming the file and the fix, the previous checkpoint intact (nothing
+/// half-written left, epoch 2 the resume point), and the same command afterwards resumes and
+/// ends with the uninterrupted run's metrics.
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_the_previous_checkpoint_intact() {
+    let dir = tmp("crash-full-disk");
+    let (cfg, want, _) = reference(&dir);
+    let run = dir.join("run");
+    // Writes: config.toml, then per epoch the staged best (when it improves), last.bpk, the
+    // optimiser, state.json: epoch 3's checkpoint starts near the tenth. Fail the first write
+    // that leaves epoch 2 recorded.
+    let mut fail_at = None;
+    for n in 6..40 {
+        let _ = std::fs::remove_dir_all(&run);
+        let out = strata().args(["train", "--config"]).arg(&cfg).arg("--out").arg(&run).env("STRATA_FAIL_WRITE_AT", n.to_string()).output().unwrap();
+        let state: Option<serde_json::Value> = std::fs::read_to_string(run.join("state.json")).ok().and_then(|s| serde_json::from_str(&s).ok());
+        if !out.status.success() && state.is_some_and(|s| s["epochs_done"] == 2) {
+            fail_at = Some((n, String::from_utf8_lossy(&out.stderr).into_owned()));
+            break;
+        }
+    }
+    let (n, stderr) = fail_at.expect("a write of epoch 3's checkpoint");
+    assert!(stderr.contains("No space left on device") && stderr.contains("is full: free space and run the same command again"), "write {n}: {stderr}");
+    assert!(stderr.contains(run.to_str().unwrap()), "the error names the file: {stderr}");
+    let half: Vec<String> = std::fs::read_dir(&run).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".tmp")).collect();
+    assert!(half.is_empty(), "nothing half-written left behind: {half:?}");
+    let out = strata().args(["train", "--config"]).arg(&cfg).arg("--out").arg(&run).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("resuming"), "{err}");
+    let got = results(&run);
+    assert_eq!((&got["val"], &got["test"]), (&want["val"], &want["test"]));
+}

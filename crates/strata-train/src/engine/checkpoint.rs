@@ -21,10 +21,31 @@ fn via_tmp(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let tmp = tmp_path(path);
-    write(&tmp)?;
+    if let Err(e) = write(&tmp).and_then(|()| injected_full_disk(&tmp)) {
+        // Nothing half-written stays behind; the destination keeps its previous content.
+        let _ = std::fs::remove_file(&tmp);
+        let full = e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.raw_os_error() == Some(28)));
+        return Err(if full { e.context(format!("the disk holding {} is full: free space and run the same command again (the run resumes from its last complete checkpoint, which is intact)", path.display())) } else { e });
+    }
     crash_point();
     std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     crash_point();
+    Ok(())
+}
+
+/// Full-disk injection for the crash-consistency tests: with `STRATA_FAIL_WRITE_AT=n` the n-th
+/// checkpoint file this process writes fails as on a full disk (ENOSPC, half the file written).
+fn injected_full_disk(tmp: &Path) -> Result<()> {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static AT: OnceLock<Option<usize>> = OnceLock::new();
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
+    let at = *AT.get_or_init(|| std::env::var("STRATA_FAIL_WRITE_AT").ok().and_then(|v| v.parse().ok()));
+    if at.is_some_and(|n| WRITES.fetch_add(1, Ordering::Relaxed) + 1 == n) {
+        let len = std::fs::metadata(tmp).map(|m| m.len()).unwrap_or(0);
+        std::fs::OpenOptions::new().write(true).open(tmp).and_then(|f| f.set_len(len / 2)).ok();
+        return Err(anyhow::Error::new(std::io::Error::from_raw_os_error(28)).context(format!("cannot write {}", tmp.display())));
+    }
     Ok(())
 }
 
