@@ -62,14 +62,25 @@ impl Table {
     }
 }
 
-/// Read a whole file, transparently gunzipping `*.gz`.
+/// The most bytes a compressed input may expand to (`STRATA_MAX_INPUT_BYTES`, default 16 GiB):
+/// beyond it a file is refused as it is read, before it fills memory (a gzip bomb).
+pub fn max_input_bytes() -> u64 {
+    std::env::var("STRATA_MAX_INPUT_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(16 << 30)
+}
+
+/// Read a whole file, transparently gunzipping `*.gz` (up to [`max_input_bytes`]).
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::with_capacity(raw.len() * 4);
+        let cap = max_input_bytes();
+        let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(cap as usize));
         flate2::read::GzDecoder::new(&raw[..])
+            .take(cap + 1)
             .read_to_end(&mut out)
             .map_err(|e| DataError::file(path, format!("not a valid gzip file: {e}")))?;
+        if out.len() as u64 > cap {
+            return Err(DataError::file(path, format!("decompresses to more than {cap} bytes (from {} compressed): refused as a likely gzip bomb; raise STRATA_MAX_INPUT_BYTES if the file is genuine", raw.len())));
+        }
         Ok(out)
     } else {
         Ok(raw)
