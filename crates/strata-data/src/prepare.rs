@@ -310,6 +310,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
     };
     let borders = split.borders(table.rows, cfg.seq_len)?;
     let impute_report = impute(&mut table, cfg.impute, borders.train.1)?;
+    refuse_infinite(&table)?;
     let months = source.as_ref().and_then(|(_, r): &(ReadSpec, ReadReport)| r.step_months).map(|_| "m".to_string());
     let freq = if cfg.dataset.eq_ignore_ascii_case("custom") { months.or_else(|| custom_freq(&table.quality)).unwrap_or(freq) } else { freq };
     let covariates = crate::covariates::split(&mut table, &cfg.covariates.in_table(), Some(target))?;
@@ -433,6 +434,7 @@ pub fn prepare_gluon(cfg: &DataConfig, file: &str) -> Result<Prepared, DataError
     let mut table = crate::table::Table { path: path.clone(), columns, dates, values, rows, quality: Default::default() };
     let train_end = t_train - val_rows;
     let impute_report = impute(&mut table, cfg.impute, train_end)?;
+    refuse_infinite(&table)?;
     let scaler = cfg.scale.then(|| StandardScaler::fit(&table.values, c, train_end));
     if let Some(s) = &scaler {
         s.transform(&mut table.values);
@@ -460,4 +462,17 @@ pub fn prepare_gluon(cfg: &DataConfig, file: &str) -> Result<Prepared, DataError
         source: None,
         covariate_scalers: None,
     })
+}
+
+/// An infinite cell (`inf`, `1e309`) would make the column's scaler and every window non-finite:
+/// refused, naming the row and the column (missing cells are the imputer's).
+fn refuse_infinite(table: &crate::table::Table) -> Result<(), DataError> {
+    let cols = table.cols();
+    match table.values.iter().position(|v| v.is_infinite()) {
+        Some(k) => Err(DataError::file(
+            &table.path,
+            format!("data row {} (after the header), column '{}' holds {}: an infinite value; fix the cell or leave it empty (missing, filled by data.impute)", k / cols + 1, table.columns[k % cols], table.values[k]),
+        )),
+        None => Ok(()),
+    }
 }

@@ -74,6 +74,10 @@ pub struct TrainConfig {
     /// FedProx's `mu`: add `mu/2 * ||w - w0||^2` (w0: the weights this training session started
     /// from, e.g. a federated round's global model) to every step's loss; 0 adds nothing.
     pub proximal_mu: f64,
+    /// Check every gradient after each backward pass and stop at the first non-finite one,
+    /// naming the parameter, the step and its windows (PyTorch's `detect_anomaly`; costs a read
+    /// of the gradients per step). A non-finite loss is always diagnosed.
+    pub detect_anomaly: bool,
 }
 
 impl TrainConfig {
@@ -103,6 +107,7 @@ impl Default for TrainConfig {
             seed: 2021,
             max_steps_per_epoch: None,
             proximal_mu: 0.0,
+            detect_anomaly: false,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! how a step's batch becomes a loss, how validation is scored, which parameters train at which
 //! rate, and what it reports.
 
+pub mod anomaly;
 pub mod checkpoint;
 pub mod proximal;
 pub mod interrupt;
@@ -161,6 +162,15 @@ pub trait Job {
     fn divergence_hint(&self) -> &'static str {
         "lower train.lr or set train.grad_clip"
     }
+    /// Check every gradient after each backward pass (`train.detect_anomaly`).
+    fn detect_anomaly(&self) -> bool {
+        false
+    }
+    /// Why a step's inputs are not finite (which window, row and column), if they are not:
+    /// asked when the loss is not finite.
+    fn diagnose_inputs(&self, _step: &Step) -> Option<String> {
+        None
+    }
     /// The line printed after each round (`None`: none, for trainings inside an algorithm).
     fn report(&self, plan: &Plan, log: &EpochLog, improved: bool) -> Option<String> {
         let lr = log.lr;
@@ -301,10 +311,22 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
                     if h[1] > 0.0 { ((h[0] / h[1]) as f32, (w / h[1]) as f32) } else { (0.0, 0.0) }
                 }
             };
+            let at = || {
+                let shown: Vec<String> = batch.iter().take(8).map(|w| w.to_string()).collect();
+                let windows = if batch.is_empty() { String::new() } else { format!(", windows [{}{}] of the epoch's data", shown.join(", "), if batch.len() > 8 { ", ..." } else { "" }) };
+                format!("{} {} step {} (global step {}){windows}", plan.unit, round + 1, i + 1, global + 1)
+            };
             if !value.is_finite() {
-                bail!("{} diverged at {} {} step {} (global step {}): loss is {value}; {}", plan.activity, plan.unit, round + 1, i + 1, global + 1, job.divergence_hint());
+                // Why: the inputs, else a parameter already non-finite, else the loss itself.
+                let why = job.diagnose_inputs(&Step { round, index: i, global, batch: &batch }).or_else(|| anomaly::nonfinite_parameter(&model)).unwrap_or_else(|| "inputs and parameters are finite: the loss overflowed".into());
+                bail!("{} diverged at {}: loss is {value}; {why}; {}", plan.activity, at(), job.divergence_hint());
             }
             let mut grads = job.split_grads(&model, loss.backward());
+            if job.detect_anomaly()
+                && let Some(why) = grads.iter().find_map(|g| anomaly::nonfinite_gradient(&model, g))
+            {
+                bail!("{} went non-finite at {}: the loss is finite ({value}) but {why} (train.detect_anomaly); {}", plan.activity, at(), job.divergence_hint());
+            }
             if share.is_some() {
                 let c = Instant::now();
                 for g in grads.iter_mut() {

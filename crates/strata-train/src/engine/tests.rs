@@ -32,11 +32,14 @@ struct Quadratic {
     /// Validation losses by round (the default: the training loss).
     val: Option<Vec<f64>>,
     nan_at: Option<usize>,
+    /// A step at which `b`'s gradient is NaN while the loss stays finite.
+    nan_grad_at: Option<usize>,
+    detect: bool,
 }
 
 impl Quadratic {
     fn new(rounds: usize, steps: usize, rates: Vec<f64>) -> Self {
-        Quadratic { rounds, steps, patience: usize::MAX, rates, val: None, nan_at: None }
+        Quadratic { rounds, steps, patience: usize::MAX, rates, val: None, nan_at: None, nan_grad_at: None, detect: false }
     }
 }
 
@@ -59,8 +62,16 @@ impl Job for Quadratic {
     fn describe(&self, _model: &Two, _device: &Device) -> String {
         String::new()
     }
-    fn loss(&mut self, model: &Two, step: &Step, _device: &Device) -> Result<StepLoss> {
-        let loss = (model.a.val() - 3.0).powi_scalar(2) + (model.b.val() - 5.0).powi_scalar(2);
+    fn detect_anomaly(&self) -> bool {
+        self.detect
+    }
+    fn loss(&mut self, model: &Two, step: &Step, device: &Device) -> Result<StepLoss> {
+        let mut loss = (model.a.val() - 3.0).powi_scalar(2) + (model.b.val() - 5.0).powi_scalar(2);
+        if self.nan_grad_at == Some(step.global) {
+            // relu(-(b + 1) * inf) = relu(-inf) = 0 for b > -1: the loss is unchanged, and b's
+            // gradient is relu'(-inf) * -inf = 0 * -inf = NaN.
+            loss = loss + burn::tensor::activation::relu((model.b.val() + 1.0) * scalar(f32::NEG_INFINITY, device));
+        }
         let mut s = StepLoss::of(loss);
         if self.nan_at == Some(step.global) {
             s.value = f32::NAN;
@@ -113,6 +124,18 @@ fn a_non_finite_loss_stops_the_run_naming_the_step() {
     let mut state = TrainState::default();
     let e = fit(&mut job, Store::Memory(&mut state), &device(), 2).err().expect("diverged").to_string();
     assert!(e.contains("diverged at epoch 2 step 2 (global step 5)"), "{e}");
+}
+
+#[test]
+fn a_nan_gradient_is_named_with_detect_anomaly_and_through_the_parameter_without() {
+    // detect_anomaly: stopped at the step whose gradient is NaN, naming it, the loss finite.
+    let mut job = Quadratic { nan_grad_at: Some(2), detect: true, ..Quadratic::new(2, 3, vec![0.1]) };
+    let e = fit(&mut job, Store::Memory(&mut TrainState::default()), &device(), 2).err().expect("stopped").to_string();
+    assert!(e.contains("went non-finite at epoch 1 step 3 (global step 3)") && e.contains("the gradient of `b` [1]: 1 NaN"), "{e}");
+    // Without it the NaN reaches `b` through Adam; the next loss is NaN and names `b`.
+    let mut job = Quadratic { nan_grad_at: Some(2), ..Quadratic::new(2, 3, vec![0.1]) };
+    let e = fit(&mut job, Store::Memory(&mut TrainState::default()), &device(), 2).err().expect("diverged").to_string();
+    assert!(e.contains("diverged at epoch 2 step 1 (global step 4)") && e.contains("the parameter `b` [1]: 1 NaN"), "{e}");
 }
 
 #[test]

@@ -147,6 +147,40 @@ impl Task {
     }
 }
 
+impl Task {
+    /// The first non-finite value among the inputs and targets of training windows `batch`:
+    /// which window, which data row (1-based, as the data was read) and which column.
+    pub fn nonfinite_input(&self, batch: &[usize]) -> Option<String> {
+        let w = self.splits()[0];
+        let names: Vec<String> = match self {
+            Task::Lsf(d) => d.columns.clone(),
+            Task::Spatial(d) => d.ids.clone().unwrap_or_else(|| (0..d.nodes).map(|i| format!("node {i}")).collect()),
+        };
+        let features = w.series.channels / names.len().max(1);
+        for &i in batch {
+            let first = w.start + i * w.stride;
+            let parts: [(&[f32], usize, usize, &str); 2] = [(w.x(i), first, w.series.channels, "input"), (w.y(i), first + w.seq_len, w.target.channels, "target")];
+            for (values, row0, width, what) in parts {
+                if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+                    let (row, col) = (row0 + k / width, k % width);
+                    let name = names.get(col / if what == "input" { features.max(1) } else { 1 }).cloned().unwrap_or_else(|| col.to_string());
+                    return Some(format!("training window {i} holds {} in its {what} at data row {} (column '{name}'): the data has a missing or non-finite cell there; set data.impute, or clean the file", values[k], row + 1));
+                }
+            }
+            if let Some(c) = &w.covariates {
+                for (series, len, kind) in [(&c.past, w.seq_len, "past-observed"), (&c.future, w.seq_len + w.pred_len, "future-known")] {
+                    let Some(s) = series else { continue };
+                    let cells = &s.data[first * s.channels..(first + len) * s.channels];
+                    if let Some(k) = cells.iter().position(|v| !v.is_finite()) {
+                        return Some(format!("training window {i} holds {} in a {kind} covariate at data row {}", cells[k], first + k / s.channels + 1));
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
 /// The covariate widths of a split's windows, as the models see them.
 pub fn covariate_shape(w: &Windows) -> strata_models::CovariateShape {
     let [past, future, statics, groups] = w.covariate_widths();

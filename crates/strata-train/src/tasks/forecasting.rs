@@ -137,6 +137,14 @@ impl Job for Forecasting<'_> {
         self.cfg.train.proximal_mu
     }
 
+    fn detect_anomaly(&self) -> bool {
+        self.cfg.train.detect_anomaly
+    }
+
+    fn diagnose_inputs(&self, step: &Step) -> Option<String> {
+        self.task.nonfinite_input(step.batch)
+    }
+
     fn plan(&self) -> Plan {
         let t = &self.cfg.train;
         Plan::epochs(t.epochs, self.task.splits()[0].len(), t.batch_size, t.max_steps_per_epoch, t.patience, t.seed)
