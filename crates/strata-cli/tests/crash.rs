@@ -37,10 +37,6 @@ patience = 10
 seed = 7
 "#;
 
-fn start(cfg: &Path, run: &Path) -> Child {
-    strata().args(["train", "--config"]).arg(cfg).arg("--out").arg(run).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
-}
-
 fn results(run: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap()
 }
@@ -79,15 +75,32 @@ enum Kill {
 /// every run must end with `want`'s metrics and losses. Returns (kills, kills that left a
 /// checkpoint half written, runs).
 fn campaign(dir: &Path, cfg: &Path, want: &serde_json::Value, full: Duration, how: Kill) -> (usize, usize, usize) {
+    let command = |run: &Path| {
+        let mut c = strata();
+        c.args(["train", "--config"]).arg(cfg).arg("--out").arg(run);
+        c
+    };
+    let same = |got: &serde_json::Value, want: &serde_json::Value, run: usize| {
+        for key in ["val", "test"] {
+            assert_eq!(got[key], want[key], "run {run}: {key} metrics after the kills");
+        }
+        let history = |r: &serde_json::Value| r["training"]["history"].as_array().unwrap().iter().map(|e| (e["epoch"].clone(), e["train_loss"].clone(), e["val_loss"].clone())).collect::<Vec<_>>();
+        assert_eq!(history(got), history(want), "run {run}: the epochs' losses");
+    };
+    kill_campaign(dir, &command, want, full, how, 20, &same)
+}
+
+/// [`campaign`] for any command (`command(run folder)`), `wanted` kills, results compared by `same`.
+fn kill_campaign(dir: &Path, command: &dyn Fn(&Path) -> std::process::Command, want: &serde_json::Value, full: Duration, how: Kill, wanted: usize, same: &dyn Fn(&serde_json::Value, &serde_json::Value, usize)) -> (usize, usize, usize) {
     let mut rng = Rng(0x5eed_2026);
     let (mut kills, mut mid_checkpoint, mut cycles) = (0, 0, 0);
-    while kills < 20 {
+    while kills < wanted {
         cycles += 1;
         let run = dir.join(format!("run{cycles}"));
         loop {
             let crash_at = 1 + (rng.next() * 40.0) as usize;
-            let mut cmd = strata();
-            cmd.args(["train", "--config"]).arg(cfg).arg("--out").arg(&run).stdout(Stdio::null()).stderr(Stdio::null());
+            let mut cmd = command(&run);
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
             if matches!(how, Kill::Injected) {
                 cmd.env("STRATA_CRASH_AT", crash_at.to_string());
             }
@@ -121,19 +134,14 @@ fn campaign(dir: &Path, cfg: &Path, want: &serde_json::Value, full: Duration, ho
             if unfinished(&run) > 0 {
                 mid_checkpoint += 1;
             }
-            if kills >= 20 && !run.join("results.json").exists() {
+            if kills >= wanted && !run.join("results.json").exists() {
                 // Let the last run finish uninterrupted.
-                let out = strata().args(["train", "--config"]).arg(cfg).arg("--out").arg(&run).output().unwrap();
+                let out = command(&run).output().unwrap();
                 assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
                 break;
             }
         }
-        let got = results(&run);
-        for key in ["val", "test"] {
-            assert_eq!(got[key], want[key], "run {cycles}: {key} metrics after the kills");
-        }
-        let history = |r: &serde_json::Value| r["training"]["history"].as_array().unwrap().iter().map(|e| (e["epoch"].clone(), e["train_loss"].clone(), e["val_loss"].clone())).collect::<Vec<_>>();
-        assert_eq!(history(&got), history(want), "run {cycles}: the epochs' losses");
+        same(&results(&run), want, cycles);
     }
     (kills, mid_checkpoint, cycles)
 }
@@ -200,4 +208,36 @@ fn a_full_disk_is_a_clear_error_and_leaves_the_previous_checkpoint_intact() {
     assert!(out.status.success() && err.contains("resuming"), "{err}");
     let got = results(&run);
     assert_eq!((&got["val"], &got["test"]), (&want["val"], &want["test"]));
+}
+
+/// `strata finetune` (AdaLoRA on the tiny MOIRAI fixture, whose importance scores and ranks
+/// are part of the resume point) dies at random checkpoint events 5 times and ends with the
+/// uninterrupted fine-tuning's metrics and losses.
+#[test]
+fn finetune_crashes_end_with_the_uninterrupted_runs_metrics() {
+    let dir = tmp("crash-finetune");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/moirai/tiny");
+    let csv = common::two_series_csv(&dir);
+    let command = |run: &Path| {
+        let mut c = strata();
+        c.args(["finetune", "--method", "adalora", "--model"]).arg(&model).args(["--dataset", "custom", "--set"]).arg(format!("data.path={:?}", csv.display().to_string()));
+        c.args(["--set", "data.seq_len=64", "--set", "data.pred_len=16", "--set", "patch_size=8", "--set", "train.epochs=4", "--set", "train.max_steps_per_epoch=3"]);
+        c.args(["--set", "train.batch_size=8", "--set", "train.lr=1e-3", "--set", "train.paths=20"]);
+        c.args(["--set", "adalora.t_init=1", "--set", "adalora.t_final=1", "--set", "adalora.delta_t=1", "--out"]).arg(run);
+        c
+    };
+    let t0 = Instant::now();
+    let out = command(&dir.join("reference")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let full = t0.elapsed();
+    let want = results(&dir.join("reference"));
+    let same = |got: &serde_json::Value, want: &serde_json::Value, run: usize| {
+        for key in ["test_mse", "test_mae", "notes"] {
+            assert_eq!(got[key], want[key], "run {run}: {key} after the crashes");
+        }
+        let losses = |r: &serde_json::Value| r["history"].as_array().unwrap().iter().map(|e| (e["epoch"].clone(), e["train_loss"].clone(), e["val_loss"].clone())).collect::<Vec<_>>();
+        assert_eq!(losses(got), losses(want), "run {run}: the epochs' losses");
+    };
+    let (kills, mid, runs) = kill_campaign(&dir, &command, &want, full, Kill::Injected, 5, &same);
+    eprintln!("finetune: {kills} crashes over {runs} run(s), {mid} with a checkpoint half written; the same metrics, losses and AdaLoRA ranks");
 }
