@@ -75,7 +75,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     None => (PathBuf::from(m).file_name().map_or(m.clone(), |n| n.to_string_lossy().into_owned()), PathBuf::from(m)),
                 })
                 .collect();
-            let cfg = strata_serve::ServeConfig { models, addr, max_body, max_concurrency, max_batch };
+            let cfg = strata_serve::ServeConfig { models, addr, max_body, max_concurrency, max_batch, ..Default::default() };
             let names: Vec<String> = cfg.models.iter().map(|(n, _)| n.clone()).collect();
             tokio::runtime::Runtime::new()?.block_on(strata_serve::serve(cfg, |a| eprintln!("serving {names:?} on http://{a} (POST /v1/models/{{name}}/forecast, GET /v1/models, GET /health)")))?;
         }

@@ -1,8 +1,9 @@
 //! `strata serve` under abuse, on 127.0.0.1 only and bounded in count and time
 //! (docs/reliability.md): malformed, random, deeply nested and oversized bodies, slow
 //! (slowloris-style) connections held open, and more concurrent clients than the server admits.
-//! No crash, every refusal a 4xx (or 503 when busy) with a reason, bounded memory, and the
-//! latency of well-formed requests under that load recorded.
+//! No crash, every refusal a 4xx (or 503 when busy) with a reason, slow clients disconnected
+//! after the header timeout, bounded memory, and the latency of well-formed requests under that
+//! load recorded.
 
 mod common;
 
@@ -69,7 +70,7 @@ fn valid_body() -> Vec<u8> {
 fn the_server_survives_abuse_and_keeps_answering() {
     let dir = tmp("abuse");
     let run = train(&dir, "etth1", CONFIG);
-    let cfg = strata_serve::ServeConfig { models: vec![("etth1".into(), run)], addr: ([127, 0, 0, 1], 0).into(), max_body: 1 << 20, max_concurrency: 16, max_batch: 64 };
+    let cfg = strata_serve::ServeConfig { models: vec![("etth1".into(), run)], addr: ([127, 0, 0, 1], 0).into(), max_body: 1 << 20, max_concurrency: 16, max_batch: 64, header_timeout: Duration::from_secs(2) };
     let addr = strata_serve::spawn(cfg).unwrap();
     let url = format!("http://{addr}/v1/models/etth1/forecast");
     let good = valid_body();
@@ -140,15 +141,20 @@ fn the_server_survives_abuse_and_keeps_answering() {
                 let Ok(mut s) = TcpStream::connect(addr) else { return 0u8 };
                 s.set_read_timeout(Some(Duration::from_millis(50))).ok();
                 let head = b"POST /v1/models/etth1/forecast HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+                let mut refused = false;
                 for &b in head.iter().cycle() {
-                    if stop.load(std::sync::atomic::Ordering::Relaxed) || s.write_all(&[b]).is_err() {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    if s.write_all(&[b]).is_err() {
+                        refused = true;
                         break;
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 // 1 when the server had closed the connection.
                 let mut buf = [0u8; 64];
-                matches!(s.read(&mut buf), Ok(0)) as u8
+                (refused || matches!(s.read(&mut buf), Ok(0)) || matches!(s.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)) as u8
             })
         })
         .collect();
@@ -173,6 +179,8 @@ fn the_server_survives_abuse_and_keeps_answering() {
         .collect();
     let results: Vec<(u16, String, Duration)> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
     let wall = t0.elapsed();
+    // The slow clients outlast the 2 s header timeout: the server has closed them.
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(t0.elapsed()));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let closed: u32 = slow.into_iter().map(|h| h.join().unwrap() as u32).sum();
     let ok = results.iter().filter(|r| r.0 == 200).count();
@@ -196,6 +204,7 @@ fn the_server_survives_abuse_and_keeps_answering() {
         grown >> 20
     );
     assert!(ok >= results.len() / 2, "only {ok} of {} answered", results.len());
+    assert_eq!(closed, 200, "slow connections still open after the header timeout");
     assert!(pct(0.99) < Duration::from_secs(10), "p99 {:?}", pct(0.99));
     assert!(grown < 1 << 30, "peak memory grew by {grown} bytes");
     // Still healthy.

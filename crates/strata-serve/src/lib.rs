@@ -9,6 +9,8 @@
 //! * Bounded: request bodies over `max_body` bytes get 413, more than `max_concurrency`
 //!   requests in flight get 503, and malformed JSON (400), wrong shapes and data the model
 //!   cannot read (422) get a reason; a failing model call gets 500. Nothing crashes the server.
+//! * A client that has not sent a request's headers within `header_timeout` is disconnected
+//!   (slowloris): connections are served by hyper with a timer, which `axum::serve` lacks.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -39,11 +41,13 @@ pub struct ServeConfig {
     pub max_concurrency: usize,
     /// Most queries forecast in one model call.
     pub max_batch: usize,
+    /// Time a client has to send a request's headers before it is disconnected.
+    pub header_timeout: std::time::Duration,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
-        ServeConfig { models: Vec::new(), addr: ([127, 0, 0, 1], 8080).into(), max_body: 4 << 20, max_concurrency: 256, max_batch: 64 }
+        ServeConfig { models: Vec::new(), addr: ([127, 0, 0, 1], 8080).into(), max_body: 4 << 20, max_concurrency: 256, max_batch: 64, header_timeout: std::time::Duration::from_secs(10) }
     }
 }
 
@@ -150,8 +154,35 @@ pub async fn serve(cfg: ServeConfig, ready: impl FnOnce(SocketAddr)) -> Result<(
     let router = app(&cfg)?;
     let listener = tokio::net::TcpListener::bind(cfg.addr).await.with_context(|| format!("cannot listen on {}", cfg.addr))?;
     ready(listener.local_addr()?);
-    axum::serve(listener, router).with_graceful_shutdown(async { tokio::signal::ctrl_c().await.ok(); }).await?;
+    run(listener, router, cfg.header_timeout, async { tokio::signal::ctrl_c().await.ok(); }).await;
     Ok(())
+}
+
+/// Accept connections until `stop`, each served over HTTP/1 by hyper with a timer, so that a
+/// client slower than `header_timeout` to send its headers is disconnected; then give the open
+/// connections 10 s to finish.
+async fn run(listener: tokio::net::TcpListener, router: Router, header_timeout: std::time::Duration, stop: impl std::future::Future<Output = ()>) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut open = tokio::task::JoinSet::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: wait and go on.
+                Err(_) => { tokio::time::sleep(std::time::Duration::from_millis(50)).await; continue; }
+            },
+            _ = &mut stop => break,
+        };
+        while open.try_join_next().is_some() {}
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        open.spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async { while open.join_next().await.is_some() {} }).await;
 }
 
 /// Start the server on a background runtime (tests, the load test); returns its address.
@@ -164,7 +195,7 @@ pub fn spawn(cfg: ServeConfig) -> Result<SocketAddr> {
             match tokio::net::TcpListener::bind(cfg.addr).await {
                 Ok(listener) => {
                     let _ = tx.send(listener.local_addr().map_err(|e| e.to_string()));
-                    let _ = axum::serve(listener, router).await;
+                    run(listener, router, cfg.header_timeout, std::future::pending()).await;
                 }
                 Err(e) => {
                     let _ = tx.send(Err(format!("cannot listen on {}: {e}", cfg.addr)));
