@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{data_root, tmp, train};
+use common::{Rng, data_root, tmp, train};
 
 const CONFIG: &str = r#"
 [data]
@@ -24,19 +24,6 @@ name = "dlinear"
 epochs = 1
 max_steps_per_epoch = 5
 "#;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// The process's peak resident memory (VmHWM), bytes.
 fn peak_rss() -> u64 {
@@ -91,7 +78,7 @@ fn the_server_survives_abuse_and_keeps_answering() {
                     body[i] ^= 1 << rng.below(8);
                 }
             }
-            2 => body = (0..rng.below(4096)).map(|_| rng.next() as u8).collect(),
+            2 => body = (0..rng.below(4096)).map(|_| rng.next_u64() as u8).collect(),
             3 => body = [&b"{\"values\": "[..], &vec![b'['; 50_000 + rng.below(50_000)][..]].concat(),
             4 => {
                 let i = rng.below(body.len());

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{strata, tmp};
+use common::{Rng, strata, tmp};
 
 /// PatchTST with dropout on ETTh1, short epochs: the resume point (the model, ~0.36 MB, Adam's
 /// two moments, the state) is written after each of five epochs.
@@ -47,17 +47,6 @@ fn unfinished(run: &Path) -> usize {
         let n = e.file_name().to_string_lossy().into_owned();
         n.contains(".epoch") || n.contains(".tmp")
     }).count())
-}
-
-/// A small seeded generator (xorshift), so that the kill times are reproducible.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// How one attempt ends a run early.

@@ -7,6 +7,10 @@
 //! the batch and the model are all on the path. Changing the same covariate before the origin
 //! must change the forecast, so the guard can fail.
 
+mod common;
+
+use common::date;
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
@@ -28,11 +32,6 @@ fn value(col: &str, s: usize, t: usize) -> f64 {
         "elev" => 100.0 + 50.0 * s as f64,
         _ => (tf * std::f64::consts::TAU / 24.0).sin() + 0.3 * (tf * 0.21 - 1.0).sin() + 5.0,
     }
-}
-
-fn date(t: usize) -> String {
-    let start = chrono::NaiveDate::from_ymd_opt(2021, 3, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("a date");
-    (start + chrono::Duration::hours(t as i64)).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// A wide file `date,load,hol,OT`, cells of `perturb` (column, from row, to row) replaced.
@@ -64,9 +63,7 @@ fn write_long(path: &Path, perturb: Option<(&str, usize, usize)>) {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("strata-cov-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::dir("strata-cov", name)
 }
 
 struct Case {

@@ -7,6 +7,10 @@
 //! forecast origin, reads it again and asserts the forecast of that window is the same to the
 //! bit; changing the same cells before the origin must change it, so the guard can fail.
 
+mod common;
+
+use common::date;
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
@@ -43,11 +47,6 @@ fn value(col: &str, s: usize, t: usize) -> f64 {
     }
 }
 
-fn date(t: usize) -> String {
-    let start = chrono::NaiveDate::from_ymd_opt(2021, 3, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).expect("a date");
-    (start + chrono::Duration::hours(t as i64)).format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
 /// `unique_id,ds,y,occ,hol,elev,lat,lon`, cells of `perturb` (column, from row, to row) changed.
 fn write_long(path: &Path, perturb: Option<(&str, usize, usize)>) {
     let mut s = String::from("unique_id,ds,y,occ,hol,elev,lat,lon\n");
@@ -65,9 +64,7 @@ fn write_long(path: &Path, perturb: Option<(&str, usize, usize)>) {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("strata-stcov-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::dir("strata-stcov", name)
 }
 
 /// Four sensors, a k-nearest-neighbour graph from their coordinates, 12 steps in, `pred_len` out.
