@@ -183,7 +183,20 @@ fn read_parquet(path: &Path) -> Result<RawTable, DataError> {
     parquet_from(path, file)
 }
 
+/// Run a third-party decoder that may panic on a corrupt file (the arrow and parquet crates
+/// do on some: docs/reliability.md) and turn a panic into an error naming the file.
+fn guarded(path: &Path, what: &str, decode: impl FnOnce() -> Result<RawTable, DataError>) -> Result<RawTable, DataError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|p| {
+        let why = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        Err(DataError::file(path, format!("not a readable {what} file: its decoder failed ({why}); the file is corrupt or truncated")))
+    })
+}
+
 fn parquet_from<R: parquet::file::reader::ChunkReader + 'static>(path: &Path, file: R) -> Result<RawTable, DataError> {
+    guarded(path, "Parquet", || parquet_unguarded(path, file))
+}
+
+fn parquet_unguarded<R: parquet::file::reader::ChunkReader + 'static>(path: &Path, file: R) -> Result<RawTable, DataError> {
     let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| DataError::file(path, format!("not a readable Parquet file: {e}")))?;
     let reader = builder.build().map_err(|e| DataError::file(path, format!("cannot read the Parquet file: {e}")))?;
@@ -197,6 +210,42 @@ fn read_arrow(path: &Path) -> Result<RawTable, DataError> {
 }
 
 fn arrow_from<R: std::io::Read + std::io::Seek>(path: &Path, file: R) -> Result<RawTable, DataError> {
+    guarded(path, "Arrow IPC", || arrow_unguarded(path, file))
+}
+
+/// The blocks an Arrow IPC file's footer lists must lie inside the file: the reader allocates
+/// each block's claimed length before reading it (a 3 KB file claiming 256 MB allocates 256 MB).
+fn check_arrow_blocks<R: std::io::Read + std::io::Seek>(path: &Path, file: &mut R) -> Result<(), DataError> {
+    use std::io::SeekFrom;
+    let bad = |msg: String| DataError::file(path, format!("not a readable Arrow IPC file: {msg}"));
+    let io = |e: std::io::Error| DataError::io(path, e);
+    let len = file.seek(SeekFrom::End(0)).map_err(io)?;
+    if len < 10 {
+        return Err(bad(format!("{len} bytes is too short for an Arrow file")));
+    }
+    let mut tail = [0u8; 10];
+    file.seek(SeekFrom::End(-10)).map_err(io)?;
+    file.read_exact(&mut tail).map_err(io)?;
+    let footer_len = arrow_ipc::reader::read_footer_length(tail).map_err(|e| bad(e.to_string()))? as u64;
+    if footer_len + 10 > len {
+        return Err(bad(format!("its footer claims {footer_len} bytes of a {len}-byte file")));
+    }
+    let mut footer = vec![0u8; footer_len as usize];
+    file.seek(SeekFrom::End(-10 - footer_len as i64)).map_err(io)?;
+    file.read_exact(&mut footer).map_err(io)?;
+    let footer = arrow_ipc::root_as_footer(&footer).map_err(|e| bad(format!("its footer: {e}")))?;
+    for block in footer.recordBatches().into_iter().chain(footer.dictionaries()).flatten() {
+        let end = (block.offset() as i128) + block.metaDataLength() as i128 + block.bodyLength() as i128;
+        if block.offset() < 0 || block.metaDataLength() < 0 || block.bodyLength() < 0 || end > len as i128 {
+            return Err(bad(format!("a block claims bytes {}..{end} of a {len}-byte file", block.offset())));
+        }
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(())
+}
+
+fn arrow_unguarded<R: std::io::Read + std::io::Seek>(path: &Path, mut file: R) -> Result<RawTable, DataError> {
+    check_arrow_blocks(path, &mut file)?;
     let reader = arrow_ipc::reader::FileReader::try_new(file, None)
         .map_err(|e| DataError::file(path, format!("not a readable Arrow IPC (Feather v2) file: {e}")))?;
     let schema = reader.schema();
