@@ -230,3 +230,71 @@ fn finetune_crashes_end_with_the_uninterrupted_runs_metrics() {
     let (kills, mid, runs) = kill_campaign(&dir, &command, &want, full, Kill::Injected, 5, &same);
     eprintln!("finetune: {kills} crashes over {runs} run(s), {mid} with a checkpoint half written; the same metrics, losses and AdaLoRA ranks");
 }
+
+/// `strata distill` (STemDist on a small synthetic graph) killed once mid-distillation and made
+/// to die at each of its output writes: the same command afterwards leaves exactly the folder an
+/// uninterrupted run leaves. A distillation has no resume point (it starts over, seeded);
+/// its three files are written atomically, so no half-written one is ever read.
+#[test]
+fn distill_killed_and_crashed_ends_with_the_uninterrupted_folder() {
+    let dir = tmp("crash-distill");
+    let data = dir.join("synth");
+    let out = strata().args(["synth", "--nodes", "30", "--days", "4", "--steps-per-day", "24", "--seed", "3", "--out"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let command = |folder: &Path| {
+        let mut c = strata();
+        c.args(["distill", "--method", "stemdist", "--out"]).arg(folder);
+        for s in [
+            "data.dataset=\"spatial\"".to_string(),
+            format!("data.path=\"{}\"", data.join("signal.npy").display()),
+            format!("data.graph=\"{}\"", data.join("graph.csv").display()),
+            "data.steps_per_day=24".into(),
+            "distill.outer=2".into(),
+            "distill.inner=2".into(),
+            "distill.subsets=2".into(),
+            "distill.batch=8".into(),
+            "distill.model_epochs=1".into(),
+            "distill.eval_every=1".into(),
+            "distill.eval_epochs=2".into(),
+            "distill.model.layers=2".into(),
+            "distill.model.conv_channels=8".into(),
+            "distill.model.residual_channels=8".into(),
+            "distill.model.skip_channels=8".into(),
+            "distill.model.end_channels=16".into(),
+        ] {
+            c.args(["--set", &s]);
+        }
+        c
+    };
+    let t0 = Instant::now();
+    let out = command(&dir.join("reference")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let full = t0.elapsed();
+    let folder = |d: &Path| {
+        let mut r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("distilled.json")).unwrap()).unwrap();
+        for timing in ["distill_seconds", "peak_rss_mb"] {
+            r[timing] = serde_json::Value::Null;
+        }
+        (r, std::fs::read(d.join("x.npy")).unwrap(), std::fs::read(d.join("y.npy")).unwrap())
+    };
+    let want = folder(&dir.join("reference"));
+    let run = dir.join("run");
+    // SIGKILL halfway through.
+    let mut child = command(&run).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(full / 2);
+    let killed = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Then a death at each of the first output events (x.npy written, renamed, y.npy ...).
+    for n in 1..=5 {
+        let status = command(&run).env("STRATA_CRASH_AT", n.to_string()).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+        assert!(!status.success(), "crash point {n} was not reached");
+        let half: Vec<String> = std::fs::read_dir(&run).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".tmp")).collect()).unwrap_or_default();
+        // The record is renamed into place last (event 6): never there after a crash before it.
+        assert!(!run.join("distilled.json").exists(), "crash point {n}: the record landed before the arrays ({half:?})");
+    }
+    let out = command(&run).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(folder(&run) == want, "the distilled folder after the kills differs from the uninterrupted one");
+    eprintln!("distill: killed {} at {:.1} s of {:.1} s, then 5 injected crashes at its output writes; the final folder equals the uninterrupted one", if killed { "mid-run" } else { "after it ended" }, (full / 2).as_secs_f64(), full.as_secs_f64());
+}
