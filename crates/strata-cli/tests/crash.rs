@@ -238,31 +238,12 @@ fn finetune_crashes_end_with_the_uninterrupted_runs_metrics() {
 #[test]
 fn distill_killed_and_crashed_ends_with_the_uninterrupted_folder() {
     let dir = tmp("crash-distill");
-    let data = dir.join("synth");
-    let out = strata().args(["synth", "--nodes", "30", "--days", "4", "--steps-per-day", "24", "--seed", "3", "--out"]).arg(&data).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sets = common::small_distill_sets(&common::synth_graph(&dir, 30));
     let command = |folder: &Path| {
         let mut c = strata();
         c.args(["distill", "--method", "stemdist", "--out"]).arg(folder);
-        for s in [
-            "data.dataset=\"spatial\"".to_string(),
-            format!("data.path=\"{}\"", data.join("signal.npy").display()),
-            format!("data.graph=\"{}\"", data.join("graph.csv").display()),
-            "data.steps_per_day=24".into(),
-            "distill.outer=2".into(),
-            "distill.inner=2".into(),
-            "distill.subsets=2".into(),
-            "distill.batch=8".into(),
-            "distill.model_epochs=1".into(),
-            "distill.eval_every=1".into(),
-            "distill.eval_epochs=2".into(),
-            "distill.model.layers=2".into(),
-            "distill.model.conv_channels=8".into(),
-            "distill.model.residual_channels=8".into(),
-            "distill.model.skip_channels=8".into(),
-            "distill.model.end_channels=16".into(),
-        ] {
-            c.args(["--set", &s]);
+        for s in &sets {
+            c.args(["--set", s]);
         }
         c
     };

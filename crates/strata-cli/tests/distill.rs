@@ -3,37 +3,13 @@
 
 mod common;
 
-use common::{strata, tmp};
+use common::{small_distill_sets, strata, synth_graph, tmp};
 
 #[test]
 fn distill_a_synthetic_graph_and_train_on_the_result() {
     let dir = tmp("distill");
-    let data = dir.join("synth");
-    let out = strata().args(["synth", "--nodes", "40", "--days", "4", "--steps-per-day", "24", "--seed", "3", "--out"]).arg(&data).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("SYNTHETIC"));
-    let sets = [
-        "data.dataset=\"spatial\"".to_string(),
-        format!("data.path=\"{}\"", data.join("signal.npy").display()),
-        format!("data.graph=\"{}\"", data.join("graph.csv").display()),
-        "data.graph_weights=\"raw\"".into(),
-        "data.graph_symmetric=true".into(),
-        "data.steps_per_day=24".into(),
-        "distill.outer=2".into(),
-        "distill.inner=2".into(),
-        "distill.subsets=2".into(),
-        "distill.batch=8".into(),
-        "distill.model_epochs=1".into(),
-        "distill.eval_every=1".into(),
-        "distill.eval_epochs=2".into(),
-        "distill.temporal=0.2".into(),
-        "distill.spatial=0.25".into(),
-        "distill.model.layers=2".into(),
-        "distill.model.conv_channels=8".into(),
-        "distill.model.residual_channels=8".into(),
-        "distill.model.skip_channels=8".into(),
-        "distill.model.end_channels=16".into(),
-    ];
+    let data = synth_graph(&dir, 40);
+    let sets = small_distill_sets(&data);
     for method in ["stemdist", "random"] {
         let folder = dir.join(method);
         let mut cmd = strata();

@@ -80,9 +80,9 @@ pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
             (signal_of(frame.values, frame.rows, n, c, ids), dates, None)
         } else {
             let target = (!wide).then(|| frame.features[0].clone());
-            let coords = frame.statics.clone();
             let mut table = frame.into_table();
-            let split = crate::spatial_covariates::split_table(&mut table, cov, target.as_deref(), &coords)?;
+            let coords = statics.as_ref().expect("read with the frame");
+            let split = crate::spatial_covariates::split_table(&mut table, cov, target.as_deref(), coords)?;
             let n = table.cols();
             (signal_of(table.values, table.rows, n, 1, table.columns), dates, split)
         }

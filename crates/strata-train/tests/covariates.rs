@@ -113,23 +113,7 @@ fn forecast(task: &Task, model: &Model, k: usize, device: &Device) -> Vec<f32> {
 /// sensor graph or a grid: their guard, which runs these too, is in `spatial_covariates.rs`).
 fn covariate_models() -> Vec<ModelConfig> {
     use ModelConfig::*;
-    let models: Vec<ModelConfig> = ModelConfig::all_defaults().into_iter().filter(|m| {
-        let k = m.covariates();
-        (k.past || k.future || k.statics) && !matches!(m, Stid(_) | Gwnet(_) | Stgcn(_) | Mtgnn(_) | Stcnn(_) | Convlstm(_))
-    })
-    .map(|m| match m {
-        ModelConfig::Itransformer(c) => ModelConfig::Itransformer(strata_models::ITransformerConfig { d_model: 32, n_heads: 4, d_ff: 64, ..c }),
-        // The final layer norm makes TiDE's temporal decoder a constant (tide.rs): without it
-        // the covariates reach the forecast, and the guard checks that they are read where known.
-        ModelConfig::Tide(c) => ModelConfig::Tide(strata_models::TiDEConfig { final_norm: false, ..c }),
-        other => other,
-    })
-    .collect();
-    let names: Vec<&str> = models.iter().map(|m| m.name()).collect();
-    for want in ["tide", "timexer", "itransformer"] {
-        assert!(names.contains(&want), "{want} declares covariates: {names:?}");
-    }
-    models
+    common::covariate_models(&["tide", "timexer", "itransformer"]).into_iter().filter(|m| !matches!(m, Stid(_) | Gwnet(_) | Stgcn(_) | Mtgnn(_) | Stcnn(_) | Convlstm(_))).collect()
 }
 
 #[test]

@@ -97,25 +97,9 @@ fn forecast(task: &Task, model: &Model, k: usize, device: &Device) -> Vec<f32> {
     model.forward_inputs(x, None, None, cov).into_data().convert::<f32>().try_into_vec().unwrap()
 }
 
-/// Every model that declares a covariate kind, small where the default is large.
+/// Every covariate-aware model, the spatio-temporal ones and the long-sequence ones.
 fn covariate_models() -> Vec<ModelConfig> {
-    let models: Vec<ModelConfig> = ModelConfig::all_defaults()
-        .into_iter()
-        .filter(|m| {
-            let k = m.covariates();
-            k.past || k.future || k.statics
-        })
-        .map(|m| match m {
-            ModelConfig::Itransformer(c) => ModelConfig::Itransformer(strata_models::ITransformerConfig { d_model: 32, n_heads: 4, d_ff: 64, ..c }),
-            ModelConfig::Tide(c) => ModelConfig::Tide(strata_models::TiDEConfig { final_norm: false, ..c }),
-            other => other,
-        })
-        .collect();
-    let names: Vec<&str> = models.iter().map(|m| m.name()).collect();
-    for want in ["stid", "gwnet", "stgcn", "mtgnn", "stcnn", "convlstm", "tide", "timexer", "itransformer"] {
-        assert!(names.contains(&want), "{want} declares covariates: {names:?}");
-    }
-    models
+    common::covariate_models(&["stid", "gwnet", "stgcn", "mtgnn", "stcnn", "convlstm", "tide", "timexer", "itransformer"])
 }
 
 #[test]

@@ -66,3 +66,40 @@ impl Rng {
         (self.next_u64() % n.max(1) as u64) as usize
     }
 }
+
+/// `strata synth` into `<dir>/synth`: a synthetic sensor graph of `nodes` nodes, 4 days of
+/// hourly steps, seed 3. Returns the folder.
+pub fn synth_graph(dir: &Path, nodes: usize) -> PathBuf {
+    let data = dir.join("synth");
+    let out = strata().args(["synth", "--nodes", &nodes.to_string(), "--days", "4", "--steps-per-day", "24", "--seed", "3", "--out"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("SYNTHETIC"));
+    data
+}
+
+/// The `--set` overrides of a small, quick distillation of a [`synth_graph`] folder (a quarter
+/// of the locations, a fifth of the windows, two outer and inner iterations, a small MTGNN).
+pub fn small_distill_sets(data: &Path) -> Vec<String> {
+    vec![
+        "data.dataset=\"spatial\"".to_string(),
+        format!("data.path=\"{}\"", data.join("signal.npy").display()),
+        format!("data.graph=\"{}\"", data.join("graph.csv").display()),
+        "data.graph_weights=\"raw\"".into(),
+        "data.graph_symmetric=true".into(),
+        "data.steps_per_day=24".into(),
+        "distill.outer=2".into(),
+        "distill.inner=2".into(),
+        "distill.subsets=2".into(),
+        "distill.batch=8".into(),
+        "distill.model_epochs=1".into(),
+        "distill.eval_every=1".into(),
+        "distill.eval_epochs=2".into(),
+        "distill.temporal=0.2".into(),
+        "distill.spatial=0.25".into(),
+        "distill.model.layers=2".into(),
+        "distill.model.conv_channels=8".into(),
+        "distill.model.residual_channels=8".into(),
+        "distill.model.skip_channels=8".into(),
+        "distill.model.end_channels=16".into(),
+    ]
+}
