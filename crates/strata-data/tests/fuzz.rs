@@ -16,9 +16,8 @@
 mod fuzz_support;
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 
-use fuzz_support::{LARGEST, campaign, data_root, seed_file};
+use fuzz_support::{campaign, data_root, largest, reset_largest, seed_file};
 
 fn err<T>(r: Result<T, strata_data::DataError>) -> Result<(), String> {
     r.map(|_| ()).map_err(|e| e.to_string())
@@ -128,9 +127,9 @@ fn gzip_bombs_are_refused_before_they_fill_memory() {
     std::fs::write(&path, gz.finish().unwrap()).unwrap();
     // SAFETY of the test: one variable read by this process's readers only.
     unsafe { std::env::set_var("STRATA_MAX_INPUT_BYTES", (64u64 << 20).to_string()) };
-    LARGEST.store(0, Ordering::Relaxed);
+    reset_largest();
     let e = strata_data::table::read_table(&path, Some("OT")).unwrap_err().to_string();
-    let largest = LARGEST.load(Ordering::Relaxed);
+    let largest = largest();
     unsafe { std::env::remove_var("STRATA_MAX_INPUT_BYTES") };
     assert!(e.contains("bomb.csv.gz") && e.contains("STRATA_MAX_INPUT_BYTES"), "{e}");
     assert!(largest < 130 << 20, "allocated {largest} bytes at once");
@@ -172,8 +171,8 @@ fn regressions_found_by_fuzzing_are_errors() {
     let e = strata_data::source::read_frame(&dir.join("arrow_slice_offset.arrow"), &Default::default()).unwrap_err().to_string();
     assert!(e.contains("arrow_slice_offset.arrow") && e.contains("not a readable Arrow IPC file"), "{e}");
     // An Arrow IPC file of 3.4 KB claiming a 256 MB footer: the reader allocated it.
-    LARGEST.store(0, Ordering::Relaxed);
+    reset_largest();
     let e = strata_data::source::read_frame(&dir.join("arrow_claimed_block.arrow"), &Default::default()).unwrap_err().to_string();
     assert!(e.contains("arrow_claimed_block.arrow") && e.contains("claims") && e.contains("of a 3432-byte file"), "{e}");
-    assert!(LARGEST.load(Ordering::Relaxed) < 16 << 20, "no large allocation before the refusal");
+    assert!(largest() < 16 << 20, "no large allocation before the refusal");
 }

@@ -5,20 +5,39 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The system allocator, recording the largest single allocation since the last reset; a
-/// request beyond 4 GiB fails (the process aborts, naming the size) instead of exhausting memory.
+/// The system allocator, recording the largest single allocation of each thread since its last
+/// [`reset_largest`] (per thread: the test harness runs targets side by side, and one target's
+/// large allocation must not count against another's case); a request beyond 4 GiB fails (the
+/// process aborts, naming the size) instead of exhausting memory.
 pub struct Counting;
-pub static LARGEST: AtomicUsize = AtomicUsize::new(0);
 const HARD_CAP: usize = 4 << 30;
+
+thread_local! {
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
+}
+
+fn record(size: usize) {
+    let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
+}
+
+/// Forget this thread's largest allocation so far.
+pub fn reset_largest() {
+    let _ = LARGEST.try_with(|l| l.set(0));
+}
+
+/// This thread's largest single allocation since [`reset_largest`].
+pub fn largest() -> usize {
+    LARGEST.try_with(|l| l.get()).unwrap_or(0)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        record(layout.size());
         if layout.size() > HARD_CAP {
             return std::ptr::null_mut();
         }
@@ -28,7 +47,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        record(new_size);
         if new_size > HARD_CAP {
             return std::ptr::null_mut();
         }
@@ -158,9 +177,9 @@ pub fn campaign(target: &str, name: &str, seeds: &[Vec<u8>], read: impl Fn(&Path
         for case in 0..cases() {
             let bytes = if case == 0 { input.clone() } else { mutate(&mut rng, input) };
             std::fs::write(&path, &bytes).unwrap();
-            LARGEST.store(0, Ordering::Relaxed);
+            reset_largest();
             let result = std::panic::catch_unwind(|| read(&path));
-            let largest = LARGEST.load(Ordering::Relaxed);
+            let largest = largest();
             let keep = dir.join(format!("failing-{target}-{s}-{case}-{name}"));
             let fail = |why: String| -> ! {
                 std::fs::write(&keep, &bytes).unwrap();
