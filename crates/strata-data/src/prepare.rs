@@ -75,8 +75,13 @@ pub struct DataConfig {
     pub nodes: Option<usize>,
     /// Array name inside an `.npz` signal.
     pub npz_key: String,
-    /// Train/val/test shares of the windows, in time order (default: the registry's, 7:1:2).
+    /// Train/val/test shares, in time order: of the windows for spatio-temporal data (default:
+    /// the registry's, 7:1:2); of the rows for long-sequence data (`int(a n)` training rows,
+    /// `int(c n)` test rows at the end, the rest validation, as TSLib's and FSNet's loaders).
     pub split: Option<[f64; 3]>,
+    /// Long-sequence data: the first `[train, val, test]` rows of the file as the three splits,
+    /// later rows unused (FSNet's online protocol on ETT: `[2880, 720, 10800]`).
+    pub split_rows: Option<[usize; 3]>,
     /// Long-sequence data: the last `test_size` rows are the test split and the `val_size`
     /// before them validation (both in time steps, as neuralforecast's `val_size` /
     /// `test_size`), instead of the dataset's split rule. Give both or neither.
@@ -157,6 +162,7 @@ impl Default for DataConfig {
             nodes: None,
             npz_key: "data".into(),
             split: None,
+            split_rows: None,
             val_size: None,
             test_size: None,
             time_of_day: None,
@@ -259,7 +265,6 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         ("graph", cfg.graph.is_some()),
         ("graph_ids", cfg.graph_ids.is_some()),
         ("nodes", cfg.nodes.is_some()),
-        ("split", cfg.split.is_some()),
         ("time_of_day", cfg.time_of_day.is_some()),
         ("day_of_week", cfg.day_of_week.is_some()),
         ("steps_per_day", cfg.steps_per_day.is_some()),
@@ -292,9 +297,23 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
     if !path.exists() {
         return Err(DataError::not_found(&path));
     }
-    let split = match (cfg.val_size, cfg.test_size) {
-        (None, None) => split,
-        (Some(val), Some(test)) => SplitRule::Sizes { val, test },
+    let split = match (cfg.val_size, cfg.test_size, cfg.split, cfg.split_rows) {
+        (None, None, None, None) => split,
+        (Some(val), Some(test), None, None) => SplitRule::Sizes { val, test },
+        (None, None, Some([a, b, c]), None) => {
+            if !(a > 0.0 && b > 0.0 && c > 0.0 && ((a + b + c) - 1.0).abs() < 1e-6) {
+                return Err(DataError::Config(format!("data.split = [{a}, {b}, {c}]: give three positive shares (train, val, test) that sum to 1")));
+            }
+            SplitRule::Shares { train: a, test: c }
+        }
+        (None, None, None, Some([train, val, test])) => {
+            if train == 0 || val == 0 || test == 0 {
+                return Err(DataError::Config(format!("data.split_rows = [{train}, {val}, {test}]: every split needs rows")));
+            }
+            SplitRule::Rows { train, val, test }
+        }
+        (None, None, ..) => return Err(DataError::Config("data.split and data.split_rows both cut the rows: give one".into())),
+        (Some(_), Some(_), ..) => return Err(DataError::Config("data.val_size / data.test_size and data.split / data.split_rows all cut the rows: give one of them".into())),
         _ => return Err(DataError::Config("data.val_size and data.test_size go together: give both (time steps) or neither (the dataset's split)".into())),
     };
     let target = cfg.target.as_deref().unwrap_or(default_target);

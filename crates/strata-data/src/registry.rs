@@ -15,6 +15,12 @@ pub enum SplitRule {
     /// The last `test` rows test, the `val` rows before them validation, the rest training
     /// (`data.val_size` / `data.test_size`, neuralforecast's sizes in time steps).
     Sizes { val: usize, test: usize },
+    /// The first `train` rows training, the next `val` validation, the next `test` test; later
+    /// rows unused (`data.split_rows`; FSNet's online protocol on ETT: 2,880 / 720 / 10,800).
+    Rows { train: usize, val: usize, test: usize },
+    /// `int(train * n)` training rows, `int(test * n)` test rows at the end, the rest
+    /// validation (`data.split` on long-sequence data; FSNet's custom datasets: 0.2 / 0.05 / 0.75).
+    Shares { train: f64, test: f64 },
 }
 
 /// Row ranges `[start, end)` of the three splits. Validation and test start `seq_len` rows
@@ -45,6 +51,18 @@ impl SplitRule {
                     )));
                 }
                 (rows - test - val, rows - test, rows)
+            }
+            SplitRule::Rows { train, val, test } => (train, train + val, train + val + test),
+            SplitRule::Shares { train, test } => {
+                let n_train = (rows as f64 * train) as usize;
+                let n_test = (rows as f64 * test) as usize;
+                if n_train == 0 || n_test == 0 || n_train + n_test >= rows {
+                    return Err(DataError::Config(format!(
+                        "data.split: {} training and {} test rows of the {rows} rows leave no validation rows: give shares that sum to 1 with each positive",
+                        n_train, n_test
+                    )));
+                }
+                (n_train, rows - n_test, rows)
             }
         };
         if test_end > rows {
@@ -122,5 +140,17 @@ mod tests {
     #[test]
     fn too_short_file_is_an_error() {
         assert!(SplitRule::EttHour.borders(1000, 96).is_err());
+    }
+
+    #[test]
+    fn fsnet_online_borders() {
+        // FSNet's Dataset_ETT_hour: border1s = [0, 2880 - 60, 3600 - 60], border2s = [2880, 3600, 14400].
+        let b = SplitRule::Rows { train: 2880, val: 720, test: 10800 }.borders(17420, 60).unwrap();
+        assert_eq!((b.train, b.val, b.test), ((0, 2880), (2820, 3600), (3540, 14400)));
+        // FSNet's Dataset_Custom on the Weather file: num_train = int(52696 * 0.2) = 10539,
+        // num_test = int(52696 * 0.75) = 39522, val = the 2635 rows between.
+        let b = SplitRule::Shares { train: 0.2, test: 0.75 }.borders(52696, 60).unwrap();
+        assert_eq!((b.train, b.val, b.test), ((0, 10539), (10479, 13174), (13114, 52696)));
+        assert!(SplitRule::Rows { train: 2880, val: 720, test: 10800 }.borders(10000, 60).is_err());
     }
 }

@@ -37,6 +37,7 @@ models! {
         timemixer: "timemixer" Timemixer(TimeMixerConfig) => TimeMixer(TimeMixer) | "TimeMixer";
         tide: "tide" Tide(TiDEConfig) => TiDE(TiDE) | "TiDE";
         timexer: "timexer" Timexer(TimeXerConfig) => TimeXer(TimeXer) | "TimeXer";
+        tcn: "tcn" Tcn(TCNConfig) => TCN(TCN) | "TCN" | "onlinetcn";
     }
     /// Spatio-temporal models on sensor graphs and grids, and their graph operations.
     pub mod spatial(graph_ops, spatial_mix) {
