@@ -57,6 +57,11 @@ pub enum Command {
     /// Train a model from a TOML run config (resumes an interrupted run in the same folder), or
     /// on a distilled folder (--distilled).
     Train(TrainArgs),
+    /// Online forecasting: train (or load, online.from) a model on the training split, then walk
+    /// the test split in time order, forecasting, revealing the truth and updating by the
+    /// `[online]` strategy (none, ogd, er, derpp, retrain) with an optional drift detector;
+    /// writes <run>/online/online.json and online_curve.csv. Resumes an interrupted walk.
+    Online(RunArgs),
     /// Re-evaluate the best checkpoint of a run folder on its test split (writes eval.json).
     Eval {
         run_dir: PathBuf,

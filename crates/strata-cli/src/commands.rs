@@ -40,6 +40,29 @@ pub fn run(cli: Cli) -> Result<()> {
             let r = train(&cfg, &dir, TrainOptions { fresh })?;
             print_table(&r, &dir);
         }
+        Command::Online(RunArgs { config, opts: RunOpts { set, out, fresh } }) => {
+            let cfg = RunConfig::load(&config, &set)?;
+            if cfg.online.is_none() {
+                anyhow::bail!("{}: no [online] table: add one (e.g. `[online]` with `strategy = \"ogd\"`) or --set online.strategy=ogd", config.display());
+            }
+            let dir = out.unwrap_or_else(|| default_run_dir(&cfg, &config));
+            let r = strata_train::online::run_online(&cfg, &dir, fresh)?;
+            println!(
+                "online {} on {} ({} steps, {} reveal): cumulative MSE {:.4} MAE {:.4}; warm-up test MSE {}; {} drift(s){}; {} re-training(s); {:.2} ms/step; {}",
+                cfg.online.as_ref().map_or("", |o| o.strategy.name()),
+                r.data.dataset,
+                r.steps,
+                format!("{:?}", cfg.online.as_ref().map(|o| o.reveal).unwrap_or(strata_train::online::Reveal::Immediate)).to_lowercase(),
+                r.mse,
+                r.mae,
+                r.warmup_test_mse.map_or("-".into(), |m| format!("{m:.4}")),
+                r.drift_steps.len(),
+                if r.drift_steps.is_empty() { String::new() } else { format!(" at steps {:?}", &r.drift_steps[..r.drift_steps.len().min(10)]) },
+                r.retrain_steps.len(),
+                1e3 * r.seconds_per_step,
+                dir.join("online").join("online.json").display()
+            );
+        }
         Command::Eval { run_dir, set } => {
             let pairs: Vec<(String, String)> = set.iter().filter_map(|o| o.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect();
             if let Some(cfg) = strata_finetune::run_config(&run_dir, &pairs) {

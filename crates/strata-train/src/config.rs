@@ -22,6 +22,9 @@ pub struct RunConfig {
     pub train: TrainConfig,
     #[serde(default)]
     pub eval: EvalConfig,
+    /// `strata online`: the stream walk after the warm-up (docs/online.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<crate::online::settings::OnlineConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +172,9 @@ impl RunConfig {
         }
         if t.loss != Loss::Mse && probabilistic {
             bail!("key `train.loss`: a model with a distribution head trains on its NLL (train.nll_beta tunes it), so `{:?}` would be ignored; train.loss applies to point heads", t.loss);
+        }
+        if let Some(o) = &self.online {
+            o.validate()?;
         }
         if let Some(c) = t.grad_clip {
             if !(c > 0.0) {

@@ -9,12 +9,15 @@
 //! * [`evaluation`]: metrics (point, probabilistic, spatio-temporal) and a run's results.
 //! * [`inference`]: forecasting new data with a trained run; zero-shot foundation models.
 //! * [`search`]: hyper-parameter search (`strata tune`).
+//! * [`online`]: online forecasting on a stream (`strata online`): update strategies, replay,
+//!   drift detectors.
 
 pub mod config;
 pub mod device;
 pub mod engine;
 pub mod evaluation;
 pub mod inference;
+pub mod online;
 pub mod search;
 pub mod tasks;
 

@@ -68,7 +68,7 @@ fn every_model_trains_and_beats_the_zero_forecast() {
             data: DataConfig { dataset: "custom".into(), path: Some(csv.clone()), seq_len: 48, pred_len: 12, ..Default::default() },
             model,
             train: Default::default(),
-            eval: Default::default(),
+            eval: Default::default(), online: None,
         };
         cfg.train.epochs = 3;
         cfg.train.lr = 5e-3;
@@ -119,7 +119,7 @@ fn features_modes_optimisers_schedules_and_losses_train() {
             data: DataConfig { dataset: "custom".into(), path: Some(csv.clone()), seq_len: 48, pred_len: 12, features, ..Default::default() },
             model: ModelConfig::all_defaults().remove(0),
             train: Default::default(),
-            eval: Default::default(),
+            eval: Default::default(), online: None,
         };
         cfg.train.epochs = 3;
         cfg.train.lr = 5e-3;

@@ -135,7 +135,7 @@ fn no_model_sees_past_covariates_or_the_target_after_the_origin() {
                 data.covariates.statics.clear();
             }
             write(None);
-            let cfg = RunConfig { data: data.clone(), model: model_cfg.clone(), train: Default::default(), eval: Default::default(), name: None };
+            let cfg = RunConfig { data: data.clone(), model: model_cfg.clone(), train: Default::default(), eval: Default::default(), online: None, name: None };
             let task = Task::load(&data).unwrap();
             let model = build_model(&cfg, &task, &device).unwrap();
             let reference = forecast(&task, &model, k, &device);
@@ -171,7 +171,7 @@ fn tide_with_the_reference_final_norm_ignores_its_covariates() {
     let case = cases(&d).remove(0);
     let path = case.data.path.clone().unwrap();
     write_wide(&path, None);
-    let cfg = RunConfig { data: case.data.clone(), model: ModelConfig::Tide(Default::default()), train: Default::default(), eval: Default::default(), name: None };
+    let cfg = RunConfig { data: case.data.clone(), model: ModelConfig::Tide(Default::default()), train: Default::default(), eval: Default::default(), online: None, name: None };
     let task = Task::load(&case.data).unwrap();
     let model = build_model(&cfg, &task, &device).unwrap();
     let reference = forecast(&task, &model, 5, &device);
@@ -192,7 +192,7 @@ fn covariate_models_train_with_covariates_and_others_are_refused() {
             if !model.covariates().statics {
                 data.covariates.statics.clear();
             }
-            let mut cfg = RunConfig { name: Some(model.name().into()), data, model: model.clone(), train: Default::default(), eval: Default::default() };
+            let mut cfg = RunConfig { name: Some(model.name().into()), data, model: model.clone(), train: Default::default(), eval: Default::default(), online: None };
             cfg.train.epochs = 2;
             cfg.train.batch_size = 32;
             cfg.train.lr = 3e-3;
@@ -204,11 +204,11 @@ fn covariate_models_train_with_covariates_and_others_are_refused() {
     }
     // A model without covariates is refused, naming the kind, the key and who takes it.
     let case = &cases(&d)[0];
-    let cfg = RunConfig { name: None, data: case.data.clone(), model: ModelConfig::Dlinear(Default::default()), train: Default::default(), eval: Default::default() };
+    let cfg = RunConfig { name: None, data: case.data.clone(), model: ModelConfig::Dlinear(Default::default()), train: Default::default(), eval: Default::default(), online: None };
     let e = build_model(&cfg, &Task::load(&case.data).unwrap(), &Device::flex()).unwrap_err().to_string();
     assert!(e.contains("dlinear does not take past-observed covariates") && e.contains("data.covariates.past") && e.contains("tide"), "{e}");
     // Static covariates to a model that takes only time-varying ones.
-    let cfg = RunConfig { name: None, data: cases(&d)[1].data.clone(), model: ModelConfig::Timexer(Default::default()), train: Default::default(), eval: Default::default() };
+    let cfg = RunConfig { name: None, data: cases(&d)[1].data.clone(), model: ModelConfig::Timexer(Default::default()), train: Default::default(), eval: Default::default(), online: None };
     let e = build_model(&cfg, &Task::load(&cfg.data).unwrap(), &Device::flex()).unwrap_err().to_string();
     assert!(e.contains("timexer does not take static covariates") && e.contains("data.covariates.static"), "{e}");
     // MS with covariates: refused with the two settings that work.
@@ -227,7 +227,7 @@ fn itransformer_attention_covers_its_covariate_tokens() {
     let path = case.data.path.clone().unwrap();
     write_wide(&path, None);
     let model_cfg = ModelConfig::Itransformer(strata_models::ITransformerConfig { d_model: 32, n_heads: 4, d_ff: 64, ..Default::default() });
-    let cfg = RunConfig { data: case.data.clone(), model: model_cfg, train: Default::default(), eval: Default::default(), name: None };
+    let cfg = RunConfig { data: case.data.clone(), model: model_cfg, train: Default::default(), eval: Default::default(), online: None, name: None };
     let attention = |task: &Task, model: &Model| -> Vec<f32> {
         let w = task.splits()[2];
         let mut batch = Batch::default();

@@ -32,7 +32,7 @@ fn write(path: &Path, bad: Option<(usize, usize, &str)>) {
 
 fn config(path: &Path, lr: f64, detect: bool) -> RunConfig {
     let data = DataConfig { dataset: "custom".into(), path: Some(path.to_path_buf()), features: Features::M, seq_len: 24, pred_len: 6, ..Default::default() };
-    let mut cfg = RunConfig { name: None, data, model: ModelConfig::Dlinear(Default::default()), train: Default::default(), eval: Default::default() };
+    let mut cfg = RunConfig { name: None, data, model: ModelConfig::Dlinear(Default::default()), train: Default::default(), eval: Default::default(), online: None };
     cfg.train.epochs = 3;
     cfg.train.lr = lr;
     cfg.train.optimizer = strata_train::config::Optimizer::Sgd;

@@ -91,7 +91,7 @@ fn small(model: ModelConfig) -> ModelConfig {
 }
 
 fn run(dir: &Path, name: &str, model: ModelConfig, data: DataConfig) -> Results {
-    let mut cfg = RunConfig { name: Some(name.into()), data, model, train: Default::default(), eval: Default::default() };
+    let mut cfg = RunConfig { name: Some(name.into()), data, model, train: Default::default(), eval: Default::default(), online: None };
     cfg.train.epochs = 8;
     cfg.train.lr = 5e-3;
     cfg.train.batch_size = 16;
@@ -139,7 +139,7 @@ fn the_null_value_is_masked_and_node_counts_are_enforced() {
     let dir = std::env::temp_dir().join(format!("strata-field-mask-{}", std::process::id()));
     let (signal, _) = write_field(&dir);
     let data = DataConfig { dataset: "spatial".into(), path: Some(signal), steps_per_day: Some(DAY), seq_len: 12, pred_len: 12, ..Default::default() };
-    let mut cfg = RunConfig { name: None, data, model: ModelConfig::Stid(Default::default()), train: Default::default(), eval: Default::default() };
+    let mut cfg = RunConfig { name: None, data, model: ModelConfig::Stid(Default::default()), train: Default::default(), eval: Default::default(), online: None };
     cfg.train.epochs = 1;
     let run_dir = dir.join("stid");
     let r = train(&cfg, &run_dir, TrainOptions { fresh: true }).unwrap();

@@ -120,7 +120,7 @@ fn no_spatial_model_sees_past_covariates_or_the_target_after_the_origin() {
         let data = data(&path, 6, cov);
         write_long(&path, None);
         let task = Task::load(&data).unwrap();
-        let cfg = RunConfig { data: data.clone(), model: model_cfg.clone(), train: Default::default(), eval: Default::default(), name: None };
+        let cfg = RunConfig { data: data.clone(), model: model_cfg.clone(), train: Default::default(), eval: Default::default(), online: None, name: None };
         let model = build_model(&cfg, &task, &device).unwrap_or_else(|e| panic!("{}: {e:#}", model_cfg.name()));
         let w = task.splits()[2];
         let k = 3;
@@ -155,7 +155,7 @@ fn stid_uses_a_past_covariate_that_carries_what_the_target_does_not() {
     write_long(&path, None);
     let mae = |cov: CovariateConfig, tag: &str| {
         let model = ModelConfig::Stid(strata_models::STIDConfig { dropout: 0.0, ..Default::default() });
-        let mut cfg = RunConfig { name: Some(tag.into()), data: data(&path, 1, cov), model, train: Default::default(), eval: Default::default() };
+        let mut cfg = RunConfig { name: Some(tag.into()), data: data(&path, 1, cov), model, train: Default::default(), eval: Default::default(), online: None };
         cfg.train.epochs = 40;
         cfg.train.batch_size = 32;
         cfg.train.lr = 3e-3;
@@ -179,7 +179,7 @@ fn refusals_name_the_model_the_kind_and_the_fix() {
     let device = Device::flex();
     // Graph WaveNet takes past-observed covariates only.
     let data = data(&path, 6, all_kinds());
-    let cfg = RunConfig { data: data.clone(), model: ModelConfig::Gwnet(Default::default()), train: Default::default(), eval: Default::default(), name: None };
+    let cfg = RunConfig { data: data.clone(), model: ModelConfig::Gwnet(Default::default()), train: Default::default(), eval: Default::default(), online: None, name: None };
     let e = build_model(&cfg, &Task::load(&data).unwrap(), &device).unwrap_err().to_string();
     assert!(e.contains("gwnet does not take future-known covariates") && e.contains("data.covariates.future") && e.contains("stid"), "{e}");
     // A name that is not a column of the table.
