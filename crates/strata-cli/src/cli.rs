@@ -235,6 +235,11 @@ pub enum Command {
         /// 900 steps; `strata_data::dynamic_diffusion`), as PyG-Temporal JSON with a graph per step.
         #[arg(long)]
         dynamic_graph: bool,
+        /// Instead: hourly series with an abrupt change at row 6,000 and a gradual one over rows
+        /// 9,000-10,000 (12,000 rows, 3 series; `strata_data::drift_stream`): drift.csv +
+        /// drift.json (the change points), for `strata online` with a drift detector.
+        #[arg(long)]
+        drift_stream: bool,
         #[arg(long)]
         out: PathBuf,
     },

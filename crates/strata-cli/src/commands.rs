@@ -134,6 +134,14 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("SYNTHETIC: {} nodes x {} steps, a graph per step redrawn every {} steps (seed {seed}) -> {}", cfg.nodes, cfg.steps, cfg.block, path.display());
             println!("train on it: [data] dataset = \"spatial\", path = graph = \"{}\" (a graph per window; data.dynamic_graph = \"mean\" for the time average)", path.display());
         }
+        Command::Synth { seed, out, drift_stream: true, .. } => {
+            let cfg = strata_data::drift_stream::DriftStreamConfig { seed, ..Default::default() };
+            strata_data::drift_stream::write(&cfg, &out)?;
+            println!(
+                "SYNTHETIC: {} hourly rows x {} series, abrupt change at row {}, gradual over rows {}..{} (seed {seed}) -> {}/drift.csv, drift.json",
+                cfg.rows, cfg.channels, cfg.abrupt, cfg.gradual, cfg.gradual + cfg.ramp, out.display()
+            );
+        }
         Command::Synth { nodes, days, steps_per_day, seed, out, .. } => {
             let cfg = strata_data::synthetic::SyntheticConfig { nodes, days, steps_per_day, seed, ..Default::default() };
             let data = strata_data::synthetic::generate(&cfg);

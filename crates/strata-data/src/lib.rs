@@ -13,6 +13,7 @@
 
 pub mod covariates;
 pub mod dynamic_diffusion;
+pub mod drift_stream;
 pub mod error;
 pub mod gluonts;
 pub mod graph;

@@ -4,6 +4,9 @@
 //!   or a file of the training data's layout as the body: `Content-Type: text/csv`,
 //!   `application/vnd.apache.parquet` or `application/vnd.apache.arrow.file`, read with the
 //!   run's saved reading settings, the origin as `?at=...`).
+//! * `POST /v1/models/{name}/observe`: new rows for the model's held context (a forecast
+//!   request without `values` forecasts from it); with `[online] strategy = "ogd"` in the run's
+//!   config the model learns from every completed window in the background (observe.rs).
 //! * Each model is owned by one worker thread; requests that arrive while it is busy are
 //!   forecast together in the next batch (up to `max_batch`).
 //! * Bounded: request bodies over `max_body` bytes get 413, more than `max_concurrency`
@@ -28,6 +31,9 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use strata_train::inference::forecast::{Forecast, InputTable, Predictor, Query, Schema};
 use tokio::sync::{Semaphore, mpsc, oneshot};
+
+mod observe;
+use observe::{Learner, Observed};
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -61,7 +67,9 @@ pub struct ForecastRequest {
     /// One timestamp per row (`2018-02-20 23:00:00`); needed for calendar features and `at`.
     #[serde(default)]
     pub timestamps: Option<Vec<String>>,
-    /// Rows of values, oldest first; `null` is a missing cell.
+    /// Rows of values, oldest first; `null` is a missing cell. Empty or absent: forecast from
+    /// the rows observed (`/observe`).
+    #[serde(default)]
     pub values: Vec<Vec<Option<f32>>>,
     /// Forecast origin (a timestamp of the rows; default the last row).
     #[serde(default)]
@@ -72,6 +80,9 @@ pub struct ForecastRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ForecastResponse {
     pub model: String,
+    /// Online updates in the weights that made this forecast (0: the trained weights).
+    #[serde(default)]
+    pub version: u64,
     #[serde(flatten)]
     pub forecast: Forecast,
 }
@@ -88,14 +99,32 @@ pub struct ModelInfo {
     pub pred_len: usize,
     pub freq: String,
     pub probabilistic: bool,
+    /// Learns from observations (`[online] strategy = "ogd"`), at this rate.
+    #[serde(default)]
+    pub online_lr: Option<f64>,
 }
 
-type Job = (Query, oneshot::Sender<std::result::Result<Forecast, String>>);
+/// The answer to `POST /v1/models/{name}/observe`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObserveResponse {
+    pub model: String,
+    /// Rows added and rows now held.
+    pub added: usize,
+    pub held: usize,
+    /// Windows these rows completed, queued for an update (0 when the model does not learn).
+    pub queued: usize,
+    /// Updates written so far.
+    pub version: u64,
+}
+
+type Job = (Query, oneshot::Sender<std::result::Result<(Forecast, u64), String>>);
 
 struct Served {
     schema: Schema,
     info: ModelInfo,
     jobs: mpsc::Sender<Job>,
+    observed: std::sync::Mutex<Observed>,
+    learner: Option<Learner>,
 }
 
 struct AppState {
@@ -125,7 +154,9 @@ pub fn app(cfg: &ServeConfig) -> Result<Router> {
             bail!("two models named '{name}': name them with --model name=<run folder>");
         }
         let schema = Schema::load(dir)?;
-        let jobs = spawn_worker(dir.clone(), cfg.max_batch).with_context(|| format!("cannot load model '{name}' from {}", dir.display()))?;
+        let (swap_tx, swap_rx) = std::sync::mpsc::channel();
+        let jobs = spawn_worker(dir.clone(), cfg.max_batch, swap_rx).with_context(|| format!("cannot load model '{name}' from {}", dir.display()))?;
+        let learner = observe::spawn_learner(dir, swap_tx).with_context(|| format!("model '{name}': online updates"))?;
         let info = ModelInfo {
             name: name.clone(),
             model: schema.model.name().into(),
@@ -136,15 +167,17 @@ pub fn app(cfg: &ServeConfig) -> Result<Router> {
             pred_len: schema.shape.pred_len,
             freq: schema.freq.clone(),
             probabilistic: schema.model.capabilities().probabilistic,
+            online_lr: learner.as_ref().map(|l| l.lr),
         };
-        models.insert(name.clone(), Served { schema, info, jobs });
+        models.insert(name.clone(), Served { schema, info, jobs, observed: Default::default(), learner });
     }
     let state = Arc::new(AppState { models, slots: Arc::new(Semaphore::new(cfg.max_concurrency)), max_concurrency: cfg.max_concurrency, max_body: cfg.max_body });
     Ok(Router::new()
         .route("/health", get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }))
         .route("/v1/models", get(list))
         .route("/v1/models/{name}/forecast", post(forecast))
-        .fallback(|| async { Reply(StatusCode::NOT_FOUND, "no such route: GET /health, GET /v1/models, POST /v1/models/{name}/forecast".into()) })
+        .route("/v1/models/{name}/observe", post(observe))
+        .fallback(|| async { Reply(StatusCode::NOT_FOUND, "no such route: GET /health, GET /v1/models, POST /v1/models/{name}/forecast, POST /v1/models/{name}/observe".into()) })
         .layer(DefaultBodyLimit::max(cfg.max_body))
         .with_state(state))
 }
@@ -207,13 +240,15 @@ pub fn spawn(cfg: ServeConfig) -> Result<SocketAddr> {
 }
 
 /// The worker owning one model: takes every job waiting (up to `max_batch`) and forecasts them
-/// in one call. A panic in the model answers 500 to that batch and the worker carries on.
-fn spawn_worker(dir: PathBuf, max_batch: usize) -> Result<mpsc::Sender<Job>> {
+/// in one call, with the latest weights the online updater sent (`swap`) before the batch. A
+/// panic in the model answers 500 to that batch and the worker carries on.
+fn spawn_worker(dir: PathBuf, max_batch: usize, swap: std::sync::mpsc::Receiver<(strata_models::Model, u64)>) -> Result<mpsc::Sender<Job>> {
     let (tx, mut rx) = mpsc::channel::<Job>(4096);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let device = strata_train::device::compute_device();
-        let predictor = match Predictor::load(&dir, &device) {
+        let (checkpoint, mut version) = strata_train::online::live::serving_checkpoint(&dir);
+        let mut predictor = match Predictor::load_checkpoint(&dir, checkpoint, &device) {
             Ok(p) => {
                 let _ = ready_tx.send(Ok(()));
                 p
@@ -231,11 +266,15 @@ fn spawn_worker(dir: PathBuf, max_batch: usize) -> Result<mpsc::Sender<Job>> {
                     Err(_) => break,
                 }
             }
+            if let Some((model, v)) = swap.try_iter().last() {
+                predictor.set_model(model);
+                version = v;
+            }
             let (queries, replies): (Vec<Query>, Vec<_>) = batch.into_iter().unzip();
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| predictor.predict(&queries))) {
                 Ok(forecasts) => {
                     for (reply, f) in replies.into_iter().zip(forecasts) {
-                        let _ = reply.send(Ok(f));
+                        let _ = reply.send(Ok((f, version)));
                     }
                 }
                 Err(_) => {
@@ -307,14 +346,56 @@ async fn forecast_inner(state: &AppState, name: &str, body: &[u8], kind: Option<
                 let status = if e.is_data() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
                 Reply(status, format!("request body: {e}"))
             })?;
-            (to_table(&req).map_err(|e| Reply(StatusCode::UNPROCESSABLE_ENTITY, e))?, req.at.or(at))
+            if req.values.is_empty() {
+                let held = served.observed.lock().expect("observed rows");
+                if held.rows.is_empty() {
+                    return Err(Reply(StatusCode::UNPROCESSABLE_ENTITY, "`values` is empty and nothing was observed: send the context rows, or POST them to /observe first".into()));
+                }
+                (held.table(&served.schema, 0..held.rows.len()), req.at.or(at))
+            } else {
+                (to_table(&req).map_err(|e| Reply(StatusCode::UNPROCESSABLE_ENTITY, e))?, req.at.or(at))
+            }
         }
     };
     let query = served.schema.query(&input, at.as_deref()).map_err(|e| Reply(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
     let (tx, rx) = oneshot::channel();
     served.jobs.try_send((query, tx)).map_err(|_| Reply(StatusCode::SERVICE_UNAVAILABLE, "busy: the model's queue is full; retry later".into()))?;
-    let forecast = rx.await.map_err(|_| Reply(StatusCode::INTERNAL_SERVER_ERROR, "the model worker stopped".into()))?.map_err(|e| Reply(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    Ok(ForecastResponse { model: name.to_string(), forecast })
+    let (forecast, version) = rx.await.map_err(|_| Reply(StatusCode::INTERNAL_SERVER_ERROR, "the model worker stopped".into()))?.map_err(|e| Reply(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    Ok(ForecastResponse { model: name.to_string(), version, forecast })
+}
+
+async fn observe(State(state): State<Arc<AppState>>, Path(name): Path<String>, body: std::result::Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return Reply(e.status(), format!("request body: {} (limit {} bytes)", e.body_text(), state.max_body)).into_response(),
+    };
+    match observe_inner(&state, &name, &body) {
+        Ok(r) => axum::Json(r).into_response(),
+        Err(reply) => reply.into_response(),
+    }
+}
+
+fn observe_inner(state: &AppState, name: &str, body: &[u8]) -> std::result::Result<ObserveResponse, Reply> {
+    let served = state.models.get(name).ok_or_else(|| Reply(StatusCode::NOT_FOUND, format!("no model named '{name}'; served: {:?}", state.models.keys().collect::<Vec<_>>())))?;
+    let req: ForecastRequest = serde_json::from_slice(body).map_err(|e| {
+        let status = if e.is_data() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
+        Reply(status, format!("request body: {e}"))
+    })?;
+    let input = to_table(&req).map_err(|e| Reply(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let schema = &served.schema;
+    let mut held = served.observed.lock().expect("observed rows");
+    let added = held.append(schema, &input).map_err(|e| Reply(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let mut queued = 0;
+    if let Some(learner) = &served.learner {
+        let windows = held.windows(schema, added).map_err(|e| Reply(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+        queued = windows.len();
+        for w in windows {
+            learner.windows.send(w).map_err(|_| Reply(StatusCode::INTERNAL_SERVER_ERROR, "the online updater stopped".into()))?;
+        }
+    }
+    held.trim(Observed::keep(schema));
+    let version = served.learner.as_ref().map_or(0, |l| l.version.load(std::sync::atomic::Ordering::SeqCst));
+    Ok(ObserveResponse { model: name.to_string(), added, held: held.rows.len(), queued, version })
 }
 
 /// The request as a table, or why its shape is wrong.

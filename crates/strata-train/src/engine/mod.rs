@@ -187,6 +187,9 @@ pub struct Fitted<M> {
     pub best: Option<M>,
     /// Mean wall time of a training step in this invocation, seconds.
     pub seconds_per_step: f64,
+    /// The optimiser groups after the last step (their state), for a caller that goes on
+    /// stepping the same model in later fits (`strata serve`'s online updates).
+    pub groups: Vec<Group>,
 }
 
 /// Where a run keeps its checkpoints: a run folder, or nothing (the best model is kept in
@@ -407,7 +410,7 @@ pub fn fit<J: Job>(job: &mut J, mut store: Store, device: &Device, until: usize)
     }
     // The other ranks read the checkpoints rank 0 wrote only once they are complete.
     world.barrier();
-    Ok(Fitted { model, best, seconds_per_step: step_seconds / steps_timed.max(1) as f64 })
+    Ok(Fitted { model, best, seconds_per_step: step_seconds / steps_timed.max(1) as f64, groups })
 }
 
 #[cfg(test)]

@@ -134,7 +134,7 @@ impl Schema {
     }
 
     /// The scaler column of input column `j` (spatial data has one scaler for every node).
-    fn scaler_col(&self, j: usize) -> usize {
+    pub fn scaler_col(&self, j: usize) -> usize {
         if self.spatial.is_some() { 0 } else { j }
     }
 
@@ -164,7 +164,7 @@ impl Schema {
         }
     }
 
-    fn output_range(&self) -> std::ops::Range<usize> {
+    pub fn output_range(&self) -> std::ops::Range<usize> {
         self.features.outputs(self.columns.len())
     }
 
@@ -383,6 +383,18 @@ impl Predictor {
         let model = schema.model.try_init(schema.shape, adj.as_deref(), device).map_err(anyhow::Error::msg)?;
         let model = load_module(model, &run_dir.join(checkpoint))?;
         Ok(Predictor { schema, dir: run_dir.to_path_buf(), model, device: device.clone() })
+    }
+
+    /// Serve these weights from now on (an online update).
+    pub fn set_model(&mut self, model: Model) {
+        self.model = model;
+    }
+
+    /// `model`'s scaled forecast `[b, pred_len, columns]` of `queries` (built on this predictor's
+    /// device; an online update passes the model it trains).
+    pub fn forward_with(&self, model: &Model, queries: &[Query]) -> Tensor<3> {
+        let (x, marks) = self.inputs(queries);
+        model.forward_inputs(x, marks, None, self.covariates(queries))
     }
 
     /// The model's input tensors for a batch of queries.

@@ -35,6 +35,9 @@ pub struct StreamState {
     pub retrain_steps: Vec<usize>,
     /// A re-training is due after this step's update.
     pub refit_due: bool,
+    /// A re-training is due after this step (a fired detector's, after `drift_wait`).
+    #[serde(default)]
+    pub refit_at: Option<usize>,
 }
 
 pub struct OnlineJob<'a> {
@@ -179,10 +182,14 @@ impl<'a> OnlineJob<'a> {
                 && d.update(err)
             {
                 s.drift_steps.push(t);
-                if self.online.on_drift == OnDrift::Retrain {
-                    s.refit_due = true;
+                if self.online.on_drift == OnDrift::Retrain && s.refit_at.is_none() {
+                    s.refit_at = Some(t + self.online.drift_wait);
                 }
             }
+        }
+        if s.refit_at == Some(t) {
+            s.refit_at = None;
+            s.refit_due = true;
         }
         if self.online.retrain_every > 0 && (t + 1) % self.online.retrain_every == 0 {
             s.refit_due = true;

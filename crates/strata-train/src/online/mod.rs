@@ -8,6 +8,7 @@
 
 pub mod drift;
 mod job;
+pub mod live;
 mod refit;
 pub mod replay;
 pub mod settings;
@@ -60,6 +61,13 @@ pub struct OnlineResults {
     pub wall_seconds: f64,
 }
 
+/// The rate a trained run's optimiser would use next: FSNet goes on with the warm-up's optimiser
+/// and its decayed rate (after an early stop, the rate of the last epoch trained).
+pub fn continuation_rate(cfg: &RunConfig, state: &TrainState) -> f64 {
+    let last = if state.stopped_early { state.epochs_done.saturating_sub(1) } else { state.epochs_done };
+    cfg.train.rate().at(last, state.global_step, state.global_step.max(1))
+}
+
 /// The run config of the warm-up: the online one without its `[online]` table.
 fn warmup_config(cfg: &RunConfig) -> RunConfig {
     RunConfig { online: None, ..cfg.clone() }
@@ -89,10 +97,7 @@ pub fn run_online(cfg: &RunConfig, run_dir: &Path, fresh: bool) -> Result<Online
         bail!("{}: its model or data (seq_len, pred_len, features) differ from this config's: online.from must be a run of the same model on the same windows", warm_dir.display());
     }
     let warm_state = TrainState::load(&warm.state)?;
-    // The rate the warm-up's optimiser would use next (FSNet keeps it: after an early stop, the
-    // rate of the last epoch trained).
-    let last = if warm_state.stopped_early { warm_state.epochs_done.saturating_sub(1) } else { warm_state.epochs_done };
-    let lr = online.lr.unwrap_or_else(|| warm_cfg.train.rate().at(last, warm_state.global_step, warm_state.global_step.max(1)));
+    let lr = online.lr.unwrap_or_else(|| continuation_rate(&warm_cfg, &warm_state));
     let warmup_test_mse = std::fs::read_to_string(&warm.results_json)
         .ok()
         .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())

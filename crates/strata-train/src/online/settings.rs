@@ -90,6 +90,9 @@ pub struct OnlineConfig {
     /// or `"adwin"`).
     pub drift: Option<DriftConfig>,
     pub on_drift: OnDrift,
+    /// `on_drift = "retrain"`: steps to wait after the detector fires before re-training, so
+    /// that the latest windows are mostly of the new regime (0: at once).
+    pub drift_wait: usize,
     /// Stream steps between checkpoints.
     pub checkpoint_every: usize,
     /// Stop after this many stream steps (quick checks; not for results).
@@ -112,6 +115,7 @@ impl Default for OnlineConfig {
             retrain_epochs: 1,
             drift: None,
             on_drift: OnDrift::Report,
+            drift_wait: 0,
             checkpoint_every: 1000,
             max_steps: None,
         }
