@@ -198,6 +198,17 @@ pub trait Forecast: Module {
     fn trainable(&self) -> usize {
         self.num_params()
     }
+    /// A training step's gradients, for a model that learns from them outside the optimiser
+    /// (FSNet's gradient averages); `online` after the warm-up. Called by the training tasks
+    /// before the optimiser steps.
+    fn observe_gradients(&self, _grads: &burn::optim::GradientsParams, _online: bool) {}
+    /// State outside the parameters that checkpoints keep (JSON; FSNet's averages and memory).
+    fn extra_state(&self) -> Option<String> {
+        None
+    }
+    fn restore_extra_state(&self, _json: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A model's configuration: what it declares, whether it fits the data, how it is built.

@@ -38,6 +38,7 @@ models! {
         tide: "tide" Tide(TiDEConfig) => TiDE(TiDE) | "TiDE";
         timexer: "timexer" Timexer(TimeXerConfig) => TimeXer(TimeXer) | "TimeXer";
         tcn: "tcn" Tcn(TCNConfig) => TCN(TCN) | "TCN" | "onlinetcn";
+        fsnet: "fsnet" Fsnet(FSNetConfig) => FSNet(FSNet) | "FSNet";
     }
     /// Spatio-temporal models on sensor graphs and grids, and their graph operations.
     pub mod spatial(graph_ops, spatial_mix) {

@@ -135,6 +135,20 @@ macro_rules! models {
             pub fn trainable(&self) -> usize {
                 match self { $($( Model::$mv(m) => $crate::api::Forecast::trainable(m), )*)* }
             }
+
+            /// See a training step's gradients (FSNet's averages; a no-op for other models).
+            pub fn observe_gradients(&self, grads: &burn::optim::GradientsParams, online: bool) {
+                match self { $($( Model::$mv(m) => $crate::api::Forecast::observe_gradients(m, grads, online), )*)* }
+            }
+
+            /// State outside the parameters that checkpoints keep (JSON), where the model has any.
+            pub fn extra_state(&self) -> Option<String> {
+                match self { $($( Model::$mv(m) => $crate::api::Forecast::extra_state(m), )*)* }
+            }
+
+            pub fn restore_extra_state(&self, json: &str) -> Result<(), String> {
+                match self { $($( Model::$mv(m) => $crate::api::Forecast::restore_extra_state(m, json), )*)* }
+            }
         }
 
         impl $crate::api::Forecaster for Model {

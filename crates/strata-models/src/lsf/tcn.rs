@@ -55,13 +55,18 @@ pub struct SameConv {
 }
 
 impl SameConv {
-    fn new(c_in: usize, c_out: usize, kernel: usize, dilation: usize, device: &Device) -> Self {
+    pub fn new(c_in: usize, c_out: usize, kernel: usize, dilation: usize, device: &Device) -> Self {
         let bound = 1.0 / ((c_in * kernel) as f64).sqrt();
         SameConv {
             weight: Param::from_tensor(Tensor::random([c_out, c_in, kernel], Distribution::Uniform(-bound, bound), device)),
             bias: Param::from_tensor(Tensor::random([c_out], Distribution::Uniform(-bound, bound), device)),
             dilation,
         }
+    }
+
+    /// A 1x1 convolution (the residual projection).
+    pub fn pointwise(c_in: usize, c_out: usize, device: &Device) -> Self {
+        Self::new(c_in, c_out, 1, 1, device)
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {

@@ -40,6 +40,13 @@ pub struct StreamState {
     pub refit_at: Option<usize>,
 }
 
+/// A walk's checkpointed state: the stream's and the model's own (FSNet's averages and memory).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    stream: StreamState,
+    model: Option<String>,
+}
+
 pub struct OnlineJob<'a> {
     /// The run config with every dropout set to 0 (the papers update in eval mode).
     cfg: RunConfig,
@@ -220,7 +227,18 @@ impl Job for OnlineJob<'_> {
     fn build(&mut self, device: &Device) -> Result<Model> {
         self.device = Some(device.clone());
         let model = build_model(&self.cfg, self.task, device)?;
-        load_module(model, &self.warm.best).map_err(|e| anyhow::anyhow!("the warm-up model {}: {e}", self.warm.best.display()))
+        let model = load_module(model, &self.warm.best).map_err(|e| anyhow::anyhow!("the warm-up model {}: {e}", self.warm.best.display()))?;
+        // State outside the parameters (FSNet's gradient averages) as the warm-up's last step
+        // left it.
+        let aux = self.warm.dir.join(crate::engine::AUX_STATE);
+        if let Ok(json) = std::fs::read_to_string(&aux) {
+            model.restore_extra_state(&json).map_err(|e| anyhow::anyhow!("{}: {e}", aux.display()))?;
+        }
+        Ok(model)
+    }
+
+    fn observe(&self, model: &Model, grads: &[burn::optim::GradientsParams]) {
+        model.observe_gradients(&grads[0], true);
     }
 
     fn groups(&self) -> Vec<Group> {
@@ -289,12 +307,16 @@ impl Job for OnlineJob<'_> {
         }
     }
 
-    fn aux_state(&self, _model: &Model) -> Option<String> {
-        serde_json::to_string(&*self.state.borrow()).ok()
+    fn aux_state(&self, model: &Model) -> Option<String> {
+        serde_json::to_string(&Saved { stream: self.state.borrow().clone(), model: model.extra_state() }).ok()
     }
 
-    fn restore_aux_state(&self, _model: &Model, json: &str) -> Result<()> {
-        *self.state.borrow_mut() = serde_json::from_str(json)?;
+    fn restore_aux_state(&self, model: &Model, json: &str) -> Result<()> {
+        let saved: Saved = serde_json::from_str(json)?;
+        if let Some(m) = &saved.model {
+            model.restore_extra_state(m).map_err(anyhow::Error::msg)?;
+        }
+        *self.state.borrow_mut() = saved.stream;
         Ok(())
     }
 

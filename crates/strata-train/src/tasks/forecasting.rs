@@ -223,6 +223,18 @@ impl Job for Forecasting<'_> {
     fn validate(&mut self, model: &Model, _round: usize, device: &Device) -> Option<f64> {
         Some(validation_loss(model, self.task, &self.cfg.train, device))
     }
+
+    fn observe(&self, model: &Model, grads: &[burn::optim::GradientsParams]) {
+        model.observe_gradients(&grads[0], false);
+    }
+
+    fn aux_state(&self, model: &Model) -> Option<String> {
+        model.extra_state()
+    }
+
+    fn restore_aux_state(&self, model: &Model, json: &str) -> Result<()> {
+        model.restore_extra_state(json).map_err(anyhow::Error::msg)
+    }
 }
 
 /// The validation loss early stopping watches: the training loss's metric on the validation
