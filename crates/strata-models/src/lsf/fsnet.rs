@@ -330,7 +330,7 @@ impl Architecture for FSNetConfig {
         Ok(self.init(shape, device))
     }
     fn examples() -> Vec<Self> {
-        vec![FSNetConfig { hidden: 8, depth: 2, output: 16, controller: 8, slots: 4, ..Self::default() }]
+        vec![FSNetConfig { hidden: 16, depth: 3, output: 32, controller: 16, slots: 4, dropout: 0.0, ..Self::default() }]
     }
 }
 
