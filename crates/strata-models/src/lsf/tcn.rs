@@ -149,19 +149,29 @@ impl TCNConfig {
 impl TCN {
     /// `x`: `[b, seq_len, channels]`, `marks`: `[b, seq_len, m]` -> `[b, pred_len, channels]`.
     pub fn forecast(&self, x: Tensor<3>, marks: Option<Tensor<3>>) -> Tensor<3> {
-        let [b, _, _] = x.dims();
-        let x = match marks.filter(|_| self.use_marks) {
-            Some(m) => Tensor::cat(vec![x, m], 2),
-            None => x,
-        };
-        let mut h = self.input_fc.forward(x).swap_dims(1, 2); // [b, hidden, t]
+        let mut h = embed(&self.input_fc, x, marks.filter(|_| self.use_marks));
         for block in &self.blocks {
             h = block.forward(h);
         }
-        let [_, d, t] = h.dims();
-        let last = self.repr_dropout.forward(h.narrow(2, t - 1, 1).reshape([b, d]));
-        self.regressor.forward(last).reshape([b, self.pred_len, self.channels])
+        head(h, &self.repr_dropout, &self.regressor, self.pred_len, self.channels)
     }
+}
+
+/// The series and their calendar features (where used) per step, mapped to the hidden width:
+/// `[b, t, c]` -> `[b, hidden, t]`.
+pub fn embed(input_fc: &Linear, x: Tensor<3>, marks: Option<Tensor<3>>) -> Tensor<3> {
+    let x = match marks {
+        Some(m) => Tensor::cat(vec![x, m], 2),
+        None => x,
+    };
+    input_fc.forward(x).swap_dims(1, 2)
+}
+
+/// The last step's representation (with dropout) mapped to `[b, pred_len, channels]`.
+pub fn head(h: Tensor<3>, dropout: &Dropout, regressor: &Linear, pred_len: usize, channels: usize) -> Tensor<3> {
+    let [b, d, t] = h.dims();
+    let last = dropout.forward(h.narrow(2, t - 1, 1).reshape([b, d]));
+    regressor.forward(last).reshape([b, pred_len, channels])
 }
 
 impl Architecture for TCNConfig {
