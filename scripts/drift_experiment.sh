@@ -22,6 +22,7 @@ run none_adwin --set online.drift.detector=\"adwin\"
 run ogd_ph --set online.strategy=\"ogd\" --set online.drift.detector=\"page-hinkley\"
 run ogd_adwin --set online.strategy=\"ogd\" --set online.drift.detector=\"adwin\"
 run none_adwin_retrain --set online.drift.detector=\"adwin\" --set online.on_drift=\"retrain\" --set online.drift_wait=200 --set online.retrain_windows=200 --set online.retrain_epochs=3
+run none_adwin_update --set online.drift.detector=\"adwin\" --set online.on_drift=\"update\"
 run ogd_nodetector --set online.strategy=\"ogd\"
 python3 - "$out" <<'PY'
 import json, pathlib, sys

@@ -122,6 +122,12 @@ fn the_stream_walk_scores_adapts_and_detects() {
     let r = online(&cfg, &out, &[&from, "online.drift.detector=\"adwin\"", "online.on_drift=\"retrain\"", "online.drift_wait=100", "online.retrain_windows=100", "online.retrain_epochs=3", "online.max_steps=3000"]);
     assert!(!r["retrain_steps"].as_array().unwrap().is_empty());
     assert!(after(&curve(&out)) < after(&none), "re-trained after the shift");
+    // Drift-triggered updates: frozen until ADWIN fires, then OGD for 500 steps.
+    let out = dir.join("update");
+    online(&cfg, &out, &[&from, "online.drift.detector=\"adwin\"", "online.on_drift=\"update\"", "online.max_steps=3000"]);
+    let c = curve(&out);
+    assert_eq!(&c[..1990], &none[..1990], "frozen before the first fire");
+    assert!(after(&c) < 0.75 * after(&none), "updated after the shift: {} vs frozen {}", after(&c), after(&none));
 }
 
 #[test]

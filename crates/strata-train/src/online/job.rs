@@ -38,6 +38,9 @@ pub struct StreamState {
     /// A re-training is due after this step (a fired detector's, after `drift_wait`).
     #[serde(default)]
     pub refit_at: Option<usize>,
+    /// `on_drift = "update"`: OGD steps until this step (exclusive).
+    #[serde(default)]
+    pub update_until: usize,
 }
 
 /// A walk's checkpointed state: the stream's and the model's own (FSNet's averages and memory).
@@ -189,8 +192,10 @@ impl<'a> OnlineJob<'a> {
                 && d.update(err)
             {
                 s.drift_steps.push(t);
-                if self.online.on_drift == OnDrift::Retrain && s.refit_at.is_none() {
-                    s.refit_at = Some(t + self.online.drift_wait);
+                match self.online.on_drift {
+                    OnDrift::Retrain if s.refit_at.is_none() => s.refit_at = Some(t + self.online.drift_wait),
+                    OnDrift::Update => s.update_until = t + 1 + self.online.drift_updates,
+                    _ => {}
                 }
             }
         }
@@ -259,7 +264,7 @@ impl Job for OnlineJob<'_> {
     fn loss(&mut self, model: &Model, step: &Step, device: &Device) -> Result<StepLoss> {
         let t = step.global;
         let h = self.cfg.data.pred_len;
-        let updates = self.online.updates();
+        let updates = self.online.updates() || t < self.state.borrow().update_until;
         let loss = if updates && (self.online.reveal == Reveal::Immediate || h == 1) {
             // The forecast is also the update's forward pass (FSNet).
             let (pred, truth) = self.forecast(model, &[t], device);

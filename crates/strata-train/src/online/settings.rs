@@ -58,6 +58,9 @@ pub enum OnDrift {
     Report,
     /// Re-train on the latest windows (as `retrain_every` does).
     Retrain,
+    /// Take OGD steps for the next `drift_updates` steps (a frozen model that adapts only when
+    /// the world changes).
+    Update,
 }
 
 /// The `[online]` table of a run config.
@@ -93,6 +96,8 @@ pub struct OnlineConfig {
     /// `on_drift = "retrain"`: steps to wait after the detector fires before re-training, so
     /// that the latest windows are mostly of the new regime (0: at once).
     pub drift_wait: usize,
+    /// `on_drift = "update"`: steps of OGD after each fire.
+    pub drift_updates: usize,
     /// Stream steps between checkpoints.
     pub checkpoint_every: usize,
     /// Stop after this many stream steps (quick checks; not for results).
@@ -116,6 +121,7 @@ impl Default for OnlineConfig {
             drift: None,
             on_drift: OnDrift::Report,
             drift_wait: 0,
+            drift_updates: 500,
             checkpoint_every: 1000,
             max_steps: None,
         }
@@ -136,8 +142,8 @@ impl OnlineConfig {
         if (self.retrain_every > 0 || self.on_drift == OnDrift::Retrain) && (self.retrain_windows == 0 || self.retrain_epochs == 0) {
             bail!("key `online.retrain_windows`: re-training needs windows and epochs (online.retrain_windows, online.retrain_epochs)");
         }
-        if self.on_drift == OnDrift::Retrain && self.drift.is_none() {
-            bail!("key `online.on_drift`: \"retrain\" needs a detector: set online.drift.detector = \"page-hinkley\" or \"adwin\"");
+        if self.on_drift != OnDrift::Report && self.drift.is_none() {
+            bail!("key `online.on_drift`: acting on a drift needs a detector: set online.drift.detector = \"page-hinkley\" or \"adwin\"");
         }
         if let Some(lr) = self.lr
             && !(lr >= 0.0 && lr.is_finite())
