@@ -17,8 +17,8 @@ stays, and training the same folder again resumes). Errors are ``StrataError`` (
 from ._native import StrataError
 from ._native import version as _core_version
 from .forecaster import Forecaster
-from .run import Run, datasets, distill, finetune, inspect, train, zero_shot
+from .run import Run, datasets, distill, finetune, inspect, online, train, zero_shot
 
 __version__ = _core_version()
 
-__all__ = ["Forecaster", "Run", "StrataError", "datasets", "distill", "finetune", "inspect", "train", "zero_shot", "__version__"]
+__all__ = ["Forecaster", "Run", "StrataError", "datasets", "distill", "finetune", "inspect", "online", "train", "zero_shot", "__version__"]

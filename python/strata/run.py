@@ -132,6 +132,25 @@ def train(config, out: str | os.PathLike | None = None, overrides=None, fresh: b
     return Run(folder, json.loads(results))
 
 
+def online(config, out: str | os.PathLike | None = None, overrides=None, fresh: bool = False) -> dict:
+    """Online forecasting (``strata online``): train (or load ``online.from``) a warm-up, then walk
+    the test split one window a step, forecasting, revealing the truth and updating by the
+    ``online`` section's strategy (``none``, ``ogd``, ``er``, ``derpp``, ``retrain``), with an
+    optional drift detector. ``config`` and ``overrides`` as :func:`train`; returns online.json
+    (cumulative ``mse``/``mae``, ``drift_steps``, ``retrain_steps``, ...) with ``folder`` added;
+    the per-step curve is ``<folder>/online/online_curve.csv``."""
+    sets = _overrides(overrides)
+    out = None if out is None else os.fspath(out)
+    if isinstance(config, Mapping):
+        path, text = None, json.dumps(_drop_none(config))
+    elif isinstance(config, (str, os.PathLike)):
+        path, text = os.fspath(config), None
+    else:
+        raise TypeError(f"config: a TOML path or a dict expected; got {type(config).__name__}")
+    folder, results = _native.online(path, text, sets, out, fresh)
+    return {**json.loads(results), "folder": folder}
+
+
 def _command(argv: list[str]) -> None:
     _native.command([str(a) for a in argv])
 

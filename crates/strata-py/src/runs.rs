@@ -17,6 +17,7 @@ use crate::long_call;
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train, m)?)?;
     m.add_function(wrap_pyfunction!(fit_more, m)?)?;
+    m.add_function(wrap_pyfunction!(online, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(predict, m)?)?;
     m.add_function(wrap_pyfunction!(get_weights, m)?)?;
@@ -58,6 +59,21 @@ fn train(py: Python<'_>, config_path: Option<String>, config_json: Option<String
     long_call(py, || {
         let (cfg, dir) = configure(config_path.as_deref(), config_json.as_deref(), &overrides, out.as_deref())?;
         let r = train_run(&cfg, &dir, TrainOptions { fresh })?;
+        Ok((dir.display().to_string(), serde_json::to_string(&r)?))
+    })
+}
+
+/// Walk a config's stream online (`strata online`); returns the run folder and online.json's
+/// text.
+#[pyfunction]
+#[pyo3(signature = (config_path=None, config_json=None, overrides=Vec::new(), out=None, fresh=false))]
+fn online(py: Python<'_>, config_path: Option<String>, config_json: Option<String>, overrides: Vec<String>, out: Option<String>, fresh: bool) -> PyResult<(String, String)> {
+    long_call(py, || {
+        let (cfg, dir) = configure(config_path.as_deref(), config_json.as_deref(), &overrides, out.as_deref())?;
+        if cfg.online.is_none() {
+            bail!("no [online] table: add one (e.g. {{\"online\": {{\"strategy\": \"ogd\"}}}}) or overrides={{\"online.strategy\": \"ogd\"}}");
+        }
+        let r = strata_train::online::run_online(&cfg, &dir, fresh)?;
         Ok((dir.display().to_string(), serde_json::to_string(&r)?))
     })
 }
