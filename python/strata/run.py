@@ -24,6 +24,15 @@ def _overrides(overrides) -> list[str]:
     return [str(o) for o in overrides]
 
 
+def _config(config) -> tuple[str | None, str | None]:
+    """A config given as a TOML path or a dict of sections: ``(path, json text)``, one of them set."""
+    if isinstance(config, Mapping):
+        return None, json.dumps(_drop_none(config))
+    if isinstance(config, (str, os.PathLike)):
+        return os.fspath(config), None
+    raise TypeError(f"config: a TOML path or a dict expected; got {type(config).__name__}")
+
+
 def _drop_none(d):
     if isinstance(d, Mapping):
         return {str(k): _drop_none(v) for k, v in d.items() if v is not None}
@@ -120,15 +129,8 @@ def train(config, out: str | os.PathLike | None = None, overrides=None, fresh: b
     """Train (or resume) a forecasting run. ``config``: a TOML path or a dict of sections
     (``{"data": {...}, "model": {...}, "train": {...}}``); ``overrides``: ``{"train.lr": 1e-3}``
     or ``["train.lr=1e-3"]``; ``out``: the run folder (default ``runs/<name>``)."""
-    sets = _overrides(overrides)
-    out = None if out is None else os.fspath(out)
-    if isinstance(config, Mapping):
-        path, text = None, json.dumps(_drop_none(config))
-    elif isinstance(config, (str, os.PathLike)):
-        path, text = os.fspath(config), None
-    else:
-        raise TypeError(f"config: a TOML path or a dict expected; got {type(config).__name__}")
-    folder, results = _native.train(path, text, sets, out, fresh)
+    path, text = _config(config)
+    folder, results = _native.train(path, text, _overrides(overrides), None if out is None else os.fspath(out), fresh)
     return Run(folder, json.loads(results))
 
 
@@ -139,15 +141,8 @@ def online(config, out: str | os.PathLike | None = None, overrides=None, fresh: 
     optional drift detector. ``config`` and ``overrides`` as :func:`train`; returns online.json
     (cumulative ``mse``/``mae``, ``drift_steps``, ``retrain_steps``, ...) with ``folder`` added;
     the per-step curve is ``<folder>/online/online_curve.csv``."""
-    sets = _overrides(overrides)
-    out = None if out is None else os.fspath(out)
-    if isinstance(config, Mapping):
-        path, text = None, json.dumps(_drop_none(config))
-    elif isinstance(config, (str, os.PathLike)):
-        path, text = os.fspath(config), None
-    else:
-        raise TypeError(f"config: a TOML path or a dict expected; got {type(config).__name__}")
-    folder, results = _native.online(path, text, sets, out, fresh)
+    path, text = _config(config)
+    folder, results = _native.online(path, text, _overrides(overrides), None if out is None else os.fspath(out), fresh)
     return {**json.loads(results), "folder": folder}
 
 
