@@ -172,3 +172,30 @@ fn an_interrupted_walk_resumes_to_the_same_stream() {
         assert_eq!(std::fs::read_to_string(out.join("online/online_curve.csv")).unwrap(), want_curve, "crash at event {at}: the curve");
     }
 }
+
+#[test]
+fn fsnet_keeps_its_adapter_state_from_training_to_evaluation_and_the_walk() {
+    // FSNet's gradient averages live outside the parameters: the warm-up's test evaluation,
+    // `strata eval` of the warm-up and the frozen walk all read them as the last training step
+    // left them (`aux_state.json`), so all three score the same windows the same; with the
+    // averages started afresh the model forecasts differently.
+    let dir = tmp("online-fsnet");
+    let cfg = setup(&dir);
+    let sets = ["model.name=\"fsnet\"", "model.controller=16", "model.slots=4", "train.epochs=1", "data.split_rows=[3000, 1000, 1500]"];
+    let frozen = online(&cfg, &dir.join("none"), &sets);
+    let (mse, test) = (frozen["mse"].as_f64().unwrap(), frozen["warmup_test_mse"].as_f64().unwrap());
+    assert!((mse - test).abs() <= 1e-5 * test, "frozen FSNet stream {mse} vs its test evaluation {test}");
+    let warm = dir.join("none/warmup");
+    let o = strata().arg("eval").arg(&warm).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(warm.join("eval.json")).unwrap()).unwrap();
+    let again = eval["test"]["mse"].as_f64().unwrap();
+    assert!((again - test).abs() <= 1e-5 * test, "strata eval {again} vs the run's {test}");
+    // Without the state (averages at zero) the same weights forecast otherwise.
+    std::fs::remove_file(warm.join("aux_state.json")).unwrap();
+    let o = strata().arg("eval").arg(&warm).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(warm.join("eval.json")).unwrap()).unwrap();
+    let fresh = eval["test"]["mse"].as_f64().unwrap();
+    assert!((fresh - test).abs() > 1e-4 * test, "the adapter state matters: {fresh} vs {test}");
+}

@@ -79,6 +79,20 @@ pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M> {
     module.try_load_file(path).map_err(|e| anyhow!("cannot load checkpoint {}: {e}", path.display()))
 }
 
+/// A trained forecaster of a run folder: the weights of `checkpoint` and the model's state
+/// outside them (FSNet's gradient averages and memory: the run's `aux_state.json`, as its last
+/// training step left it, which is what the run evaluated). Models without such state ignore it.
+pub fn load_trained(model: strata_models::Model, run_dir: &Path, checkpoint: &Path) -> Result<strata_models::Model> {
+    let model = load_module(model, checkpoint)?;
+    let aux = run_dir.join(super::AUX_STATE);
+    if model.extra_state().is_some()
+        && let Ok(json) = std::fs::read_to_string(&aux)
+    {
+        model.restore_extra_state(&json).map_err(|e| anyhow!("{}: {e} (the model state beside {}; delete the file to start that state afresh)", aux.display(), checkpoint.display()))?;
+    }
+    Ok(model)
+}
+
 pub fn save_optimizer(optim: &ModuleOptimizer, path: &Path) -> Result<()> {
     via_tmp(path, |tmp| optim.save(tmp).map_err(|e| anyhow!("cannot write {}: {e}", tmp.display())))
 }

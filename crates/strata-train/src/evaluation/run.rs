@@ -13,7 +13,7 @@ use strata_models::{Capabilities, Model};
 
 use crate::config::{RunConfig, TrainConfig};
 use crate::device::compute_device;
-use crate::engine::checkpoint::load_module;
+use crate::engine::checkpoint::load_trained;
 use crate::engine::record::{TrainingRecord, git_revision, write_csv_row, write_json};
 use crate::engine::RunPaths;
 use crate::evaluation::metrics::Metrics;
@@ -180,7 +180,7 @@ pub fn evaluate_run(run_dir: &Path, overrides: &[String]) -> Result<Results> {
         eprintln!("warning: {} changed since training (sha256 {} -> {})", record.path.display(), results.data.sha256, record.sha256);
     }
     let device = compute_device();
-    let model = load_module(build_model(&cfg, &task, &device)?, &paths.best)?;
+    let model = load_trained(build_model(&cfg, &task, &device)?, run_dir, &paths.best)?;
     let scores = evaluate_splits(&model, &task, &cfg.train, cfg.eval.inverse, &device);
     results.val = scores.val;
     results.test = scores.test;
@@ -206,7 +206,7 @@ pub fn load_best(run_dir: &Path, device: &Device) -> Result<(RunConfig, Model)> 
     }
     let cfg = RunConfig::load(&paths.config, &[])?;
     let task = Task::load(&cfg.data)?;
-    let model = load_module(build_model(&cfg, &task, device)?, &paths.best)?;
+    let model = load_trained(build_model(&cfg, &task, device)?, run_dir, &paths.best)?;
     Ok((cfg, model))
 }
 

@@ -19,7 +19,7 @@ use strata_models::{Marks, Model, ModelConfig, Shape};
 pub use super::input::InputTable;
 use super::covariates::{CovariateSchema, QueryCovariates};
 
-use crate::engine::checkpoint::{load_module, write_atomic};
+use crate::engine::checkpoint::{load_trained, write_atomic};
 
 pub const SCHEMA_FILE: &str = "schema.json";
 const DATE_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -381,7 +381,7 @@ impl Predictor {
             false => None,
         };
         let model = schema.model.try_init(schema.shape, adj.as_deref(), device).map_err(anyhow::Error::msg)?;
-        let model = load_module(model, &run_dir.join(checkpoint))?;
+        let model = load_trained(model, run_dir, &run_dir.join(checkpoint))?;
         Ok(Predictor { schema, dir: run_dir.to_path_buf(), model, device: device.clone() })
     }
 

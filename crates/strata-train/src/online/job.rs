@@ -18,7 +18,7 @@ use super::refit::refit;
 use super::replay::{Memory, Reservoir};
 use super::settings::{OnDrift, OnlineConfig, Reveal, Strategy};
 use crate::config::RunConfig;
-use crate::engine::checkpoint::{EpochLog, load_module, load_optimizer};
+use crate::engine::checkpoint::{EpochLog, load_optimizer, load_trained};
 use crate::engine::schedule::Rate;
 use crate::engine::{Batches, Group, Job, OptimizerSpec, Plan, RunPaths, Step, StepLoss};
 use crate::tasks::data::{Task, build_model};
@@ -232,14 +232,9 @@ impl Job for OnlineJob<'_> {
     fn build(&mut self, device: &Device) -> Result<Model> {
         self.device = Some(device.clone());
         let model = build_model(&self.cfg, self.task, device)?;
-        let model = load_module(model, &self.warm.best).map_err(|e| anyhow::anyhow!("the warm-up model {}: {e}", self.warm.best.display()))?;
-        // State outside the parameters (FSNet's gradient averages) as the warm-up's last step
-        // left it.
-        let aux = self.warm.dir.join(crate::engine::AUX_STATE);
-        if let Ok(json) = std::fs::read_to_string(&aux) {
-            model.restore_extra_state(&json).map_err(|e| anyhow::anyhow!("{}: {e}", aux.display()))?;
-        }
-        Ok(model)
+        // With its state outside the parameters (FSNet's gradient averages) as the warm-up's
+        // last step left it.
+        load_trained(model, &self.warm.dir, &self.warm.best).map_err(|e| anyhow::anyhow!("the warm-up model {}: {e}", self.warm.best.display()))
     }
 
     fn observe(&self, model: &Model, grads: &[burn::optim::GradientsParams]) {

@@ -13,7 +13,7 @@ use strata_models::Model;
 
 use crate::config::{Loss, RunConfig, TrainConfig};
 use crate::device::{device_name, training_device};
-use crate::engine::checkpoint::{TrainState, load_module, save_module};
+use crate::engine::checkpoint::{TrainState, load_trained, save_module};
 use crate::engine::record::{TrainingRecord, created_unix, git_revision};
 use crate::engine::{Group, Job, OptimizerSpec, Plan, Run, Step, StepLoss, Store, fit, parallel};
 use crate::evaluation::point::evaluate;
@@ -50,7 +50,7 @@ pub fn train(cfg: &RunConfig, run_dir: &Path, opts: TrainOptions) -> Result<Resu
 
     let t = &cfg.train;
     let eval_device = training_device().without_autodiff();
-    let best = load_module(build_model(cfg, &task, &eval_device)?, &run.paths.best)?;
+    let best = load_trained(build_model(cfg, &task, &eval_device)?, &run.paths.dir, &run.paths.best)?;
     let scores = evaluate_splits(&best, &task, t, cfg.eval.inverse, &eval_device);
     let results = Results {
         strata_version: env!("CARGO_PKG_VERSION").into(),
