@@ -87,6 +87,9 @@ pub struct DataConfig {
     /// `test_size`), instead of the dataset's split rule. Give both or neither.
     pub val_size: Option<usize>,
     pub test_size: Option<usize>,
+    /// Long-sequence data: the calendar features models read: `timef` (TSLib's, default) or
+    /// `calendar` (TS2Vec's and FSNet's: seven raw fields standardised on the training rows).
+    pub time_features: crate::timefeat::TimeFeatures,
     /// Add the time of day as an input feature (default: yes where the step is under a day).
     pub time_of_day: Option<bool>,
     /// Add the day of week as an input feature (default: as `time_of_day`).
@@ -165,6 +168,7 @@ impl Default for DataConfig {
             split_rows: None,
             val_size: None,
             test_size: None,
+            time_features: Default::default(),
             time_of_day: None,
             day_of_week: None,
             steps_per_day: None,
@@ -216,6 +220,8 @@ pub struct Prepared {
     /// The covariates' scalers (fitted on the training rows), where the data has covariates;
     /// their names are in the windows (`train.covariates`).
     pub covariate_scalers: Option<CovariateScalers>,
+    /// `data.time_features = "calendar"`: the calendar fields' training statistics.
+    pub calendar: Option<crate::timefeat::CalendarScaler>,
 }
 
 impl Prepared {
@@ -353,10 +359,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
     if let Some(s) = &scaler {
         s.transform(&mut table.values);
     }
-    let marks = table.dates.as_ref().map(|d| {
-        let width = crate::timefeat::feature_names(&freq).len();
-        Series { data: crate::timefeat::time_features(d, &freq).into(), rows: d.len(), channels: width }
-    });
+    let (marks, calendar) = marks(table.dates.as_deref(), &freq, cfg.time_features, borders.train.1);
     let series = Series { data: table.values.into(), rows: table.rows, channels: table.columns.len() };
     let windows = |(start, end): (usize, usize)| Windows { series: series.clone(), target: series.clone(), marks: marks.clone(), covariates: covariates.clone(), start, end, seq_len: cfg.seq_len, pred_len: cfg.pred_len, stride: 1 };
     let (train, val, test) = (windows(borders.train), windows(borders.val), windows(borders.test));
@@ -386,6 +389,7 @@ pub fn prepare(cfg: &DataConfig) -> Result<Prepared, DataError> {
         rolling: false,
         source,
         covariate_scalers,
+        calendar,
     })
 }
 
@@ -458,7 +462,7 @@ pub fn prepare_gluon(cfg: &DataConfig, file: &str) -> Result<Prepared, DataError
     if let Some(s) = &scaler {
         s.transform(&mut table.values);
     }
-    let marks = table.dates.as_ref().map(|d| Series { data: crate::timefeat::time_features(d, &ds.freq).into(), rows, channels: crate::timefeat::feature_names(&ds.freq).len() });
+    let (marks, calendar) = marks(table.dates.as_deref(), &ds.freq, cfg.time_features, train_end);
     let series = Series { data: table.values.into(), rows, channels: c };
     let w = |start: usize, end: usize, stride: usize| Windows { series: series.clone(), target: series.clone(), marks: marks.clone(), covariates: None, start, end, seq_len: l, pred_len: h, stride };
     let borders = Borders { train: (0, train_end), val: (train_end - l, t_train), test: (t_train - l, rows) };
@@ -480,7 +484,22 @@ pub fn prepare_gluon(cfg: &DataConfig, file: &str) -> Result<Prepared, DataError
         rolling: true,
         source: None,
         covariate_scalers: None,
+        calendar,
     })
+}
+
+/// The calendar features of every row (`data.time_features`), and the calendar fields'
+/// statistics over the first `train_end` rows where they are standardised.
+fn marks(dates: Option<&[chrono::NaiveDateTime]>, freq: &str, kind: crate::timefeat::TimeFeatures, train_end: usize) -> (Option<Series>, Option<crate::timefeat::CalendarScaler>) {
+    use crate::timefeat::{CALENDAR_NAMES, CalendarScaler, TimeFeatures, feature_names, time_features};
+    let Some(d) = dates else { return (None, None) };
+    match kind {
+        TimeFeatures::Timef => (Some(Series { data: time_features(d, freq).into(), rows: d.len(), channels: feature_names(freq).len() }), None),
+        TimeFeatures::Calendar => {
+            let s = CalendarScaler::fit(&d[..train_end.min(d.len())]);
+            (Some(Series { data: s.features(d).into(), rows: d.len(), channels: CALENDAR_NAMES.len() }), Some(s))
+        }
+    }
 }
 
 /// An infinite cell (`inf`, `1e309`) would make the column's scaler and every window non-finite:

@@ -50,6 +50,9 @@ pub struct SpatialPrepared {
 }
 
 pub fn prepare_spatial(cfg: &DataConfig) -> Result<SpatialPrepared, DataError> {
+    if cfg.time_features != crate::timefeat::TimeFeatures::Timef {
+        return Err(DataError::Config(format!("data.time_features chooses the calendar features of long-sequence data; `{}` is spatio-temporal: use data.time_of_day / data.day_of_week", cfg.dataset)));
+    }
     if cfg.split_rows.is_some() || cfg.val_size.is_some() || cfg.test_size.is_some() {
         return Err(DataError::Config(format!("data.split_rows / data.val_size / data.test_size cut long-sequence data; `{}` is spatio-temporal: use data.split = [train, val, test] (shares of the windows)", cfg.dataset)));
     }

@@ -1,7 +1,62 @@
 //! Calendar features as Time-Series-Library computes them with `timeenc=1`
-//! (`utils/timefeatures.py`): each feature scaled to [-0.5, 0.5].
+//! (`utils/timefeatures.py`): each feature scaled to [-0.5, 0.5]; or, with
+//! `data.time_features = "calendar"`, as TS2Vec's and FSNet's loaders do (`timeenc=2`): seven
+//! raw calendar fields standardised with the training rows' mean and standard deviation.
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
+
+/// Which calendar features the models read (`data.time_features`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeFeatures {
+    /// TSLib's `timeenc=1`: the fields of the data's frequency, each scaled to [-0.5, 0.5].
+    #[default]
+    Timef,
+    /// TS2Vec's and FSNet's `timeenc=2`: [`CALENDAR_NAMES`] as integers, standardised with the
+    /// training rows' statistics (FSNet's ETT loaders; its other loaders leave them raw).
+    Calendar,
+}
+
+/// The fields of `TimeFeatures::Calendar`, in order (pandas' `minute`, `hour`, `dayofweek`,
+/// `day`, `dayofyear`, `month`, `weekofyear`).
+pub const CALENDAR_NAMES: [&str; 7] = ["minute", "hour", "day_of_week", "day_of_month", "day_of_year", "month", "week_of_year"];
+
+fn calendar_fields(d: &NaiveDateTime) -> [f64; 7] {
+    [d.minute() as f64, d.hour() as f64, d.weekday().num_days_from_monday() as f64, d.day() as f64, d.ordinal() as f64, d.month() as f64, d.iso_week().week() as f64]
+}
+
+/// Mean and standard deviation of each calendar field over the training rows (as sklearn's
+/// `StandardScaler`: population deviation, a constant field divided by 1).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CalendarScaler {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+impl CalendarScaler {
+    pub fn fit(dates: &[NaiveDateTime]) -> CalendarScaler {
+        let n = dates.len().max(1) as f64;
+        let mut mean = vec![0f64; 7];
+        for d in dates {
+            for (m, v) in mean.iter_mut().zip(calendar_fields(d)) {
+                *m += v / n;
+            }
+        }
+        let mut var = vec![0f64; 7];
+        for d in dates {
+            for ((s, v), m) in var.iter_mut().zip(calendar_fields(d)).zip(&mean) {
+                *s += (v - m) * (v - m) / n;
+            }
+        }
+        let std = var.into_iter().map(|v| if v > 0.0 { v.sqrt() } else { 1.0 }).collect();
+        CalendarScaler { mean, std }
+    }
+
+    /// Row-major `[dates.len(), 7]` standardised calendar fields.
+    pub fn features(&self, dates: &[NaiveDateTime]) -> Vec<f32> {
+        dates.iter().flat_map(|d| calendar_fields(d).into_iter().zip(self.mean.iter().zip(&self.std)).map(|(v, (m, s))| ((v - m) / s) as f32)).collect()
+    }
+}
 
 /// Names of the features produced for a frequency string (`h`, `15min`, `10min`, `d`, `w`, ...).
 pub fn feature_names(freq: &str) -> &'static [&'static str] {
@@ -62,5 +117,25 @@ mod tests {
             assert!((a - b).abs() < 1e-6, "{f:?}");
         }
         assert_eq!(feature_names("15min").len(), 5);
+    }
+
+    #[test]
+    fn calendar_fields_standardised_by_hand() {
+        // Two training rows: 2016-07-01 00:00 (Friday, day 183, ISO week 26) and 2016-07-04
+        // 12:30 (Monday, day 186, week 27); pandas: minute, hour, dayofweek, day, dayofyear,
+        // month, weekofyear.
+        let a = crate::table::parse_date("2016-07-01 00:00:00").unwrap();
+        let b = crate::table::parse_date("2016-07-04 12:30:00").unwrap();
+        let s = CalendarScaler::fit(&[a, b]);
+        assert_eq!(s.mean, vec![15.0, 6.0, 2.0, 2.5, 184.5, 7.0, 26.5]);
+        // Population deviations; the month is constant, divided by 1.
+        assert_eq!(s.std, vec![15.0, 6.0, 2.0, 1.5, 1.5, 1.0, 0.5]);
+        // A later date: 2017-01-02 06:00 (Monday, day 2, ISO week 1), far outside the range.
+        let c = crate::table::parse_date("2017-01-02 06:00:00").unwrap();
+        let f = s.features(&[c]);
+        let want = [-1.0, 0.0, -1.0, -0.333_333_34, -121.666_664, -6.0, -51.0];
+        for (got, want) in f.iter().zip(want) {
+            assert!((got - want).abs() < 1e-4, "{f:?}");
+        }
     }
 }

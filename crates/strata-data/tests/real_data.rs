@@ -149,3 +149,43 @@ fn gluonts_dataset_as_aligned_multivariate_series() {
     let e = prepare(&DataConfig { pred_len: 24, ..cfg }).unwrap_err().to_string();
     assert!(e.contains("forecasts 30 steps"), "{e}");
 }
+
+#[test]
+fn fsnet_calendar_features_match_its_loader() {
+    // FSNet's ETT loaders (`timeenc=2`): minute, hour, day of week, day of month, day of year,
+    // month, ISO week, standardised on the 2,880 training rows; fixture from pandas and sklearn
+    // (fixtures/make_calendar_fixture.sh).
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/calendar_etth2.json");
+    let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cfg = DataConfig {
+        dataset: "etth2".into(),
+        path: Some(root().join("ETTh2/ETTh2.csv")),
+        seq_len: f["seq_len"].as_u64().unwrap() as usize,
+        pred_len: 24,
+        split_rows: Some([2880, 720, 10800]),
+        time_features: strata_data::timefeat::TimeFeatures::Calendar,
+        ..Default::default()
+    };
+    let p = prepare(&cfg).unwrap();
+    let s = p.calendar.as_ref().expect("calendar statistics");
+    for (k, (m, want)) in s.mean.iter().zip(f["mean"].as_array().unwrap()).enumerate() {
+        assert!((m - want.as_f64().unwrap()).abs() < 1e-9, "mean of field {k}: {m} vs {want}");
+    }
+    for (k, (d, want)) in s.std.iter().zip(f["scale"].as_array().unwrap()).enumerate() {
+        assert!((d - want.as_f64().unwrap()).abs() < 1e-9, "deviation of field {k}: {d} vs {want}");
+    }
+    // Marks of test-split rows (the test windows start at row 3600 - seq_len).
+    let marks = p.test.marks.as_ref().unwrap();
+    assert_eq!(marks.channels, 7);
+    for (r, want) in f["rows"].as_array().unwrap().iter().zip(f["marks"].as_array().unwrap()) {
+        let row = p.test.start + r.as_u64().unwrap() as usize;
+        for (k, w) in want.as_array().unwrap().iter().enumerate() {
+            let got = marks.data[row * 7 + k] as f64;
+            assert!((got - w.as_f64().unwrap()).abs() < 1e-4 * w.as_f64().unwrap().abs().max(1.0), "test row {r}, field {k}: {got} vs {w}");
+        }
+    }
+    // The default stays TSLib's four hourly features.
+    let timef = prepare(&DataConfig { time_features: Default::default(), ..cfg }).unwrap();
+    assert_eq!(timef.test.marks.as_ref().unwrap().channels, 4);
+    assert!(timef.calendar.is_none());
+}

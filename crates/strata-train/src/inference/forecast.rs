@@ -60,6 +60,10 @@ pub struct Schema {
     /// past-observed ones over the context and the future-known ones over the horizon too.
     #[serde(default)]
     pub covariates: Option<CovariateSchema>,
+    /// `data.time_features = "calendar"`: the calendar fields' training statistics (absent: the
+    /// TSLib features of `freq`).
+    #[serde(default)]
+    pub calendar: Option<strata_data::timefeat::CalendarScaler>,
 }
 
 /// What a spatio-temporal model reads beside the values: time of day and day of week (from the
@@ -96,6 +100,7 @@ impl Schema {
             spatial: None,
             read: data.source.as_ref().map(|(spec, _)| spec.clone()),
             covariates: CovariateSchema::of(data),
+            calendar: data.calendar.clone(),
         }
     }
 
@@ -121,6 +126,7 @@ impl Schema {
             spatial: Some(SpatialInputs { steps_per_day: d.steps_per_day, time_of_day: d.time_of_day, day_of_week: d.day_of_week, graph: d.graph.is_some() }),
             read: d.source.as_ref().map(|(spec, _)| spec.clone()),
             covariates: CovariateSchema::of_spatial(d),
+            calendar: None,
         }
     }
 
@@ -271,7 +277,10 @@ impl Schema {
             Some((1..=pred_len as i32).map(|k| last + step * k).collect::<Vec<_>>())
         });
         let marks = match (uses_marks, dates, &future) {
-            (true, Some(d), Some(f)) => Some((strata_data::timefeat::time_features(d, &self.freq), strata_data::timefeat::time_features(f, &self.freq))),
+            (true, Some(d), Some(f)) => Some(match &self.calendar {
+                Some(s) => (s.features(d), s.features(f)),
+                None => (strata_data::timefeat::time_features(d, &self.freq), strata_data::timefeat::time_features(f, &self.freq)),
+            }),
             _ => None,
         };
         let out = self.output_range();
