@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # FSNet's online table (Pham et al., ICLR 2023, Table 2: cumulative MSE/MAE of the TCN backbone
 # under OGD, ER, DER++) with strata online, plus the frozen model.
-# Usage: scripts/online_experiment.sh [out folder] ["etth2 ettm1 weather"] ["1 24 48"] ["ogd none er derpp"] [extra --set]
+# Usage: scripts/online_experiment.sh [out folder] ["etth2 ettm1 weather"] ["1 24 48"] ["ogd none er derpp"] [--set value]...
 # e.g. FSNet: scripts/online_experiment.sh runs/online_fsnet "etth2 ettm1" "1 24 48" ogd 'model.name="fsnet"'
-# (reveal "delayed": ... ogd 'online.reveal="delayed"').
+# (reveal "delayed": ... ogd 'online.reveal="delayed"'; TSLib's calendar features: ... 'data.time_features="timef"').
 # Each (dataset, horizon) trains one warm-up (in the first strategy's folder) that every
 # strategy starts from; every run resumes if interrupted. Summary: <out>/table.csv.
 set -euo pipefail
@@ -11,9 +11,10 @@ out=${1:-runs/online}
 datasets=${2:-etth2 ettm1 weather}
 horizons=${3:-1 24 48}
 strategies=${4:-ogd none er derpp}
-extra=${5:-}
 extra_set=()
-[ -n "$extra" ] && extra_set=(--set "$extra")
+for e in "${@:5}"; do
+  [ -n "$e" ] && extra_set+=(--set "$e")
+done
 bin=${STRATA_BIN:-target/release/strata}
 mkdir -p "$out"
 for d in $datasets; do

@@ -36,19 +36,30 @@ pub struct CalendarScaler {
 impl CalendarScaler {
     pub fn fit(dates: &[NaiveDateTime]) -> CalendarScaler {
         let n = dates.len().max(1) as f64;
-        let mut mean = vec![0f64; 7];
+        // Sums of small integers are exact: a field constant over the rows gets its value as the
+        // mean and a zero variance, hence the deviation 1 (sklearn's rule for constant
+        // features), not a rounding error's 1e-14 that would blow up every later value.
+        let mut sum = vec![0f64; 7];
         for d in dates {
-            for (m, v) in mean.iter_mut().zip(calendar_fields(d)) {
-                *m += v / n;
+            for (s, v) in sum.iter_mut().zip(calendar_fields(d)) {
+                *s += v;
             }
         }
+        let mean: Vec<f64> = sum.into_iter().map(|s| s / n).collect();
         let mut var = vec![0f64; 7];
         for d in dates {
             for ((s, v), m) in var.iter_mut().zip(calendar_fields(d)).zip(&mean) {
-                *s += (v - m) * (v - m) / n;
+                *s += (v - m) * (v - m);
             }
         }
-        let std = var.into_iter().map(|v| if v > 0.0 { v.sqrt() } else { 1.0 }).collect();
+        let std = var
+            .into_iter()
+            .zip(&mean)
+            .map(|(v, m)| {
+                let v = v / n;
+                if v > 1e-12 * (1.0 + m * m) { v.sqrt() } else { 1.0 }
+            })
+            .collect();
         CalendarScaler { mean, std }
     }
 
@@ -137,5 +148,14 @@ mod tests {
         for (got, want) in f.iter().zip(want) {
             assert!((got - want).abs() < 1e-4, "{f:?}");
         }
+        // Thirty days of July at 15 minutes (ETTm1's warm-up in FSNet's protocol): the month
+        // is constant, so its deviation is 1 and an August date reads month + 1.
+        let start = crate::table::parse_date("2016-07-01 00:00:00").unwrap();
+        let july: Vec<_> = (0..2880).map(|k| start + chrono::Duration::minutes(15 * k)).collect();
+        let s = CalendarScaler::fit(&july);
+        assert_eq!((s.mean[5], s.std[5]), (7.0, 1.0));
+        let august = crate::table::parse_date("2016-08-01 00:00:00").unwrap();
+        assert_eq!(s.features(&[august])[5], 1.0);
+        assert!(s.features(&[august]).iter().all(|v| v.abs() < 10.0), "{:?}", s.features(&[august]));
     }
 }
