@@ -91,7 +91,10 @@ mod tests {
         let (y_ref, g_ref) = run(&x0, &w, None, false, 3);
         let (y, g) = run(&x0, &w, None, true, 3);
         assert!(worst(&y, &y_ref) < 1e-6, "value {}", worst(&y, &y_ref));
-        assert!(worst(&g, &g_ref) < 1e-6, "grad {}", worst(&g, &g_ref));
+        // f32 rounding of a 37-term sum: relative to the largest gradient (the draw is not
+        // seeded, and an absolute 1e-6 failed on a draw whose gradients reach several units).
+        let scale = g_ref.iter().fold(1f32, |m, v| m.max(v.abs()));
+        assert!(worst(&g, &g_ref) < 1e-6 * scale, "grad {} (largest {scale})", worst(&g, &g_ref));
         // Rows sum to one.
         for row in y.chunks(37) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
